@@ -1,0 +1,196 @@
+//! Configuration, read once at cold start from environment variables.
+//!
+//! Every value is typed and checked here, so a misconfigured function fails at start with
+//! a message naming the variable, never on a request. Messages name variables, never
+//! their values (some are secrets).
+
+use std::time::Duration;
+
+/// Defaults (DESIGN.md, "Records and their life").
+pub const DEFAULT_DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(600);
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+pub const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+pub const DEFAULT_RECORD_RETENTION: Duration = Duration::from_secs(86_400);
+
+/// The service's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `TABLE_NAME`: the one DynamoDB table.
+    pub table_name: String,
+    /// `ISSUER`: the public base URL of the service, without a trailing slash. It is the
+    /// `iss` of access tokens and the base of the discovery documents.
+    pub issuer: String,
+    /// `VERIFICATION_URI`: the page where users enter their code (default `{ISSUER}/device`).
+    pub verification_uri: String,
+    /// `DEVICE_CODE_LIFETIME_SECONDS` (60 to 1800, default 600).
+    pub device_code_lifetime: Duration,
+    /// `POLL_INTERVAL_SECONDS` (1 to 60, default 5).
+    pub poll_interval: Duration,
+    /// `ACCESS_TOKEN_LIFETIME_SECONDS` (60 to 86400, default 3600).
+    pub access_token_lifetime: Duration,
+    /// `RECORD_RETENTION_SECONDS` (0 to 30 days, default 1 day): how long a finished or
+    /// expired record stays readable after it expires, so that late polls still hear
+    /// `expired_token` and admins can see it; DynamoDB TTL removes it afterwards.
+    pub record_retention: Duration,
+}
+
+/// A configuration problem, naming the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid {
+        name: &'static str,
+        reason: &'static str,
+    },
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, which maps a variable name to its value.
+    /// An empty value counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        let seconds = |name: &'static str, default: Duration, min: u64, max: u64| {
+            let Some(raw) = get(name) else {
+                return Ok(default);
+            };
+            let value: u64 = raw.trim().parse().map_err(|_| ConfigError::Invalid {
+                name,
+                reason: "not a whole number of seconds",
+            })?;
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: "out of the allowed range",
+                });
+            }
+            Ok(Duration::from_secs(value))
+        };
+
+        let issuer = absolute_url("ISSUER", &required("ISSUER")?)?;
+        let verification_uri = match get("VERIFICATION_URI") {
+            Some(uri) => absolute_url("VERIFICATION_URI", &uri)?,
+            None => format!("{issuer}/device"),
+        };
+        Ok(Self {
+            table_name: required("TABLE_NAME")?.trim().to_owned(),
+            issuer,
+            verification_uri,
+            device_code_lifetime: seconds(
+                "DEVICE_CODE_LIFETIME_SECONDS",
+                DEFAULT_DEVICE_CODE_LIFETIME,
+                60,
+                1800,
+            )?,
+            poll_interval: seconds("POLL_INTERVAL_SECONDS", DEFAULT_POLL_INTERVAL, 1, 60)?,
+            access_token_lifetime: seconds(
+                "ACCESS_TOKEN_LIFETIME_SECONDS",
+                DEFAULT_ACCESS_TOKEN_LIFETIME,
+                60,
+                86_400,
+            )?,
+            record_retention: seconds(
+                "RECORD_RETENTION_SECONDS",
+                DEFAULT_RECORD_RETENTION,
+                0,
+                30 * 86_400,
+            )?,
+        })
+    }
+}
+
+/// Checks that `value` is an absolute http(s) URL without query or fragment, and drops
+/// a trailing slash so that paths can be appended.
+fn absolute_url(name: &'static str, value: &str) -> Result<String, ConfigError> {
+    let value = value.trim().trim_end_matches('/');
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or(ConfigError::Invalid {
+            name,
+            reason: "must start with https:// or http://",
+        })?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: "has no host",
+        });
+    }
+    if rest.contains(['?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: "must not contain a query, a fragment or whitespace",
+        });
+    }
+    Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn minimal_configuration_gets_the_defaults() {
+        let c = load(&[("TABLE_NAME", "t"), ("ISSUER", "https://auth.example.com/")]).unwrap();
+        assert_eq!(c.issuer, "https://auth.example.com");
+        assert_eq!(c.verification_uri, "https://auth.example.com/device");
+        assert_eq!(c.device_code_lifetime, Duration::from_secs(600));
+        assert_eq!(c.poll_interval, Duration::from_secs(5));
+        assert_eq!(c.access_token_lifetime, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn missing_and_empty_variables_are_named() {
+        assert_eq!(
+            load(&[("ISSUER", "https://a")]),
+            Err(ConfigError::Missing("TABLE_NAME"))
+        );
+        assert_eq!(
+            load(&[("TABLE_NAME", "t"), ("ISSUER", " ")]),
+            Err(ConfigError::Missing("ISSUER"))
+        );
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_the_variable_name() {
+        let base = [("TABLE_NAME", "t"), ("ISSUER", "https://a")];
+        for (name, value) in [
+            ("POLL_INTERVAL_SECONDS", "five"),
+            ("POLL_INTERVAL_SECONDS", "0"),
+            ("DEVICE_CODE_LIFETIME_SECONDS", "99999"),
+            ("VERIFICATION_URI", "ftp://x"),
+            ("VERIFICATION_URI", "https://x/device?a=b"),
+            ("ISSUER", "https:///path"),
+        ] {
+            let mut vars = base.to_vec();
+            vars.retain(|(k, _)| *k != name);
+            vars.push((name, value));
+            match load(&vars) {
+                Err(ConfigError::Invalid { name: n, .. }) => assert_eq!(n, name),
+                other => panic!("{name}={value}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn messages_never_contain_values() {
+        let err = load(&[("TABLE_NAME", "t"), ("ISSUER", "s3cr3t-value")]).unwrap_err();
+        assert!(!err.to_string().contains("s3cr3t"));
+    }
+}

@@ -1,0 +1,13 @@
+//! Domain types. Each validates on construction, so an invalid value cannot exist.
+
+mod client;
+mod device_authorization;
+mod device_code;
+mod scope;
+pub mod user_code;
+
+pub use client::{ClientId, ClientKind, ClientSecret, GrantType, OAuthClient, SecretHash};
+pub use device_authorization::{Approval, DeviceAuthorization, DeviceState, Status};
+pub use device_code::{DeviceAuthorizationId, DeviceCode};
+pub use scope::{ScopeError, ScopeSet, ScopeToken};
+pub use user_code::{UserCode, UserCodeError};

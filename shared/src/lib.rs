@@ -1,0 +1,15 @@
+//! The crate every function of the device-flow service uses: domain types, the
+//! DynamoDB store, configuration, OAuth client authentication, HTTP helpers and the
+//! three error formats.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod oauth;
+pub mod secret;
+pub mod store;
+pub mod time;
+
+pub use config::Config;
+pub use store::Store;

@@ -1,0 +1,445 @@
+//! Conversions between domain types and stored DynamoDB items, in one place.
+//!
+//! Times are stored as Numbers in epoch milliseconds; the TTL attribute alone is epoch
+//! seconds, as DynamoDB requires. Optional fields are absent when unset.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::StoreError;
+use super::table::{
+    LIST_INDEX_PARTITION_KEY, LIST_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE,
+};
+use crate::domain::{
+    Approval, ClientId, ClientKind, DeviceAuthorization, DeviceAuthorizationId, DeviceState,
+    GrantType, OAuthClient, ScopeSet, SecretHash, UserCode,
+};
+use crate::time::Timestamp;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const DEVICE_KIND: &str = "DEVICE";
+pub const CLIENT_KIND: &str = "CLIENT";
+pub const USER_CODE_KIND: &str = "USERCODE";
+
+/// Record attribute names, shared with the condition expressions of the store.
+pub mod attr {
+    pub const ID: &str = "id";
+    pub const CLIENT_ID: &str = "client_id";
+    pub const SCOPE: &str = "scope";
+    pub const USER_CODE: &str = "user_code";
+    pub const STATUS: &str = "status";
+    pub const CREATED_AT: &str = "created_at";
+    pub const EXPIRES_AT: &str = "expires_at";
+    pub const POLL_INTERVAL: &str = "poll_interval_seconds";
+    pub const LAST_POLLED_AT: &str = "last_polled_at";
+    pub const APPROVED_BY: &str = "approved_by_account_id";
+    pub const APPROVED_AT: &str = "approved_at";
+    pub const SESSION_ID: &str = "session_id";
+    pub const DENIED_AT: &str = "denied_at";
+    pub const CONSUMED_AT: &str = "consumed_at";
+    pub const DEVICE_AUTHORIZATION_ID: &str = "device_authorization_id";
+    pub const NAME: &str = "name";
+    pub const CLIENT_TYPE: &str = "client_type";
+    pub const SECRET_HASH: &str = "secret_hash";
+    pub const ALLOWED_GRANTS: &str = "allowed_grant_types";
+    pub const ALLOWED_SCOPES: &str = "allowed_scopes";
+    pub const DEVICE_CODE_LIFETIME: &str = "device_code_lifetime_seconds";
+    pub const ACCESS_TOKEN_LIFETIME: &str = "access_token_lifetime_seconds";
+    pub const UPDATED_AT: &str = "updated_at";
+}
+
+pub fn device_key(id: &DeviceAuthorizationId) -> Item {
+    key(format!("{DEVICE_KIND}#{id}"), DEVICE_KIND)
+}
+
+pub fn client_key(id: &ClientId) -> Item {
+    key(format!("{CLIENT_KIND}#{id}"), CLIENT_KIND)
+}
+
+pub fn user_code_key(code: &UserCode) -> Item {
+    key(
+        format!("{USER_CODE_KIND}#{}", code.as_str()),
+        USER_CODE_KIND,
+    )
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([
+        (PARTITION_KEY.to_owned(), AttributeValue::S(pk)),
+        (SORT_KEY.to_owned(), AttributeValue::S(sk.to_owned())),
+    ])
+}
+
+/// Sort key of the listing index: fixed-width creation time, so that string order is
+/// time order, then the id to make it unique.
+fn list_sort_key(created_at: Timestamp, id: &str) -> String {
+    format!("{:015}#{id}", created_at.as_millis())
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn time(t: Timestamp) -> AttributeValue {
+    n(t.as_millis())
+}
+
+/// The stored name of a state.
+pub fn state_name(state: &DeviceState) -> &'static str {
+    match state {
+        DeviceState::Pending => "pending",
+        DeviceState::Approved(_) => "approved",
+        DeviceState::Denied { .. } => "denied",
+        DeviceState::Consumed { .. } => "consumed",
+    }
+}
+
+/// A device authorization as an item; kept `retention` past its expiry before TTL.
+pub fn device_to_item(record: &DeviceAuthorization, retention: Duration) -> Item {
+    let mut item = device_key(&record.id);
+    let mut put = |name: &str, value: AttributeValue| {
+        item.insert(name.to_owned(), value);
+    };
+    put(attr::ID, s(record.id.as_str()));
+    put(attr::CLIENT_ID, s(record.client_id.as_str()));
+    if !record.scope.is_empty() {
+        put(attr::SCOPE, s(record.scope.to_string()));
+    }
+    put(attr::USER_CODE, s(record.user_code.as_str()));
+    put(attr::STATUS, s(state_name(&record.state)));
+    put(attr::CREATED_AT, time(record.created_at));
+    put(attr::EXPIRES_AT, time(record.expires_at));
+    put(attr::POLL_INTERVAL, n(record.interval.as_secs()));
+    if let Some(t) = record.last_polled_at {
+        put(attr::LAST_POLLED_AT, time(t));
+    }
+    let approval = match &record.state {
+        DeviceState::Approved(approval) => Some(approval),
+        DeviceState::Consumed {
+            approval,
+            consumed_at,
+        } => {
+            put(attr::CONSUMED_AT, time(*consumed_at));
+            Some(approval)
+        }
+        DeviceState::Denied { denied_at } => {
+            put(attr::DENIED_AT, time(*denied_at));
+            None
+        }
+        DeviceState::Pending => None,
+    };
+    if let Some(approval) = approval {
+        put(attr::APPROVED_BY, s(approval.account_id.clone()));
+        put(attr::APPROVED_AT, time(approval.approved_at));
+        if let Some(session) = &approval.session_id {
+            put(attr::SESSION_ID, s(session.clone()));
+        }
+    }
+    put(
+        TTL_ATTRIBUTE,
+        n(record.expires_at.plus(retention).as_secs() + 1),
+    );
+    put(LIST_INDEX_PARTITION_KEY, s(DEVICE_KIND));
+    put(
+        LIST_INDEX_SORT_KEY,
+        s(list_sort_key(record.created_at, record.id.as_str())),
+    );
+    item
+}
+
+pub fn device_from_item(item: &Item) -> Result<DeviceAuthorization, StoreError> {
+    let r = Reader(item);
+    let approval = || -> Result<Approval, StoreError> {
+        Ok(Approval {
+            account_id: r.string(attr::APPROVED_BY)?.to_owned(),
+            approved_at: r.time(attr::APPROVED_AT)?,
+            session_id: r.opt_string(attr::SESSION_ID)?.map(str::to_owned),
+        })
+    };
+    let state = match r.string(attr::STATUS)? {
+        "pending" => DeviceState::Pending,
+        "approved" => DeviceState::Approved(approval()?),
+        "denied" => DeviceState::Denied {
+            denied_at: r.time(attr::DENIED_AT)?,
+        },
+        "consumed" => DeviceState::Consumed {
+            approval: approval()?,
+            consumed_at: r.time(attr::CONSUMED_AT)?,
+        },
+        _ => return Err(StoreError::Corrupt(attr::STATUS)),
+    };
+    Ok(DeviceAuthorization {
+        id: DeviceAuthorizationId::parse(r.string(attr::ID)?)
+            .ok_or(StoreError::Corrupt(attr::ID))?,
+        client_id: ClientId::parse(r.string(attr::CLIENT_ID)?)
+            .ok_or(StoreError::Corrupt(attr::CLIENT_ID))?,
+        scope: ScopeSet::parse(r.opt_string(attr::SCOPE)?.unwrap_or_default())
+            .map_err(|_| StoreError::Corrupt(attr::SCOPE))?,
+        user_code: UserCode::parse(r.string(attr::USER_CODE)?)
+            .map_err(|_| StoreError::Corrupt(attr::USER_CODE))?,
+        created_at: r.time(attr::CREATED_AT)?,
+        expires_at: r.time(attr::EXPIRES_AT)?,
+        interval: Duration::from_secs(r.number(attr::POLL_INTERVAL)?),
+        last_polled_at: r.opt_time(attr::LAST_POLLED_AT)?,
+        state,
+    })
+}
+
+/// The item that reserves a user code for one record until the code expires.
+pub fn user_code_claim_item(record: &DeviceAuthorization) -> Item {
+    let mut item = user_code_key(&record.user_code);
+    item.insert(
+        attr::DEVICE_AUTHORIZATION_ID.to_owned(),
+        s(record.id.as_str()),
+    );
+    item.insert(attr::EXPIRES_AT.to_owned(), time(record.expires_at));
+    item.insert(TTL_ATTRIBUTE.to_owned(), n(record.expires_at.as_secs() + 1));
+    item
+}
+
+pub fn client_to_item(client: &OAuthClient) -> Item {
+    let mut item = client_key(&client.id);
+    let mut put = |name: &str, value: AttributeValue| {
+        item.insert(name.to_owned(), value);
+    };
+    put(attr::CLIENT_ID, s(client.id.as_str()));
+    put(attr::NAME, s(client.name.clone()));
+    match &client.kind {
+        ClientKind::Public => put(attr::CLIENT_TYPE, s("public")),
+        ClientKind::Confidential { secret_hash } => {
+            put(attr::CLIENT_TYPE, s("confidential"));
+            put(attr::SECRET_HASH, s(secret_hash.as_str()));
+        }
+    }
+    put(
+        attr::ALLOWED_GRANTS,
+        AttributeValue::L(
+            client
+                .allowed_grants
+                .iter()
+                .map(|g| s(g.as_str()))
+                .collect(),
+        ),
+    );
+    if !client.allowed_scopes.is_empty() {
+        put(attr::ALLOWED_SCOPES, s(client.allowed_scopes.to_string()));
+    }
+    let seconds = |d: Duration| n(d.as_secs());
+    if let Some(d) = client.device_code_lifetime {
+        put(attr::DEVICE_CODE_LIFETIME, seconds(d));
+    }
+    if let Some(d) = client.poll_interval {
+        put(attr::POLL_INTERVAL, seconds(d));
+    }
+    if let Some(d) = client.access_token_lifetime {
+        put(attr::ACCESS_TOKEN_LIFETIME, seconds(d));
+    }
+    put(attr::CREATED_AT, time(client.created_at));
+    put(attr::UPDATED_AT, time(client.updated_at));
+    put(LIST_INDEX_PARTITION_KEY, s(CLIENT_KIND));
+    put(
+        LIST_INDEX_SORT_KEY,
+        s(list_sort_key(client.created_at, client.id.as_str())),
+    );
+    item
+}
+
+pub fn client_from_item(item: &Item) -> Result<OAuthClient, StoreError> {
+    let r = Reader(item);
+    let kind = match r.string(attr::CLIENT_TYPE)? {
+        "public" => ClientKind::Public,
+        "confidential" => ClientKind::Confidential {
+            secret_hash: SecretHash::from_stored(r.string(attr::SECRET_HASH)?.to_owned()),
+        },
+        _ => return Err(StoreError::Corrupt(attr::CLIENT_TYPE)),
+    };
+    let allowed_grants = match item.get(attr::ALLOWED_GRANTS) {
+        Some(AttributeValue::L(values)) => values
+            .iter()
+            .map(|v| v.as_s().ok().and_then(|g| GrantType::parse(g)))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(StoreError::Corrupt(attr::ALLOWED_GRANTS))?,
+        _ => return Err(StoreError::Corrupt(attr::ALLOWED_GRANTS)),
+    };
+    let seconds = |name| Ok::<_, StoreError>(r.opt_number(name)?.map(Duration::from_secs));
+    Ok(OAuthClient {
+        id: ClientId::parse(r.string(attr::CLIENT_ID)?)
+            .ok_or(StoreError::Corrupt(attr::CLIENT_ID))?,
+        name: r.string(attr::NAME)?.to_owned(),
+        kind,
+        allowed_grants,
+        allowed_scopes: ScopeSet::parse(r.opt_string(attr::ALLOWED_SCOPES)?.unwrap_or_default())
+            .map_err(|_| StoreError::Corrupt(attr::ALLOWED_SCOPES))?,
+        device_code_lifetime: seconds(attr::DEVICE_CODE_LIFETIME)?,
+        poll_interval: seconds(attr::POLL_INTERVAL)?,
+        access_token_lifetime: seconds(attr::ACCESS_TOKEN_LIFETIME)?,
+        created_at: r.time(attr::CREATED_AT)?,
+        updated_at: r.time(attr::UPDATED_AT)?,
+    })
+}
+
+/// Typed reads of item attributes; a missing or mistyped attribute names itself.
+struct Reader<'a>(&'a Item);
+
+impl Reader<'_> {
+    fn opt_string(&self, name: &'static str) -> Result<Option<&str>, StoreError> {
+        match self.0.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::S(value)) => Ok(Some(value)),
+            Some(_) => Err(StoreError::Corrupt(name)),
+        }
+    }
+
+    fn string(&self, name: &'static str) -> Result<&str, StoreError> {
+        self.opt_string(name)?.ok_or(StoreError::Corrupt(name))
+    }
+
+    fn opt_number(&self, name: &'static str) -> Result<Option<u64>, StoreError> {
+        match self.0.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::N(value)) => value
+                .parse()
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt(name)),
+            Some(_) => Err(StoreError::Corrupt(name)),
+        }
+    }
+
+    fn number(&self, name: &'static str) -> Result<u64, StoreError> {
+        self.opt_number(name)?.ok_or(StoreError::Corrupt(name))
+    }
+
+    fn opt_time(&self, name: &'static str) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.opt_number(name)?.map(Timestamp::from_millis))
+    }
+
+    fn time(&self, name: &'static str) -> Result<Timestamp, StoreError> {
+        self.number(name).map(Timestamp::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ClientSecret, DeviceCode};
+
+    fn record() -> DeviceAuthorization {
+        DeviceAuthorization::new(
+            DeviceCode::generate().id(),
+            ClientId::parse("demo-cli").unwrap(),
+            ScopeSet::parse("read write").unwrap(),
+            UserCode::generate(),
+            Timestamp::from_millis(1_700_000_000_123),
+            Duration::from_secs(600),
+            Duration::from_secs(5),
+        )
+    }
+
+    #[test]
+    fn every_device_state_round_trips() {
+        let approval = Approval {
+            account_id: "acct-1".into(),
+            approved_at: Timestamp::from_millis(1_700_000_001_000),
+            session_id: Some("sess".into()),
+        };
+        let states = [
+            DeviceState::Pending,
+            DeviceState::Approved(approval.clone()),
+            DeviceState::Denied {
+                denied_at: Timestamp::from_millis(1_700_000_002_000),
+            },
+            DeviceState::Consumed {
+                approval,
+                consumed_at: Timestamp::from_millis(1_700_000_003_000),
+            },
+        ];
+        for state in states {
+            let mut r = record();
+            r.state = state;
+            r.last_polled_at = Some(Timestamp::from_millis(1_700_000_000_900));
+            let item = device_to_item(&r, Duration::from_secs(86_400));
+            assert_eq!(device_from_item(&item).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn device_items_carry_ttl_and_index_keys_but_no_code() {
+        let r = record();
+        let item = device_to_item(&r, Duration::from_secs(100));
+        let ttl: u64 = item[TTL_ATTRIBUTE].as_n().unwrap().parse().unwrap();
+        assert_eq!(ttl, r.expires_at.as_secs() + 100 + 1);
+        assert_eq!(item[LIST_INDEX_PARTITION_KEY].as_s().unwrap(), DEVICE_KIND);
+        assert!(
+            item[LIST_INDEX_SORT_KEY]
+                .as_s()
+                .unwrap()
+                .starts_with("001700000000123#")
+        );
+
+        let claim = user_code_claim_item(&r);
+        assert_eq!(
+            claim[attr::DEVICE_AUTHORIZATION_ID].as_s().unwrap(),
+            r.id.as_str()
+        );
+        let ttl: u64 = claim[TTL_ATTRIBUTE].as_n().unwrap().parse().unwrap();
+        assert_eq!(ttl, r.expires_at.as_secs() + 1);
+    }
+
+    #[test]
+    fn clients_round_trip() {
+        let base = OAuthClient {
+            id: ClientId::parse("demo-service").unwrap(),
+            name: "Demo service".into(),
+            kind: ClientKind::Public,
+            allowed_grants: vec![GrantType::DeviceCode],
+            allowed_scopes: ScopeSet::parse("read write").unwrap(),
+            device_code_lifetime: None,
+            poll_interval: None,
+            access_token_lifetime: None,
+            created_at: Timestamp::from_millis(1),
+            updated_at: Timestamp::from_millis(2),
+        };
+        let confidential = OAuthClient {
+            kind: ClientKind::Confidential {
+                secret_hash: ClientSecret::generate().hash(),
+            },
+            allowed_grants: vec![],
+            allowed_scopes: ScopeSet::default(),
+            device_code_lifetime: Some(Duration::from_secs(300)),
+            poll_interval: Some(Duration::from_secs(10)),
+            access_token_lifetime: Some(Duration::from_secs(900)),
+            ..base.clone()
+        };
+        for client in [base, confidential] {
+            assert_eq!(client_from_item(&client_to_item(&client)).unwrap(), client);
+        }
+    }
+
+    #[test]
+    fn corrupt_items_name_the_attribute() {
+        let mut item = device_to_item(&record(), Duration::ZERO);
+        item.insert(attr::STATUS.into(), s("weird"));
+        assert!(matches!(
+            device_from_item(&item),
+            Err(StoreError::Corrupt(attr::STATUS))
+        ));
+        item.remove(attr::STATUS);
+        assert!(matches!(
+            device_from_item(&item),
+            Err(StoreError::Corrupt(attr::STATUS))
+        ));
+        let mut item = device_to_item(&record(), Duration::ZERO);
+        item.insert(attr::EXPIRES_AT.into(), s("soon"));
+        assert!(matches!(
+            device_from_item(&item),
+            Err(StoreError::Corrupt(attr::EXPIRES_AT))
+        ));
+    }
+}

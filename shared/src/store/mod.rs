@@ -1,0 +1,234 @@
+//! The DynamoDB store: thin, typed operations over the one table.
+//!
+//! Every state change is a conditional write naming the state it starts from; a lost
+//! condition comes back as a typed outcome, never as a string to match.
+
+pub mod item;
+pub mod table;
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::BuildError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+
+use crate::domain::{ClientId, DeviceAuthorization, DeviceAuthorizationId, OAuthClient, UserCode};
+use crate::time::Timestamp;
+use item::attr;
+use table::PARTITION_KEY;
+
+/// A failure to talk to the store, or an item the code cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DynamoDB request failed")]
+    Request(#[source] Box<dyn StdError + Send + Sync>),
+    #[error("a stored item has a missing or malformed attribute `{0}`")]
+    Corrupt(&'static str),
+    #[error("building a DynamoDB request failed")]
+    Build(#[from] BuildError),
+}
+
+impl StoreError {
+    pub fn request(error: impl StdError + Send + Sync + 'static) -> Self {
+        Self::Request(Box::new(error))
+    }
+}
+
+/// Why a new device authorization was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateDeviceError {
+    /// Another live record holds this user code (or is claiming it at this moment).
+    /// Nothing was written; draw another code.
+    #[error("the user code is taken")]
+    UserCodeTaken,
+    /// A record with this id exists (a 256-bit collision: in practice never). Nothing
+    /// was written.
+    #[error("the record id is taken")]
+    IdTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a client was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateClientError {
+    #[error("a client with this id exists")]
+    AlreadyExists,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The store, built once per cold start and lent to every request.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    /// Reads a client (one eventually consistent `GetItem`: half the cost of a strong
+    /// read; an admin change reaches every reader within about a second).
+    pub async fn get_client(&self, id: &ClientId) -> Result<Option<OAuthClient>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item::client_key(id)))
+            .send()
+            .await
+            .map_err(StoreError::request)?;
+        output.item.as_ref().map(item::client_from_item).transpose()
+    }
+
+    /// Writes a new client; refuses to overwrite an existing one.
+    pub async fn create_client(&self, client: &OAuthClient) -> Result<(), CreateClientError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item::client_to_item(client)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => match error.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(_) => {
+                    Err(CreateClientError::AlreadyExists)
+                }
+                other => Err(StoreError::request(other).into()),
+            },
+        }
+    }
+
+    /// Writes a new pending record and the claim on its user code in one
+    /// `TransactWriteItems`: both or neither.
+    ///
+    /// The claim's condition makes user codes unique among live codes: it succeeds only
+    /// if no claim exists or the existing one has expired (TTL deletes late, so an
+    /// expired claim may still be there). The record's condition refuses to overwrite.
+    pub async fn create_device_authorization(
+        &self,
+        record: &DeviceAuthorization,
+        retention: Duration,
+        now: Timestamp,
+    ) -> Result<(), CreateDeviceError> {
+        let record_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item::device_to_item(record, retention)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .build()
+            .map_err(StoreError::from)?;
+        let claim_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item::user_code_claim_item(record)))
+            .condition_expression("attribute_not_exists(#pk) OR #expires <= :now")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#expires", attr::EXPIRES_AT)
+            .expression_attribute_values(":now", AttributeValue::N(now.as_millis().to_string()))
+            .build()
+            .map_err(StoreError::from)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(record_put).build())
+            .transact_items(TransactWriteItem::builder().put(claim_put).build())
+            .send()
+            .await;
+        let Err(error) = result else {
+            return Ok(());
+        };
+        match error.into_service_error() {
+            TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                let reason = |i: usize| {
+                    cancelled
+                        .cancellation_reasons()
+                        .get(i)
+                        .and_then(|r| r.code())
+                };
+                // A conflict on the claim means another request is claiming the same
+                // code right now: for us, the code is taken.
+                if matches!(
+                    reason(1),
+                    Some("ConditionalCheckFailed" | "TransactionConflict")
+                ) {
+                    Err(CreateDeviceError::UserCodeTaken)
+                } else if reason(0) == Some("ConditionalCheckFailed") {
+                    Err(CreateDeviceError::IdTaken)
+                } else {
+                    Err(StoreError::request(cancelled).into())
+                }
+            }
+            other => Err(StoreError::request(other).into()),
+        }
+    }
+
+    /// Reads a record with a strongly consistent `GetItem`.
+    pub async fn get_device_authorization(
+        &self,
+        id: &DeviceAuthorizationId,
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item::device_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::request)?;
+        output.item.as_ref().map(item::device_from_item).transpose()
+    }
+
+    /// The record a live user code belongs to, if any. An expired claim is treated as
+    /// absent even before TTL removes it.
+    pub async fn find_user_code(
+        &self,
+        code: &UserCode,
+        now: Timestamp,
+    ) -> Result<Option<DeviceAuthorizationId>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item::user_code_key(code)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::request)?;
+        let Some(claim) = output.item else {
+            return Ok(None);
+        };
+        let expires_at = claim
+            .get(attr::EXPIRES_AT)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .map(Timestamp::from_millis)
+            .ok_or(StoreError::Corrupt(attr::EXPIRES_AT))?;
+        if now >= expires_at {
+            return Ok(None);
+        }
+        claim
+            .get(attr::DEVICE_AUTHORIZATION_ID)
+            .and_then(|v| v.as_s().ok())
+            .and_then(|id| DeviceAuthorizationId::parse(id))
+            .map(Some)
+            .ok_or(StoreError::Corrupt(attr::DEVICE_AUTHORIZATION_ID))
+    }
+}

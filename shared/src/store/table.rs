@@ -1,0 +1,95 @@
+//! The one DynamoDB table: its keys, its index and its TTL attribute, defined once.
+//!
+//! The local setup (`xtask`), the tests and the deployment template checks all build or
+//! compare against these constants.
+//!
+//! | item | `pk` | `sk` | TTL | in `gsi1` |
+//! |---|---|---|---|---|
+//! | device authorization | `DEVICE#<id>` | `DEVICE` | `expires_at` + retention | `gsi1pk = DEVICE`, `gsi1sk = <created ms>#<id>` |
+//! | user-code claim | `USERCODE#<code>` | `USERCODE` | `expires_at` | no |
+//! | OAuth client | `CLIENT#<client_id>` | `CLIENT` | none (not transient) | `gsi1pk = CLIENT`, `gsi1sk = <created ms>#<client_id>` |
+//!
+//! `gsi1` lists records newest first without a scan. It projects only the attributes
+//! the admin filters need (`client_id`, `status`, `expires_at`), so that the frequent
+//! poll updates (`last_polled_at`, `poll_interval_seconds`) never write to the index;
+//! only creation and the few state changes do.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+
+use super::StoreError;
+
+/// Partition key (string).
+pub const PARTITION_KEY: &str = "pk";
+/// Sort key (string).
+pub const SORT_KEY: &str = "sk";
+/// The TTL attribute: epoch seconds after which DynamoDB may delete the item.
+pub const TTL_ATTRIBUTE: &str = "ttl";
+/// The listing index: every record and client by creation time.
+pub const LIST_INDEX: &str = "gsi1";
+/// Partition key of [`LIST_INDEX`] (string): the item kind.
+pub const LIST_INDEX_PARTITION_KEY: &str = "gsi1pk";
+/// Sort key of [`LIST_INDEX`] (string): zero-padded creation time in ms, `#`, id.
+pub const LIST_INDEX_SORT_KEY: &str = "gsi1sk";
+/// Non-key attributes projected into [`LIST_INDEX`].
+pub const LIST_INDEX_PROJECTED: &[&str] = &["client_id", "status", "expires_at"];
+
+/// Creates the table as the service expects it: on-demand billing, the keys, the
+/// listing index, and TTL enabled on [`TTL_ATTRIBUTE`].
+pub async fn create_table(client: &Client, table_name: &str) -> Result<(), StoreError> {
+    let string_attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let key = |name: &str, key_type: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+    };
+    let index = GlobalSecondaryIndex::builder()
+        .index_name(LIST_INDEX)
+        .key_schema(key(LIST_INDEX_PARTITION_KEY, KeyType::Hash)?)
+        .key_schema(key(LIST_INDEX_SORT_KEY, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .set_non_key_attributes(Some(
+                    LIST_INDEX_PROJECTED.iter().map(|s| s.to_string()).collect(),
+                ))
+                .build(),
+        )
+        .build()?;
+    client
+        .create_table()
+        .table_name(table_name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(string_attribute(PARTITION_KEY)?)
+        .attribute_definitions(string_attribute(SORT_KEY)?)
+        .attribute_definitions(string_attribute(LIST_INDEX_PARTITION_KEY)?)
+        .attribute_definitions(string_attribute(LIST_INDEX_SORT_KEY)?)
+        .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
+        .key_schema(key(SORT_KEY, KeyType::Range)?)
+        .global_secondary_indexes(index)
+        .send()
+        .await
+        .map_err(StoreError::request)?;
+    client
+        .update_time_to_live()
+        .table_name(table_name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(TTL_ATTRIBUTE)
+                .build()?,
+        )
+        .send()
+        .await
+        .map_err(StoreError::request)?;
+    Ok(())
+}
