@@ -1,1 +1,4 @@
-fn main() {}
+//! The workspace's integration tests, one binary, against a real DynamoDB-compatible
+//! server (`make test` starts one).
+
+mod device_authorization;

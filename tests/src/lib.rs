@@ -1,1 +1,241 @@
-//! x
+//! The integration-test harness: every test gets its own table on the real
+//! DynamoDB-compatible server that `make test` starts, a DynamoDB client that records
+//! every request it sends, and helpers to build API Gateway requests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine as _;
+use device_flow::domain::{ClientId, ClientSecret, GrantType, NewClient, OAuthClient, ScopeSet};
+use device_flow::store::table;
+use device_flow::time::{Clock, SystemClock};
+use device_flow::{Config, Store};
+use lambda_http::http::{Method, header};
+use lambda_http::{Body, Request, Response};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The DynamoDB operations a client has sent, in order (one entry per HTTP request,
+/// retries included), read from the `X-Amz-Target` header.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLog(Arc<Mutex<Vec<String>>>);
+
+impl RequestLog {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for RequestLog {
+    fn name(&self) -> &'static str {
+        "RequestLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("?")
+            .trim_start_matches("DynamoDB_20120810.")
+            .to_owned();
+        self.0.lock().unwrap().push(target);
+        Ok(())
+    }
+}
+
+/// One test's world: a fresh table and a counting client.
+pub struct TestEnv {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub requests: RequestLog,
+    pub config: Config,
+}
+
+impl TestEnv {
+    /// Creates a uniquely named table on the server named by `AWS_ENDPOINT_URL_DYNAMODB`.
+    ///
+    /// # Panics
+    /// When no server is configured: tests that need DynamoDB fail loudly, never skip.
+    pub async fn new() -> Self {
+        assert!(
+            std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok_and(|v| !v.is_empty()),
+            "AWS_ENDPOINT_URL_DYNAMODB is not set: these tests need a DynamoDB-compatible \
+             server. Run them with `make test`, which starts one."
+        );
+        let sdk = aws_config::load_from_env().await;
+        let requests = RequestLog::default();
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(requests.clone())
+                .build(),
+        );
+        let mut suffix = [0u8; 8];
+        device_flow::secret::fill_random(&mut suffix);
+        let table_name = format!(
+            "test-{}",
+            suffix
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        table::create_table(&dynamodb, &table_name)
+            .await
+            .expect("creating the test table failed; is the DynamoDB server running?");
+        let config = Config::from_lookup(|name| match name {
+            "TABLE_NAME" => Some(table_name.clone()),
+            "ISSUER" => Some("https://auth.example.test".into()),
+            "VERIFICATION_URI" => Some("https://example.test/device".into()),
+            _ => None,
+        })
+        .expect("test configuration");
+        requests.take();
+        Self {
+            dynamodb,
+            requests,
+            config,
+        }
+    }
+
+    pub fn store(&self) -> Store {
+        Store::new(self.dynamodb.clone(), self.config.table_name.clone())
+    }
+
+    /// The device-authorization function's state, on this test's table.
+    pub fn device_app(&self) -> device_authorization::App {
+        device_authorization::App::new(self.config.clone(), self.store())
+    }
+
+    /// Registers a client through the same path as the admin API.
+    pub async fn register(&self, new: NewClient) -> (OAuthClient, Option<ClientSecret>) {
+        let (client, secret) = new.register(SystemClock.now());
+        self.store()
+            .create_client(&client)
+            .await
+            .expect("registering a client");
+        self.requests.take();
+        (client, secret)
+    }
+
+    /// A public client allowed the device grant and `read write`.
+    pub async fn public_client(&self, id: &str) -> OAuthClient {
+        self.register(new_client(id, false)).await.0
+    }
+
+    /// A confidential client allowed the device grant and `read write`, with its secret.
+    pub async fn confidential_client(&self, id: &str) -> (OAuthClient, ClientSecret) {
+        let (client, secret) = self.register(new_client(id, true)).await;
+        (client, secret.expect("a confidential client has a secret"))
+    }
+
+    /// Every item in the table (a scan: for assertions only, never in the product).
+    pub async fn all_items(&self) -> Vec<Item> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamodb
+                .scan()
+                .table_name(&self.config.table_name)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        self.requests.take();
+        items
+    }
+
+    /// Items whose sort key is `kind` (`DEVICE`, `USERCODE`, `CLIENT`).
+    pub async fn items_of_kind(&self, kind: &str) -> Vec<Item> {
+        self.all_items()
+            .await
+            .into_iter()
+            .filter(|item| {
+                item.get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    == Some(kind)
+            })
+            .collect()
+    }
+}
+
+/// A client registration allowed the device grant and `read write`.
+pub fn new_client(id: &str, confidential: bool) -> NewClient {
+    NewClient {
+        id: ClientId::parse(id).expect("a valid client id"),
+        name: format!("Test client {id}"),
+        confidential,
+        allowed_grants: vec![GrantType::DeviceCode],
+        allowed_scopes: ScopeSet::parse("read write").expect("valid scopes"),
+        device_code_lifetime: None,
+        poll_interval: None,
+        access_token_lifetime: None,
+    }
+}
+
+/// A `POST` with a form body, as API Gateway hands it to the function.
+pub fn form_post(path: &str, body: impl Into<Body>) -> Request {
+    let mut request = Request::new(body.into());
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = path.parse().expect("a valid path");
+    request.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "application/x-www-form-urlencoded".parse().expect("header"),
+    );
+    request
+}
+
+/// Adds `Authorization: Basic` with RFC 6749 §2.3.1 encoding of id and secret.
+pub fn with_basic(mut request: Request, id: &str, secret: &str) -> Request {
+    let encode = |s: &str| percent_encode_form(s);
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        encode(id),
+        encode(secret)
+    ));
+    request.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!("Basic {credentials}").parse().expect("header"),
+    );
+    request
+}
+
+fn percent_encode_form(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The response body as JSON.
+pub fn json(response: &Response<Body>) -> serde_json::Value {
+    serde_json::from_slice(response.body().as_ref()).unwrap_or_else(|e| {
+        panic!(
+            "the body is not JSON ({e}): {}",
+            String::from_utf8_lossy(response.body().as_ref())
+        )
+    })
+}
+
+/// A generous bound for waiting on something in a test (not a timing assertion).
+pub const PATIENCE: Duration = Duration::from_secs(30);

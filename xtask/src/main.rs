@@ -1,1 +1,227 @@
-fn main() {}
+//! Development tasks for the local stack, driven by `make run`, `make test` and
+//! `make dev-token`. Not deployed.
+//!
+//! The local configuration lives once, in the workspace `Cargo.toml` under
+//! `[workspace.metadata.lambda.env]` (which `cargo lambda watch` also reads); a variable
+//! set in the process environment overrides it.
+//!
+//! - `xtask env`: prints the local configuration as `KEY=VALUE` lines.
+//! - `xtask setup`: waits for the DynamoDB endpoint, creates the table, seeds the demo
+//!   clients and prints their credentials.
+//! - `xtask dev-token --sub ACCOUNT [--permissions A,B] [--ttl SECONDS]`: prints a
+//!   development user token, alone on standard output.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use device_flow::domain::{ClientId, GrantType, NewClient, ScopeSet};
+use device_flow::store::{CreateClientError, table};
+use device_flow::time::{Clock, SystemClock};
+use device_flow::{Config, Store};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
+
+const WORKSPACE_MANIFEST: &str = include_str!("../../Cargo.toml");
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("env") => print_env(),
+        Some("setup") => setup().await,
+        Some("dev-token") => dev_token(&args[1..]),
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str =
+    "usage: xtask env | setup | dev-token --sub ACCOUNT [--permissions A,B] [--ttl SECONDS]";
+
+/// The local configuration: the manifest's values, overridden by the process environment.
+fn local_env() -> Result<BTreeMap<String, String>, String> {
+    let manifest: toml::Table = WORKSPACE_MANIFEST
+        .parse()
+        .map_err(|e| format!("the workspace Cargo.toml does not parse: {e}"))?;
+    let env = manifest
+        .get("workspace")
+        .and_then(|w| w.get("metadata"))
+        .and_then(|m| m.get("lambda"))
+        .and_then(|l| l.get("env"))
+        .and_then(toml::Value::as_table)
+        .ok_or("the workspace Cargo.toml has no [workspace.metadata.lambda.env]")?;
+    Ok(env
+        .iter()
+        .filter_map(|(name, value)| {
+            let value = std::env::var(name)
+                .ok()
+                .or_else(|| value.as_str().map(str::to_owned))?;
+            Some((name.clone(), value))
+        })
+        .collect())
+}
+
+fn print_env() -> Result<(), String> {
+    for (name, value) in local_env()? {
+        println!("{name}={value}");
+    }
+    Ok(())
+}
+
+/// The demo clients of the local stack.
+fn demo_clients() -> Vec<NewClient> {
+    let scopes = ScopeSet::parse("read write").unwrap_or_default();
+    let client = |id: &str, name: &str, confidential: bool| {
+        ClientId::parse(id).map(|id| NewClient {
+            id,
+            name: name.to_owned(),
+            confidential,
+            allowed_grants: vec![GrantType::DeviceCode],
+            allowed_scopes: scopes.clone(),
+            device_code_lifetime: None,
+            poll_interval: None,
+            access_token_lifetime: None,
+        })
+    };
+    [
+        client("demo-cli", "Demo CLI", false),
+        client("demo-service", "Demo service", true),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+async fn setup() -> Result<(), String> {
+    let env = local_env()?;
+    let config = Config::from_lookup(|name| env.get(name).cloned()).map_err(|e| e.to_string())?;
+    let sdk = aws_config::load_from_env().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+
+    // Wait for the local server to answer (it may still be starting).
+    let mut waited = Duration::ZERO;
+    while let Err(e) = client.list_tables().limit(1).send().await {
+        if waited >= Duration::from_secs(60) {
+            return Err(format!(
+                "DynamoDB at {} does not answer: {}",
+                env.get("AWS_ENDPOINT_URL_DYNAMODB")
+                    .map_or("?", String::as_str),
+                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        waited += Duration::from_millis(200);
+    }
+
+    match table::create_table(&client, &config.table_name).await {
+        Ok(()) => eprintln!("created table {}", config.table_name),
+        Err(e) => {
+            // An existing table (a persistent local server) is fine.
+            let exists = client
+                .describe_table()
+                .table_name(&config.table_name)
+                .send()
+                .await
+                .is_ok();
+            if !exists {
+                return Err(format!("creating the table failed: {e}"));
+            }
+            eprintln!("table {} exists", config.table_name);
+        }
+    }
+
+    let store = Store::new(client, config.table_name.clone());
+    for new in demo_clients() {
+        let id = new.id.clone();
+        let (oauth_client, secret) = new.register(SystemClock.now());
+        match store.create_client(&oauth_client).await {
+            Ok(()) => match secret {
+                Some(secret) => println!(
+                    "demo client {id} (confidential), client_secret: {}",
+                    secret.expose()
+                ),
+                None => println!("demo client {id} (public)"),
+            },
+            Err(CreateClientError::AlreadyExists) => {
+                println!("demo client {id} exists (its secret was printed when it was created)")
+            }
+            Err(CreateClientError::Store(e)) => {
+                return Err(format!("seeding {id} failed: {e}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct UserClaims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    sub: &'a str,
+    iat: u64,
+    nbf: u64,
+    exp: u64,
+    permissions: Vec<&'a str>,
+}
+
+fn dev_token(args: &[String]) -> Result<(), String> {
+    let mut sub = None;
+    let mut permissions = String::new();
+    let mut ttl: u64 = 12 * 3600;
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        match flag.as_str() {
+            "--sub" => sub = Some(value.clone()),
+            "--permissions" => permissions = value.clone(),
+            "--ttl" => {
+                ttl = value
+                    .parse()
+                    .map_err(|_| "--ttl takes seconds".to_owned())?
+            }
+            _ => return Err(USAGE.to_owned()),
+        }
+    }
+    let sub = sub.filter(|s| !s.is_empty()).ok_or(USAGE)?;
+    let env = local_env()?;
+    let var = |name: &str| {
+        env.get(name)
+            .cloned()
+            .ok_or_else(|| format!("{name} is not configured"))
+    };
+    let (issuer, audience, secret) = (
+        var("USER_TOKEN_ISSUER")?,
+        var("USER_TOKEN_AUDIENCE")?,
+        var("USER_TOKEN_HS256_SECRET")?,
+    );
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| "the system clock is before 1970")?
+        .as_secs();
+    let claims = UserClaims {
+        iss: &issuer,
+        aud: &audience,
+        sub: &sub,
+        iat: now,
+        nbf: now,
+        exp: now + ttl,
+        permissions: permissions.split(',').filter(|p| !p.is_empty()).collect(),
+    };
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .map_err(|e| format!("signing failed: {e}"))?;
+    println!("{token}");
+    Ok(())
+}

@@ -1,1 +1,25 @@
-fn main() {}
+//! The `device-authorization` Lambda: configuration, clients and the runtime, built once
+//! per cold start; each request goes to [`device_authorization::handle`].
+
+use std::convert::Infallible;
+
+use device_authorization::{App, handle};
+use device_flow::{Config, Store};
+use lambda_http::{Error, run, service_fn, tracing};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let sdk = aws_config::load_from_env().await;
+    let store = Store::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.table_name.clone(),
+    );
+    let app = App::new(config, store);
+    let app = &app;
+    run(service_fn(move |request| async move {
+        Ok::<_, Infallible>(handle(app, request).await)
+    }))
+    .await
+}

@@ -158,6 +158,49 @@ impl OAuthClient {
     }
 }
 
+/// What an administrator asks for when registering a client.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub id: ClientId,
+    pub name: String,
+    pub confidential: bool,
+    pub allowed_grants: Vec<GrantType>,
+    pub allowed_scopes: ScopeSet,
+    pub device_code_lifetime: Option<Duration>,
+    pub poll_interval: Option<Duration>,
+    pub access_token_lifetime: Option<Duration>,
+}
+
+impl NewClient {
+    /// Builds the client record. A confidential client gets a fresh secret, returned
+    /// here once; the record keeps only its hash.
+    pub fn register(self, now: Timestamp) -> (OAuthClient, Option<ClientSecret>) {
+        let secret = self.confidential.then(ClientSecret::generate);
+        let kind = match &secret {
+            Some(secret) => ClientKind::Confidential {
+                secret_hash: secret.hash(),
+            },
+            None => ClientKind::Public,
+        };
+        let mut grants = self.allowed_grants;
+        grants.sort();
+        grants.dedup();
+        let client = OAuthClient {
+            id: self.id,
+            name: self.name,
+            kind,
+            allowed_grants: grants,
+            allowed_scopes: self.allowed_scopes,
+            device_code_lifetime: self.device_code_lifetime,
+            poll_interval: self.poll_interval,
+            access_token_lifetime: self.access_token_lifetime,
+            created_at: now,
+            updated_at: now,
+        };
+        (client, secret)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +224,34 @@ mod tests {
         assert!(hash.verify(&ClientSecret::new(secret.expose().to_owned())));
         assert!(!hash.verify(&ClientSecret::new("wrong".into())));
         assert!(!format!("{secret:?}{hash:?}").contains(secret.expose()));
+    }
+
+    #[test]
+    fn registering_a_confidential_client_returns_its_secret_once() {
+        let new = NewClient {
+            id: ClientId::parse("svc").unwrap(),
+            name: "Service".into(),
+            confidential: true,
+            allowed_grants: vec![GrantType::DeviceCode, GrantType::DeviceCode],
+            allowed_scopes: ScopeSet::parse("read").unwrap(),
+            device_code_lifetime: None,
+            poll_interval: None,
+            access_token_lifetime: None,
+        };
+        let (client, secret) = new.clone().register(Timestamp::from_millis(5));
+        let secret = secret.unwrap();
+        assert_eq!(client.allowed_grants, vec![GrantType::DeviceCode]);
+        match &client.kind {
+            ClientKind::Confidential { secret_hash } => assert!(secret_hash.verify(&secret)),
+            ClientKind::Public => panic!("expected a confidential client"),
+        }
+        let (public, none) = NewClient {
+            confidential: false,
+            ..new
+        }
+        .register(Timestamp::from_millis(5));
+        assert_eq!(public.kind, ClientKind::Public);
+        assert!(none.is_none());
     }
 
     #[test]

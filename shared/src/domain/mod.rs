@@ -6,7 +6,9 @@ mod device_code;
 mod scope;
 pub mod user_code;
 
-pub use client::{ClientId, ClientKind, ClientSecret, GrantType, OAuthClient, SecretHash};
+pub use client::{
+    ClientId, ClientKind, ClientSecret, GrantType, NewClient, OAuthClient, SecretHash,
+};
 pub use device_authorization::{Approval, DeviceAuthorization, DeviceState, Status};
 pub use device_code::{DeviceAuthorizationId, DeviceCode};
 pub use scope::{ScopeError, ScopeSet, ScopeToken};

@@ -1,0 +1,51 @@
+# Shared by scripts/run-local.sh and scripts/test.sh: the Python virtual environment
+# and the local DynamoDB-compatible server (moto).
+
+VENV=.venv
+
+# Creates .venv and installs requirements-dev.txt, again whenever that file changes.
+ensure_venv() {
+  local stamp="$VENV/.requirements-dev.txt"
+  if [ -x "$VENV/bin/moto_server" ] && [ -x "$VENV/bin/cargo-lambda" ] \
+    && cmp -s requirements-dev.txt "$stamp"; then
+    return
+  fi
+  echo "==> installing local tools into $VENV (moto, cargo-lambda)" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2
+  cp requirements-dev.txt "$stamp"
+}
+
+# Prints a free TCP port on the loopback interface.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Starts moto_server on 127.0.0.1:$1, logging to .local/moto-$1.log, and waits until it
+# accepts connections. Sets MOTO_PID.
+start_moto() {
+  local port=$1
+  mkdir -p .local
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >".local/moto-$port.log" 2>&1 &
+  MOTO_PID=$!
+  python3 - "$port" <<'PY' || { echo "moto_server did not start; see .local/moto-$port.log" >&2; return 1; }
+import socket, sys, time
+deadline = time.time() + 60
+while time.time() < deadline:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)
+PY
+}
+
+stop_moto() {
+  if [ -n "${MOTO_PID:-}" ]; then
+    kill "$MOTO_PID" 2>/dev/null || true
+    wait "$MOTO_PID" 2>/dev/null || true
+    MOTO_PID=
+  fi
+}

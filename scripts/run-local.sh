@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `make run`: the whole service on http://127.0.0.1:9000, on a local DynamoDB-compatible
+# server (moto) that it starts, with the demo clients seeded. Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ensure_venv
+export PATH="$PWD/$VENV/bin:$PATH"
+
+# The local configuration, from [workspace.metadata.lambda.env] in Cargo.toml.
+cargo build --quiet -p xtask
+while IFS= read -r line; do export "$line"; done < <(target/debug/xtask env)
+
+port=${AWS_ENDPOINT_URL_DYNAMODB##*:}
+start_moto "$port"
+trap stop_moto EXIT INT TERM
+
+target/debug/xtask setup
+token=$(target/debug/xtask dev-token --sub demo-user)
+admin_token=$(target/debug/xtask dev-token --sub demo-admin --permissions ADMINISTRATOR)
+
+cat <<MSG
+
+Device-flow service on ${ISSUER} (DynamoDB: ${AWS_ENDPOINT_URL_DYNAMODB})
+
+Development user token (sub demo-user):
+  ${token}
+Development admin token (sub demo-admin, ADMINISTRATOR):
+  ${admin_token}
+More: make dev-token SUB=alice [PERMISSIONS=ADMINISTRATOR]
+
+Try it (the functions compile on their first request):
+  curl -s -X POST ${ISSUER}/oauth2/v1/device -d client_id=demo-cli -d 'scope=read write'
+
+MSG
+
+cargo lambda watch -A 127.0.0.1 -P 9000 --concurrency 8

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make test`: every check and every test, against a DynamoDB-compatible server (moto)
+# that this script starts on a free loopback port and stops again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ensure_venv
+started=$(date +%s)
+port=$(free_port)
+start_moto "$port"
+trap stop_moto EXIT
+
+# The tests reach the server only through the AWS SDK's own settings.
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+unset AWS_PROFILE AWS_SESSION_TOKEN
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "==> cargo test (DynamoDB at $AWS_ENDPOINT_URL_DYNAMODB)"
+cargo test --workspace
+echo "==> all checks and tests passed in $(( $(date +%s) - started ))s"
