@@ -55,16 +55,20 @@ pub enum FormError {
 pub struct Form(HashMap<String, String>);
 
 impl Form {
+    ///
+    /// A request with no body and no `Content-Type` (`curl -u id:secret -X POST ...`) is
+    /// an empty form: there is nothing to misread.
     pub fn parse(headers: &HeaderMap, body: &Body) -> Result<Self, FormError> {
-        if !is_form_content_type(headers) {
-            return Err(FormError::WrongContentType);
-        }
         let bytes: &[u8] = match body {
             Body::Empty => &[],
             Body::Text(text) => text.as_bytes(),
             Body::Binary(bytes) => bytes,
             _ => return Err(FormError::WrongContentType),
         };
+        let untyped_empty = bytes.is_empty() && !headers.contains_key(header::CONTENT_TYPE);
+        if !untyped_empty && !is_form_content_type(headers) {
+            return Err(FormError::WrongContentType);
+        }
         Self::parse_bytes(bytes)
     }
 
@@ -270,6 +274,12 @@ mod tests {
             Form::parse(&HeaderMap::new(), &body).unwrap_err(),
             FormError::WrongContentType
         );
+        // No body and no content type is an empty form; a typed empty body too.
+        assert_eq!(Form::parse(&HeaderMap::new(), &Body::Empty), Ok(Form::default()));
+        assert_eq!(Form::parse(&form_headers(), &Body::Empty), Ok(Form::default()));
+        let mut json = HeaderMap::new();
+        json.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        assert_eq!(Form::parse(&json, &Body::Empty), Err(FormError::WrongContentType));
     }
 
     fn auth(value: &str) -> Authorization {

@@ -197,6 +197,17 @@ async fn issuing_a_code_costs_two_dynamodb_requests() {
 }
 
 #[tokio::test]
+async fn a_confidential_client_may_send_no_body_at_all() {
+    // `curl -u id:secret -X POST .../device`: no body, no Content-Type.
+    let env = TestEnv::new().await;
+    let (_, secret) = env.confidential_client("backend").await;
+    let mut request = with_basic(form_post(PATH, Body::Empty), "backend", secret.expose());
+    request.headers_mut().remove(header::CONTENT_TYPE);
+    let response = post(&env.device_app(), request).await;
+    assert_issued(&env, &response);
+}
+
+#[tokio::test]
 async fn response_type_device_code_is_accepted() {
     let env = TestEnv::new().await;
     env.public_client("tv").await;
