@@ -275,11 +275,23 @@ mod tests {
             FormError::WrongContentType
         );
         // No body and no content type is an empty form; a typed empty body too.
-        assert_eq!(Form::parse(&HeaderMap::new(), &Body::Empty), Ok(Form::default()));
-        assert_eq!(Form::parse(&form_headers(), &Body::Empty), Ok(Form::default()));
+        assert_eq!(
+            Form::parse(&HeaderMap::new(), &Body::Empty),
+            Ok(Form::default())
+        );
+        assert_eq!(
+            Form::parse(&form_headers(), &Body::Empty),
+            Ok(Form::default())
+        );
         let mut json = HeaderMap::new();
-        json.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        assert_eq!(Form::parse(&json, &Body::Empty), Err(FormError::WrongContentType));
+        json.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        assert_eq!(
+            Form::parse(&json, &Body::Empty),
+            Err(FormError::WrongContentType)
+        );
     }
 
     fn auth(value: &str) -> Authorization {

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use device_authorization::{App, MAX_CODE_ATTEMPTS, handle};
+use device_authorization::{App, handle};
 use device_flow::domain::{DeviceCode, GrantType, ScopeSet, UserCode, user_code};
+use device_flow::oauth::device_authorization::MAX_CODE_ATTEMPTS;
 use device_flow::time::{Clock, SystemClock, Timestamp};
 use integration_tests::{TestEnv, form_post, json, new_client, with_basic};
 use lambda_http::http::{HeaderValue, header};

@@ -5,23 +5,17 @@
 //! transaction writing the record and the claim on its user code.
 
 use std::borrow::Cow;
-use std::time::Duration;
 
-use device_flow::domain::{DeviceAuthorization, DeviceCode, GrantType, ScopeSet, UserCode};
+use device_flow::domain::{DeviceAuthorization, DeviceCode, ScopeSet, UserCode};
 use device_flow::error::{OAuthError, OAuthErrorCode};
 use device_flow::http::{Form, FormError, json_response};
 use device_flow::oauth::ClientCredentials;
-use device_flow::store::CreateDeviceError;
+use device_flow::oauth::device_authorization::{self, IssueError};
 use device_flow::time::{Clock, SystemClock};
 use device_flow::{Config, Store};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-
-/// How many user codes are drawn before giving up with a 503. With 20^8 codes, even a
-/// million live codes make one collision a 1-in-25,600 event; five in a row mean the
-/// store is misbehaving, not bad luck.
-pub const MAX_CODE_ATTEMPTS: usize = 5;
 
 /// Everything a request needs, built once per cold start.
 pub struct App {
@@ -44,7 +38,8 @@ impl App {
 }
 
 /// The RFC 8628 §3.2 response.
-#[derive(Debug, Serialize)]
+/// No `Debug`: it holds the device code.
+#[derive(Serialize)]
 struct DeviceAuthorizationResponse<'a> {
     device_code: &'a str,
     user_code: String,
@@ -87,72 +82,37 @@ async fn issue(app: &App, request: &Request) -> Result<Response<Body>, OAuthErro
         .await
         .map_err(|e| OAuthError::internal("reading the client failed", &e))?;
     let client = credentials.authenticate(stored)?;
-    if !client.may_use(GrantType::DeviceCode) {
-        return Err(OAuthError::new(
-            OAuthErrorCode::UnauthorizedClient,
-            "the client may not use the device authorization grant",
-        ));
-    }
-    // RFC 6749 §3.3: without a scope, the client's full allowed set is the default.
-    let scope = requested_scope.unwrap_or_else(|| client.allowed_scopes.clone());
-    if !scope.is_subset(&client.allowed_scopes) {
-        return Err(OAuthError::new(
-            OAuthErrorCode::InvalidScope,
-            "the scope exceeds what the client may request",
-        ));
-    }
-    let lifetime = client
-        .device_code_lifetime
-        .unwrap_or(app.config.device_code_lifetime);
-    let interval = client.poll_interval.unwrap_or(app.config.poll_interval);
-
-    for _ in 0..MAX_CODE_ATTEMPTS {
-        let now = app.clock.now();
-        let device_code = DeviceCode::generate();
-        let record = DeviceAuthorization::new(
-            device_code.id(),
-            client.id.clone(),
-            scope.clone(),
-            (app.user_codes)(),
-            now,
-            lifetime,
-            interval,
-        );
-        match app
-            .store
-            .create_device_authorization(&record, app.config.record_retention, now)
-            .await
-        {
-            Ok(()) => {
-                tracing::info!(client_id = %client.id, "device authorization issued");
-                return Ok(success(app, &device_code, &record, lifetime, interval));
-            }
-            Err(CreateDeviceError::UserCodeTaken | CreateDeviceError::IdTaken) => {
-                tracing::warn!(client_id = %client.id, "code collision, drawing again");
-            }
-            Err(CreateDeviceError::Store(e)) => {
-                return Err(OAuthError::internal(
-                    "writing the device authorization failed",
-                    &e,
-                ));
-            }
-        }
-    }
-    tracing::error!(attempts = MAX_CODE_ATTEMPTS, "no free user code found");
-    Err(OAuthError::new(
-        OAuthErrorCode::TemporarilyUnavailable,
-        "no user code could be allocated, try again",
+    let terms = device_authorization::terms(&client, requested_scope, &app.config)?;
+    let issued = device_authorization::issue(
+        &app.store,
+        app.clock.as_ref(),
+        app.user_codes.as_ref(),
+        &client,
+        &terms,
+        app.config.record_retention,
     )
-    .with_retry_after(1))
+    .await;
+    match issued {
+        Ok((device_code, record)) => {
+            tracing::info!(client_id = %client.id, "device authorization issued");
+            Ok(success(app, &device_code, &record))
+        }
+        Err(IssueError::NoFreeUserCode) => {
+            tracing::error!(client_id = %client.id, "no free user code found");
+            Err(OAuthError::new(
+                OAuthErrorCode::TemporarilyUnavailable,
+                "no user code could be allocated, try again",
+            )
+            .with_retry_after(1))
+        }
+        Err(IssueError::Store(e)) => Err(OAuthError::internal(
+            "writing the device authorization failed",
+            &e,
+        )),
+    }
 }
 
-fn success(
-    app: &App,
-    device_code: &DeviceCode,
-    record: &DeviceAuthorization,
-    lifetime: Duration,
-    interval: Duration,
-) -> Response<Body> {
+fn success(app: &App, device_code: &DeviceCode, record: &DeviceAuthorization) -> Response<Body> {
     let verification_uri = app.config.verification_uri.as_str();
     let user_code = record.user_code.to_string();
     let mut response = json_response(
@@ -162,8 +122,8 @@ fn success(
             verification_uri_complete: format!("{verification_uri}?user_code={user_code}"),
             user_code,
             verification_uri,
-            expires_in: lifetime.as_secs(),
-            interval: interval.as_secs(),
+            expires_in: record.created_at.secs_until(record.expires_at),
+            interval: record.interval.as_secs(),
         },
     );
     let headers = response.headers_mut();
