@@ -201,6 +201,23 @@ impl NewClient {
     }
 }
 
+/// A client for unit tests: `id`, public, allowed the device grant and `read write`.
+#[cfg(test)]
+pub(crate) fn test_client(id: &str) -> OAuthClient {
+    NewClient {
+        id: ClientId::parse(id).expect("a valid test client id"),
+        name: format!("Test {id}"),
+        confidential: false,
+        allowed_grants: vec![GrantType::DeviceCode],
+        allowed_scopes: ScopeSet::parse("read write").expect("valid scopes"),
+        device_code_lifetime: None,
+        poll_interval: None,
+        access_token_lifetime: None,
+    }
+    .register(Timestamp::from_millis(0))
+    .0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,8 @@ mod device_code;
 mod scope;
 pub mod user_code;
 
+#[cfg(test)]
+pub(crate) use client::test_client;
 pub use client::{
     ClientId, ClientKind, ClientSecret, GrantType, NewClient, OAuthClient, SecretHash,
 };

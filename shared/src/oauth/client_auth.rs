@@ -89,24 +89,14 @@ impl ClientCredentials {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{GrantType, ScopeSet};
     use crate::error::OAuthErrorCode;
-    use crate::time::Timestamp;
     use base64::Engine as _;
     use lambda_http::http::{HeaderValue, header};
 
     fn client(kind: ClientKind) -> OAuthClient {
         OAuthClient {
-            id: ClientId::parse("c1").unwrap(),
-            name: "C".into(),
             kind,
-            allowed_grants: vec![GrantType::DeviceCode],
-            allowed_scopes: ScopeSet::default(),
-            device_code_lifetime: None,
-            poll_interval: None,
-            access_token_lifetime: None,
-            created_at: Timestamp::from_millis(0),
-            updated_at: Timestamp::from_millis(0),
+            ..crate::domain::test_client("c1")
         }
     }
 

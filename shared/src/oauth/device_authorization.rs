@@ -110,8 +110,6 @@ pub async fn issue(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ClientId, ClientKind};
-    use crate::time::Timestamp;
 
     fn config() -> Config {
         Config::from_lookup(|name| match name {
@@ -123,18 +121,7 @@ mod tests {
     }
 
     fn client() -> OAuthClient {
-        OAuthClient {
-            id: ClientId::parse("tv").unwrap(),
-            name: "TV".into(),
-            kind: ClientKind::Public,
-            allowed_grants: vec![GrantType::DeviceCode],
-            allowed_scopes: ScopeSet::parse("read write").unwrap(),
-            device_code_lifetime: None,
-            poll_interval: None,
-            access_token_lifetime: None,
-            created_at: Timestamp::from_millis(0),
-            updated_at: Timestamp::from_millis(0),
-        }
+        crate::domain::test_client("tv")
     }
 
     fn scope(s: &str) -> Option<ScopeSet> {

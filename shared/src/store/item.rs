@@ -395,16 +395,9 @@ mod tests {
     #[test]
     fn clients_round_trip() {
         let base = OAuthClient {
-            id: ClientId::parse("demo-service").unwrap(),
             name: "Demo service".into(),
-            kind: ClientKind::Public,
-            allowed_grants: vec![GrantType::DeviceCode],
-            allowed_scopes: ScopeSet::parse("read write").unwrap(),
-            device_code_lifetime: None,
-            poll_interval: None,
-            access_token_lifetime: None,
-            created_at: Timestamp::from_millis(1),
             updated_at: Timestamp::from_millis(2),
+            ..crate::domain::test_client("demo-service")
         };
         let confidential = OAuthClient {
             kind: ClientKind::Confidential {
