@@ -32,6 +32,33 @@ pub struct Config {
     /// expired record stays readable after it expires, so that late polls still hear
     /// `expired_token` and admins can see it; DynamoDB TTL removes it afterwards.
     pub record_retention: Duration,
+    /// `ACCESS_TOKEN_AUDIENCE`: the `aud` of access tokens (default: the issuer).
+    pub access_token_audience: String,
+    /// Where the token function's signing keys come from: `SIGNING_KEYS` (the key set
+    /// JSON itself) or `SIGNING_KEYS_SECRET_ID` (a Secrets Manager secret holding it).
+    /// Only the token function needs it.
+    pub signing_keys: Option<SigningKeysSource>,
+    /// `SCOPES_SUPPORTED`: space-separated scopes to advertise in the metadata.
+    pub scopes_supported: Option<String>,
+}
+
+/// Where the signing key set is read from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SigningKeysSource {
+    /// The key set JSON, from `SIGNING_KEYS` (local development and tests).
+    Inline(String),
+    /// A Secrets Manager secret id or ARN, from `SIGNING_KEYS_SECRET_ID`.
+    SecretsManager(String),
+}
+
+/// Never prints the inline keys.
+impl std::fmt::Debug for SigningKeysSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Inline(_) => f.write_str("Inline(..)"),
+            Self::SecretsManager(id) => f.debug_tuple("SecretsManager").field(id).finish(),
+        }
+    }
 }
 
 /// A configuration problem, naming the variable.
@@ -79,7 +106,35 @@ impl Config {
             Some(uri) => absolute_url("VERIFICATION_URI", &uri)?,
             None => format!("{issuer}/device"),
         };
+        let signing_keys = match (get("SIGNING_KEYS"), get("SIGNING_KEYS_SECRET_ID")) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    name: "SIGNING_KEYS",
+                    reason: "set either SIGNING_KEYS or SIGNING_KEYS_SECRET_ID, not both",
+                });
+            }
+            (Some(json), None) => Some(SigningKeysSource::Inline(json)),
+            (None, Some(id)) => Some(SigningKeysSource::SecretsManager(id.trim().to_owned())),
+            (None, None) => None,
+        };
+        let scopes_supported = match get("SCOPES_SUPPORTED") {
+            Some(scopes) => {
+                let set = crate::domain::ScopeSet::parse(scopes.trim()).map_err(|_| {
+                    ConfigError::Invalid {
+                        name: "SCOPES_SUPPORTED",
+                        reason: "not a space-separated list of scope tokens",
+                    }
+                })?;
+                Some(set.to_string())
+            }
+            None => None,
+        };
         Ok(Self {
+            access_token_audience: get("ACCESS_TOKEN_AUDIENCE")
+                .map(|a| a.trim().to_owned())
+                .unwrap_or_else(|| issuer.clone()),
+            signing_keys,
+            scopes_supported,
             table_name: required("TABLE_NAME")?.trim().to_owned(),
             issuer,
             verification_uri,
@@ -186,6 +241,30 @@ mod tests {
                 other => panic!("{name}={value}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn signing_keys_come_from_one_source_and_never_print() {
+        let base = [("TABLE_NAME", "t"), ("ISSUER", "https://a")];
+        let mut inline = base.to_vec();
+        inline.push(("SIGNING_KEYS", "{\"secret\":1}"));
+        let c = load(&inline).unwrap();
+        assert_eq!(
+            c.signing_keys,
+            Some(SigningKeysSource::Inline("{\"secret\":1}".into()))
+        );
+        assert!(!format!("{c:?}").contains("secret\""));
+        assert_eq!(c.access_token_audience, "https://a");
+
+        let mut both = inline.clone();
+        both.push(("SIGNING_KEYS_SECRET_ID", "arn:x"));
+        assert!(load(&both).is_err());
+        let mut arn = base.to_vec();
+        arn.push(("SIGNING_KEYS_SECRET_ID", "arn:x"));
+        assert_eq!(
+            load(&arn).unwrap().signing_keys,
+            Some(SigningKeysSource::SecretsManager("arn:x".into()))
+        );
     }
 
     #[test]

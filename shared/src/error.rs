@@ -15,7 +15,7 @@ use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
-use crate::http::json_response;
+use crate::http::{FormError, json_response};
 
 /// Logs an internal failure with its whole source chain.
 pub fn log_internal(context: &str, error: &(dyn StdError + 'static)) {
@@ -99,6 +99,8 @@ pub struct OAuthError {
     pub basic_challenge: bool,
     /// `Retry-After` in seconds, for 503.
     pub retry_after: Option<u32>,
+    /// The polling interval now in force, sent with `slow_down` (RFC 8628 §3.5).
+    pub interval: Option<u64>,
 }
 
 impl OAuthError {
@@ -108,6 +110,7 @@ impl OAuthError {
             description: description.into(),
             basic_challenge: false,
             retry_after: None,
+            interval: None,
         }
     }
 
@@ -117,6 +120,17 @@ impl OAuthError {
 
     pub fn invalid_client(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::InvalidClient, description)
+    }
+
+    /// `invalid_request` for a refused form body, naming the parameter only when it is
+    /// one of `known` (never echoing arbitrary input).
+    pub fn from_form(error: &FormError, known: &[&str]) -> Self {
+        match error {
+            FormError::Repeated(name) if known.contains(&name.as_str()) => {
+                Self::invalid_request(format!("the {name} parameter is repeated"))
+            }
+            _ => Self::invalid_request(error.to_string()),
+        }
     }
 
     /// A generic `server_error`; the cause is logged, never shown.
@@ -133,6 +147,11 @@ impl OAuthError {
         self
     }
 
+    pub fn with_interval(mut self, seconds: u64) -> Self {
+        self.interval = Some(seconds);
+        self
+    }
+
     pub fn with_retry_after(mut self, seconds: u32) -> Self {
         self.retry_after = Some(seconds);
         self
@@ -143,12 +162,15 @@ impl OAuthError {
         struct Wire<'a> {
             error: &'static str,
             error_description: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            interval: Option<u64>,
         }
         let mut response = json_response(
             self.code.status(),
             &Wire {
                 error: self.code.as_str(),
                 error_description: &self.description,
+                interval: self.interval,
             },
         );
         let headers = response.headers_mut();
@@ -314,6 +336,26 @@ mod tests {
         assert_eq!(
             body(&r),
             json!({"error": "invalid_request", "error_description": "missing client_id"})
+        );
+    }
+
+    #[test]
+    fn form_errors_name_only_known_parameters() {
+        let known = OAuthError::from_form(&FormError::Repeated("scope".into()), &["scope"]);
+        assert_eq!(known.description, "the scope parameter is repeated");
+        let unknown = OAuthError::from_form(&FormError::Repeated("<x>".into()), &["scope"]);
+        assert_eq!(unknown.description, "a parameter is repeated");
+        assert_eq!(unknown.code, OAuthErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn slow_down_carries_the_interval() {
+        let r = OAuthError::new(OAuthErrorCode::SlowDown, "slow down")
+            .with_interval(10)
+            .into_response();
+        assert_eq!(
+            body(&r),
+            json!({"error": "slow_down", "error_description": "slow down", "interval": 10})
         );
     }
 

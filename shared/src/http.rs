@@ -34,11 +34,11 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body
 /// Why a form body was refused. Every variant is the client's fault (a 4xx).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormError {
-    #[error("the body must be application/x-www-form-urlencoded")]
+    #[error("the body must be application/x-www-form-urlencoded (UTF-8)")]
     WrongContentType,
     #[error("the body is too large")]
     TooLarge,
-    #[error("the body is not valid UTF-8 once decoded")]
+    #[error("the body is not valid UTF-8")]
     NotUtf8,
     #[error("the body has too many parameters")]
     TooManyFields,

@@ -10,6 +10,7 @@ pub mod oauth;
 pub mod secret;
 pub mod store;
 pub mod time;
+pub mod token;
 
-pub use config::Config;
+pub use config::{Config, SigningKeysSource};
 pub use store::Store;

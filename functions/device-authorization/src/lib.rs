@@ -4,11 +4,9 @@
 //! The request costs at most two DynamoDB requests: reading the client, and one
 //! transaction writing the record and the claim on its user code.
 
-use std::borrow::Cow;
-
 use device_flow::domain::{DeviceAuthorization, DeviceCode, ScopeSet, UserCode};
 use device_flow::error::{OAuthError, OAuthErrorCode};
-use device_flow::http::{Form, FormError, json_response};
+use device_flow::http::{Form, json_response};
 use device_flow::oauth::ClientCredentials;
 use device_flow::oauth::device_authorization::{self, IssueError};
 use device_flow::time::{Clock, SystemClock};
@@ -16,6 +14,9 @@ use device_flow::{Config, Store};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+
+/// The parameters this endpoint reads; only these are named in error messages.
+const KNOWN_PARAMETERS: [&str; 4] = ["client_id", "client_secret", "scope", "response_type"];
 
 /// Everything a request needs, built once per cold start.
 pub struct App {
@@ -60,7 +61,8 @@ async fn issue(app: &App, request: &Request) -> Result<Response<Body>, OAuthErro
     if request.method() != Method::POST {
         return Err(OAuthError::invalid_request("use POST"));
     }
-    let form = Form::parse(request.headers(), request.body()).map_err(form_error)?;
+    let form = Form::parse(request.headers(), request.body())
+        .map_err(|e| OAuthError::from_form(&e, &KNOWN_PARAMETERS))?;
     let credentials = ClientCredentials::from_request(request.headers(), &form)?;
     match form.get("response_type") {
         None | Some("device_code") => {}
@@ -130,23 +132,4 @@ fn success(app: &App, device_code: &DeviceCode, record: &DeviceAuthorization) ->
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
-}
-
-/// Maps a refused body to `invalid_request`, naming the parameter only when it is one
-/// this endpoint knows (never echoing arbitrary input).
-fn form_error(error: FormError) -> OAuthError {
-    const KNOWN: [&str; 4] = ["client_id", "client_secret", "scope", "response_type"];
-    let description: Cow<'static, str> = match &error {
-        FormError::Repeated(name) if KNOWN.contains(&name.as_str()) => {
-            format!("the {name} parameter is repeated").into()
-        }
-        FormError::Repeated(_) => "a parameter is repeated".into(),
-        FormError::WrongContentType => {
-            "the body must be application/x-www-form-urlencoded (UTF-8)".into()
-        }
-        FormError::TooLarge => "the body is too large".into(),
-        FormError::NotUtf8 => "the body is not valid UTF-8".into(),
-        FormError::TooManyFields => "the body has too many parameters".into(),
-    };
-    OAuthError::invalid_request(description)
 }

@@ -2,8 +2,69 @@
 
 use std::time::Duration;
 
-use super::{ClientId, DeviceAuthorizationId, ScopeSet, UserCode};
+use super::{ClientId, ClientKind, DeviceAuthorizationId, OAuthClient, ScopeSet, UserCode};
 use crate::time::Timestamp;
+
+/// How much earlier than the interval a poll may arrive and still count as compliant:
+/// network jitter must never turn a well-behaved client's poll into `slow_down`.
+pub const POLL_TOLERANCE: Duration = Duration::from_secs(1);
+
+/// By how much each `slow_down` grows the interval (RFC 8628 §3.5).
+pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+
+/// What an authenticated client gets for a device authorization request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Terms {
+    pub scope: ScopeSet,
+    /// How long the device code and user code live.
+    pub lifetime: Duration,
+    /// The minimum polling interval the device starts with.
+    pub interval: Duration,
+    /// The lifetime of the access token the request will yield.
+    pub access_token_lifetime: Duration,
+}
+
+/// What a poll of the token endpoint means, given the record it names (RFC 8628 §3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollDecision {
+    /// Pending and on time: record the poll; `authorization_pending`.
+    Pending,
+    /// Pending but sooner than the interval: grow the interval; `slow_down`.
+    SlowDown,
+    /// Approved and unexpired: consume the record and issue the token.
+    Issue,
+    /// `access_denied`.
+    Denied,
+    /// `expired_token`.
+    Expired,
+    /// `invalid_grant`: no such record, another client's, or already exchanged
+    /// (`replay`, a security event).
+    InvalidGrant { replay: bool },
+}
+
+/// Decides what a poll by `client_id` at `now` means for `record` (`None`: unknown code).
+///
+/// The checks run in this order: existence, ownership, the final states (consumed,
+/// denied), expiry, then approval and the interval.
+pub fn decide(
+    record: Option<&DeviceAuthorization>,
+    client_id: &ClientId,
+    now: Timestamp,
+) -> PollDecision {
+    let Some(record) = record.filter(|r| &r.client_id == client_id) else {
+        return PollDecision::InvalidGrant { replay: false };
+    };
+    match record.state {
+        DeviceState::Consumed { .. } => PollDecision::InvalidGrant { replay: true },
+        DeviceState::Denied { .. } => PollDecision::Denied,
+        _ if record.is_expired(now) => PollDecision::Expired,
+        DeviceState::Approved(_) => PollDecision::Issue,
+        DeviceState::Pending => match record.next_poll_at() {
+            Some(next) if now < next => PollDecision::SlowDown,
+            _ => PollDecision::Pending,
+        },
+    }
+}
 
 /// The stored, decided part of a record's life. Every move between these is one
 /// conditional write that names the state it starts from (see the store).
@@ -83,31 +144,45 @@ pub struct DeviceAuthorization {
     /// The current minimum polling interval; grows by 5 s on every `slow_down`.
     pub interval: Duration,
     pub last_polled_at: Option<Timestamp>,
+    /// The requesting client was public when the code was issued, so polls may identify
+    /// it by `client_id` alone; a confidential client's polls must authenticate.
+    pub public_client: bool,
+    /// Lifetime of the access token this request will yield, fixed at issue (the
+    /// client's override or the deployment's default).
+    pub access_token_lifetime: Duration,
     pub state: DeviceState,
 }
 
 impl DeviceAuthorization {
-    /// A new pending request, valid for `lifetime` from `now`.
+    /// A new pending request for `client` under `terms`, issued at `now`.
     pub fn new(
         id: DeviceAuthorizationId,
-        client_id: ClientId,
-        scope: ScopeSet,
+        client: &OAuthClient,
+        terms: &Terms,
         user_code: UserCode,
         now: Timestamp,
-        lifetime: Duration,
-        interval: Duration,
     ) -> Self {
         Self {
             id,
-            client_id,
-            scope,
+            client_id: client.id.clone(),
+            scope: terms.scope.clone(),
             user_code,
             created_at: now,
-            expires_at: now.plus(lifetime),
-            interval,
+            expires_at: now.plus(terms.lifetime),
+            interval: terms.interval,
             last_polled_at: None,
+            public_client: client.kind == ClientKind::Public,
+            access_token_lifetime: terms.access_token_lifetime,
             state: DeviceState::Pending,
         }
+    }
+
+    /// The earliest instant the next poll passes the interval check: the interval after
+    /// the last poll, less [`POLL_TOLERANCE`] for network jitter. `None` before the first
+    /// poll, which is never throttled.
+    pub fn next_poll_at(&self) -> Option<Timestamp> {
+        self.last_polled_at
+            .map(|last| last.plus(self.interval.saturating_sub(POLL_TOLERANCE)))
     }
 
     /// True from `expires_at` on.
@@ -134,15 +209,102 @@ mod tests {
     use crate::domain::DeviceCode;
 
     fn record(now: Timestamp) -> DeviceAuthorization {
+        let terms = Terms {
+            scope: ScopeSet::parse("read").unwrap(),
+            lifetime: Duration::from_secs(600),
+            interval: Duration::from_secs(5),
+            access_token_lifetime: Duration::from_secs(3600),
+        };
         DeviceAuthorization::new(
             DeviceCode::generate().id(),
-            ClientId::parse("demo-cli").unwrap(),
-            ScopeSet::parse("read").unwrap(),
+            &crate::domain::test_client("demo-cli"),
+            &terms,
             UserCode::generate(),
             now,
-            Duration::from_secs(600),
-            Duration::from_secs(5),
         )
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_public_clients_record_remembers_it_is_public() {
+        let r = record(Timestamp::from_millis(0));
+        assert!(r.public_client);
+        assert_eq!(r.access_token_lifetime, secs(3600));
+    }
+
+    #[test]
+    fn the_first_poll_is_never_throttled() {
+        let t0 = Timestamp::from_millis(1_000_000);
+        let r = record(t0);
+        assert_eq!(decide(Some(&r), &r.client_id, t0), PollDecision::Pending);
+    }
+
+    #[test]
+    fn a_poll_within_the_tolerance_of_the_interval_is_on_time() {
+        let t0 = Timestamp::from_millis(1_000_000);
+        let mut r = record(t0);
+        r.last_polled_at = Some(t0);
+        let id = r.client_id.clone();
+        assert_eq!(
+            decide(Some(&r), &id, t0.plus(secs(5))),
+            PollDecision::Pending
+        );
+        assert_eq!(
+            decide(Some(&r), &id, t0.plus(ms(4_000))),
+            PollDecision::Pending
+        );
+        assert_eq!(
+            decide(Some(&r), &id, t0.plus(ms(3_999))),
+            PollDecision::SlowDown
+        );
+        assert_eq!(
+            decide(Some(&r), &id, t0.plus(ms(2_500))),
+            PollDecision::SlowDown
+        );
+    }
+
+    #[test]
+    fn final_states_win_over_expiry_and_expiry_over_approval() {
+        let t0 = Timestamp::from_millis(1_000_000);
+        let late = t0.plus(secs(601));
+        let approval = Approval {
+            account_id: "u".into(),
+            approved_at: t0,
+            session_id: None,
+        };
+        let mut r = record(t0);
+        let id = r.client_id.clone();
+        assert_eq!(decide(Some(&r), &id, late), PollDecision::Expired);
+        r.state = DeviceState::Approved(approval.clone());
+        assert_eq!(decide(Some(&r), &id, t0), PollDecision::Issue);
+        assert_eq!(decide(Some(&r), &id, late), PollDecision::Expired);
+        r.state = DeviceState::Denied { denied_at: t0 };
+        assert_eq!(decide(Some(&r), &id, late), PollDecision::Denied);
+        r.state = DeviceState::Consumed {
+            approval,
+            consumed_at: t0,
+        };
+        assert_eq!(
+            decide(Some(&r), &id, t0),
+            PollDecision::InvalidGrant { replay: true }
+        );
+    }
+
+    #[test]
+    fn unknown_codes_and_other_clients_codes_are_invalid_grant() {
+        let t0 = Timestamp::from_millis(1_000_000);
+        let r = record(t0);
+        let other = ClientId::parse("other").unwrap();
+        let invalid = PollDecision::InvalidGrant { replay: false };
+        assert_eq!(decide(None, &r.client_id, t0), invalid);
+        assert_eq!(decide(Some(&r), &other, t0), invalid);
     }
 
     #[test]

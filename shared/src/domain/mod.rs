@@ -11,7 +11,10 @@ pub(crate) use client::test_client;
 pub use client::{
     ClientId, ClientKind, ClientSecret, GrantType, NewClient, OAuthClient, SecretHash,
 };
-pub use device_authorization::{Approval, DeviceAuthorization, DeviceState, Status};
+pub use device_authorization::{
+    Approval, DeviceAuthorization, DeviceState, POLL_TOLERANCE, PollDecision, SLOW_DOWN_STEP,
+    Status, Terms, decide,
+};
 pub use device_code::{DeviceAuthorizationId, DeviceCode};
 pub use scope::{ScopeError, ScopeSet, ScopeToken};
 pub use user_code::{UserCode, UserCodeError};

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use crate::Config;
-use crate::domain::{DeviceAuthorization, DeviceCode, GrantType, OAuthClient, ScopeSet, UserCode};
+use crate::domain::{
+    DeviceAuthorization, DeviceCode, GrantType, OAuthClient, ScopeSet, Terms, UserCode,
+};
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::store::{CreateDeviceError, Store, StoreError};
 use crate::time::Clock;
@@ -14,22 +16,12 @@ use crate::time::Clock;
 /// misbehaving, not bad luck.
 pub const MAX_CODE_ATTEMPTS: usize = 5;
 
-/// What an authenticated client gets for its request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Terms {
-    pub scope: ScopeSet,
-    /// How long the device code and user code live.
-    pub lifetime: Duration,
-    /// The minimum polling interval the device starts with.
-    pub interval: Duration,
-}
-
 /// Decides what `client` may be issued for `requested` scope, without any I/O.
 ///
 /// - The client must be allowed the device grant, else `unauthorized_client`.
 /// - The scope defaults to the client's allowed scopes when none is asked for (RFC 6749
 ///   §3.3 lets the server pick a default) and must lie within them, else `invalid_scope`.
-/// - The client's own lifetime and interval override the deployment's.
+/// - The client's own lifetimes and interval override the deployment's.
 pub fn terms(
     client: &OAuthClient,
     requested: Option<ScopeSet>,
@@ -54,6 +46,9 @@ pub fn terms(
             .device_code_lifetime
             .unwrap_or(config.device_code_lifetime),
         interval: client.poll_interval.unwrap_or(config.poll_interval),
+        access_token_lifetime: client
+            .access_token_lifetime
+            .unwrap_or(config.access_token_lifetime),
     })
 }
 
@@ -84,15 +79,7 @@ pub async fn issue(
     for _ in 0..MAX_CODE_ATTEMPTS {
         let now = clock.now();
         let device_code = DeviceCode::generate();
-        let record = DeviceAuthorization::new(
-            device_code.id(),
-            client.id.clone(),
-            terms.scope.clone(),
-            user_codes(),
-            now,
-            terms.lifetime,
-            terms.interval,
-        );
+        let record = DeviceAuthorization::new(device_code.id(), client, terms, user_codes(), now);
         match store
             .create_device_authorization(&record, retention, now)
             .await
@@ -134,6 +121,7 @@ mod tests {
         assert_eq!(t.scope, ScopeSet::parse("read").unwrap());
         assert_eq!(t.lifetime, Duration::from_secs(600));
         assert_eq!(t.interval, Duration::from_secs(5));
+        assert_eq!(t.access_token_lifetime, Duration::from_secs(3600));
     }
 
     #[test]
@@ -161,7 +149,9 @@ mod tests {
         let mut c = client();
         c.device_code_lifetime = Some(Duration::from_secs(120));
         c.poll_interval = Some(Duration::from_secs(15));
+        c.access_token_lifetime = Some(Duration::from_secs(900));
         let t = terms(&c, None, &config()).unwrap();
+        assert_eq!(t.access_token_lifetime, Duration::from_secs(900));
         assert_eq!(t.lifetime, Duration::from_secs(120));
         assert_eq!(t.interval, Duration::from_secs(15));
     }

@@ -23,6 +23,7 @@ pub type Item = HashMap<String, AttributeValue>;
 pub const DEVICE_KIND: &str = "DEVICE";
 pub const CLIENT_KIND: &str = "CLIENT";
 pub const USER_CODE_KIND: &str = "USERCODE";
+pub const JWKS_KIND: &str = "JWKS";
 
 /// Record attribute names, shared with the condition expressions of the store.
 pub mod attr {
@@ -33,8 +34,16 @@ pub mod attr {
     pub const STATUS: &str = "status";
     pub const CREATED_AT: &str = "created_at";
     pub const EXPIRES_AT: &str = "expires_at";
+    /// The client record's interval override, in seconds.
     pub const POLL_INTERVAL: &str = "poll_interval_seconds";
+    /// A device authorization's current interval, in milliseconds so that update
+    /// expressions can add it to a time.
+    pub const POLL_INTERVAL_MS: &str = "poll_interval_ms";
     pub const LAST_POLLED_AT: &str = "last_polled_at";
+    /// `last_polled_at` + interval - tolerance: what the poll condition compares with,
+    /// since condition expressions cannot do arithmetic.
+    pub const NEXT_POLL_AT: &str = "next_poll_at";
+    pub const PUBLIC_CLIENT: &str = "public_client";
     pub const APPROVED_BY: &str = "approved_by_account_id";
     pub const APPROVED_AT: &str = "approved_at";
     pub const SESSION_ID: &str = "session_id";
@@ -49,6 +58,8 @@ pub mod attr {
     pub const DEVICE_CODE_LIFETIME: &str = "device_code_lifetime_seconds";
     pub const ACCESS_TOKEN_LIFETIME: &str = "access_token_lifetime_seconds";
     pub const UPDATED_AT: &str = "updated_at";
+    pub const JWKS: &str = "jwks";
+    pub const VERSION: &str = "version";
 }
 
 pub fn device_key(id: &DeviceAuthorizationId) -> Item {
@@ -64,6 +75,18 @@ pub fn user_code_key(code: &UserCode) -> Item {
         format!("{USER_CODE_KIND}#{}", code.as_str()),
         USER_CODE_KIND,
     )
+}
+
+pub fn jwks_key() -> Item {
+    key(JWKS_KIND.to_owned(), JWKS_KIND)
+}
+
+/// The published public keys: one item, replaced on rotation.
+pub fn jwks_item(jwks: &str, version: u64) -> Item {
+    let mut item = jwks_key();
+    item.insert(attr::JWKS.to_owned(), s(jwks));
+    item.insert(attr::VERSION.to_owned(), n(version));
+    item
 }
 
 fn key(pk: String, sk: &str) -> Item {
@@ -91,6 +114,10 @@ fn time(t: Timestamp) -> AttributeValue {
     n(t.as_millis())
 }
 
+fn millis(d: Duration) -> AttributeValue {
+    n(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// The stored name of a state.
 pub fn state_name(state: &DeviceState) -> &'static str {
     match state {
@@ -116,10 +143,21 @@ pub fn device_to_item(record: &DeviceAuthorization, retention: Duration) -> Item
     put(attr::STATUS, s(state_name(&record.state)));
     put(attr::CREATED_AT, time(record.created_at));
     put(attr::EXPIRES_AT, time(record.expires_at));
-    put(attr::POLL_INTERVAL, n(record.interval.as_secs()));
+    put(attr::POLL_INTERVAL_MS, millis(record.interval));
     if let Some(t) = record.last_polled_at {
         put(attr::LAST_POLLED_AT, time(t));
     }
+    if let Some(t) = record.next_poll_at() {
+        put(attr::NEXT_POLL_AT, time(t));
+    }
+    put(
+        attr::PUBLIC_CLIENT,
+        AttributeValue::Bool(record.public_client),
+    );
+    put(
+        attr::ACCESS_TOKEN_LIFETIME,
+        n(record.access_token_lifetime.as_secs()),
+    );
     let approval = match &record.state {
         DeviceState::Approved(approval) => Some(approval),
         DeviceState::Consumed {
@@ -186,8 +224,10 @@ pub fn device_from_item(item: &Item) -> Result<DeviceAuthorization, StoreError> 
             .map_err(|_| StoreError::Corrupt(attr::USER_CODE))?,
         created_at: r.time(attr::CREATED_AT)?,
         expires_at: r.time(attr::EXPIRES_AT)?,
-        interval: Duration::from_secs(r.number(attr::POLL_INTERVAL)?),
+        interval: Duration::from_millis(r.number(attr::POLL_INTERVAL_MS)?),
         last_polled_at: r.opt_time(attr::LAST_POLLED_AT)?,
+        public_client: r.boolean(attr::PUBLIC_CLIENT)?,
+        access_token_lifetime: Duration::from_secs(r.number(attr::ACCESS_TOKEN_LIFETIME)?),
         state,
     })
 }
@@ -316,6 +356,13 @@ impl Reader<'_> {
         self.opt_number(name)?.ok_or(StoreError::Corrupt(name))
     }
 
+    fn boolean(&self, name: &'static str) -> Result<bool, StoreError> {
+        match self.0.get(name) {
+            Some(AttributeValue::Bool(value)) => Ok(*value),
+            _ => Err(StoreError::Corrupt(name)),
+        }
+    }
+
     fn opt_time(&self, name: &'static str) -> Result<Option<Timestamp>, StoreError> {
         Ok(self.opt_number(name)?.map(Timestamp::from_millis))
     }
@@ -328,17 +375,21 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ClientSecret, DeviceCode};
+    use crate::domain::{ClientSecret, DeviceCode, Terms};
 
     fn record() -> DeviceAuthorization {
+        let terms = Terms {
+            scope: ScopeSet::parse("read write").unwrap(),
+            lifetime: Duration::from_secs(600),
+            interval: Duration::from_secs(5),
+            access_token_lifetime: Duration::from_secs(3600),
+        };
         DeviceAuthorization::new(
             DeviceCode::generate().id(),
-            ClientId::parse("demo-cli").unwrap(),
-            ScopeSet::parse("read write").unwrap(),
+            &crate::domain::test_client("demo-cli"),
+            &terms,
             UserCode::generate(),
             Timestamp::from_millis(1_700_000_000_123),
-            Duration::from_secs(600),
-            Duration::from_secs(5),
         )
     }
 

@@ -5,6 +5,9 @@
 
 pub mod item;
 pub mod table;
+mod transitions;
+
+pub use transitions::{ConsumeOutcome, DecideOutcome, PollWrite};
 
 use std::error::Error as StdError;
 use std::time::Duration;

@@ -1,0 +1,116 @@
+//! Discovery: the authorization server metadata (RFC 8414), also served at the
+//! OpenID Connect location that clients look at first, and the JWKS (RFC 7517).
+//!
+//! The metadata is fixed per deployment and rendered once per cold start. The JWKS is
+//! what the token function published to the table at its own cold start: this function
+//! never sees the signing secret.
+
+use device_flow::Config;
+use device_flow::Store;
+use device_flow::domain::GrantType;
+use device_flow::error::OAuthError;
+use device_flow::http::json_response;
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+
+/// The metadata changes only with a deployment.
+pub const METADATA_MAX_AGE: u32 = 3600;
+/// Short enough that a rotated-in key is seen well before tokens signed by it are common.
+pub const JWKS_MAX_AGE: u32 = 300;
+
+pub const METADATA_PATHS: [&str; 2] = [
+    "/.well-known/oauth-authorization-server",
+    "/.well-known/openid-configuration",
+];
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// RFC 8414 §2.
+#[derive(Debug, Serialize)]
+struct Metadata<'a> {
+    issuer: &'a str,
+    device_authorization_endpoint: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    grant_types_supported: [&'static str; 1],
+    token_endpoint_auth_methods_supported: [&'static str; 3],
+    response_types_supported: [&'static str; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scopes_supported: Option<Vec<&'a str>>,
+}
+
+/// Everything a request needs, built once per cold start.
+pub struct App {
+    store: Store,
+    metadata: String,
+}
+
+impl App {
+    pub fn new(config: &Config, store: Store) -> Self {
+        let issuer = config.issuer.as_str();
+        let metadata = Metadata {
+            issuer,
+            device_authorization_endpoint: format!("{issuer}/oauth2/v1/device"),
+            token_endpoint: format!("{issuer}/oauth2/v1/token"),
+            jwks_uri: format!("{issuer}{JWKS_PATH}"),
+            grant_types_supported: [GrantType::DEVICE_CODE_URN],
+            token_endpoint_auth_methods_supported: [
+                "none",
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            // The IDCS-style `response_type=device_code` of the device endpoint.
+            response_types_supported: ["device_code"],
+            scopes_supported: config
+                .scopes_supported
+                .as_deref()
+                .map(|s| s.split(' ').collect()),
+        };
+        Self {
+            store,
+            metadata: serde_json::to_string(&metadata).unwrap_or_default(),
+        }
+    }
+}
+
+/// Handles one request.
+pub async fn handle(app: &App, request: Request) -> Response<Body> {
+    let path = request.uri().path();
+    if request.method() != Method::GET {
+        return not_found();
+    }
+    if METADATA_PATHS.contains(&path) {
+        return cacheable(Body::from(app.metadata.clone()), METADATA_MAX_AGE);
+    }
+    if path == JWKS_PATH {
+        return match app.store.get_jwks().await {
+            Ok(jwks) => cacheable(
+                Body::from(jwks.unwrap_or_else(|| r#"{"keys":[]}"#.to_owned())),
+                JWKS_MAX_AGE,
+            ),
+            Err(e) => OAuthError::internal("reading the JWKS failed", &e).into_response(),
+        };
+    }
+    not_found()
+}
+
+fn cacheable(body: Body, max_age: u32) -> Response<Body> {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    response
+}
+
+fn not_found() -> Response<Body> {
+    #[derive(Serialize)]
+    struct NotFound {
+        error: &'static str,
+    }
+    json_response(StatusCode::NOT_FOUND, &NotFound { error: "not_found" })
+}

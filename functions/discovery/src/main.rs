@@ -1,0 +1,25 @@
+//! The `discovery` Lambda: configuration and the store, built once per cold start; each
+//! request goes to [`discovery::handle`].
+
+use std::convert::Infallible;
+
+use device_flow::{Config, Store};
+use discovery::{App, handle};
+use lambda_http::{Error, run, service_fn, tracing};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let sdk = aws_config::load_from_env().await;
+    let store = Store::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.table_name.clone(),
+    );
+    let app = App::new(&config, store);
+    let app = &app;
+    run(service_fn(move |request| async move {
+        Ok::<_, Infallible>(handle(app, request).await)
+    }))
+    .await
+}

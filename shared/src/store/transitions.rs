@@ -1,0 +1,354 @@
+//! The moves of a device authorization's life, each one conditional write that names
+//! the state it starts from, so that of two racing requests exactly one wins.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+
+use super::item::{self, Item, attr};
+use super::table::PARTITION_KEY;
+use super::{Store, StoreError};
+use crate::domain::{
+    Approval, ClientId, DeviceAuthorization, DeviceAuthorizationId, POLL_TOLERANCE, SLOW_DOWN_STEP,
+};
+use crate::time::Timestamp;
+
+/// The result of recording a poll.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned once per poll and consumed at once; boxing would add an allocation to the hot path"
+)]
+pub enum PollWrite {
+    /// The record was pending, unexpired, the client's own and the interval had passed:
+    /// the poll is recorded and the answer is `authorization_pending`.
+    Recorded,
+    /// The condition failed; this is the record as it was (`None`: no such record).
+    /// [`crate::domain::decide`] says what that means.
+    Refused(Option<DeviceAuthorization>),
+}
+
+/// The result of consuming an approved record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeOutcome {
+    /// This request consumed the record: it, and only it, may issue the token.
+    Consumed,
+    /// The record was no longer approved, unexpired and this client's: another request
+    /// consumed it first, or it expired in between.
+    Lost,
+    /// The client has been deleted.
+    ClientGone,
+}
+
+/// The result of approving or denying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecideOutcome {
+    Decided,
+    NotFound,
+    Expired,
+    /// Approved, denied or consumed before.
+    AlreadyDecided,
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn old_record(item: Option<&Item>) -> Result<Option<DeviceAuthorization>, StoreError> {
+    item.map(item::device_from_item).transpose()
+}
+
+impl Store {
+    /// Records a poll by `client_id` if, and only if, it is on time: one conditional
+    /// `UpdateItem` that checks ownership, state, expiry and the interval together, so
+    /// that two concurrent polls cannot both pass. With `require_public`, the record must
+    /// also have been issued to a public client (the poll did not authenticate).
+    pub async fn record_poll(
+        &self,
+        id: &DeviceAuthorizationId,
+        client_id: &ClientId,
+        require_public: bool,
+        now: Timestamp,
+    ) -> Result<PollWrite, StoreError> {
+        let base = now.as_millis().saturating_sub(ms(POLL_TOLERANCE));
+        let mut condition = "#client = :client AND #status = :pending AND #expires > :now \
+             AND (attribute_not_exists(#next) OR #next <= :now)"
+            .to_owned();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item::device_key(id)))
+            .update_expression("SET #last = :now, #next = :base + #interval")
+            .expression_attribute_names("#client", attr::CLIENT_ID)
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#expires", attr::EXPIRES_AT)
+            .expression_attribute_names("#next", attr::NEXT_POLL_AT)
+            .expression_attribute_names("#last", attr::LAST_POLLED_AT)
+            .expression_attribute_names("#interval", attr::POLL_INTERVAL_MS)
+            .expression_attribute_values(":client", s(client_id.as_str()))
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .expression_attribute_values(":base", n(base))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if require_public {
+            condition.push_str(" AND #public = :true");
+            request = request
+                .expression_attribute_names("#public", attr::PUBLIC_CLIENT)
+                .expression_attribute_values(":true", AttributeValue::Bool(true));
+        }
+        match request.condition_expression(condition).send().await {
+            Ok(_) => Ok(PollWrite::Recorded),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    Ok(PollWrite::Refused(old_record(failed.item())?))
+                }
+                other => Err(StoreError::request(other)),
+            },
+        }
+    }
+
+    /// Answers a too-early poll: the interval grows by [`SLOW_DOWN_STEP`] and the poll is
+    /// recorded, conditional on the interval still being the one `record` shows, so that
+    /// concurrent too-early polls grow it once. Returns the interval to announce.
+    pub async fn slow_down(
+        &self,
+        record: &DeviceAuthorization,
+        now: Timestamp,
+    ) -> Result<Duration, StoreError> {
+        let base = now.as_millis().saturating_sub(ms(POLL_TOLERANCE)) + ms(SLOW_DOWN_STEP);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item::device_key(&record.id)))
+            .update_expression(
+                "SET #interval = #interval + :step, #last = :now, #next = :base + #interval",
+            )
+            .condition_expression("#status = :pending AND #interval = :seen")
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#interval", attr::POLL_INTERVAL_MS)
+            .expression_attribute_names("#last", attr::LAST_POLLED_AT)
+            .expression_attribute_names("#next", attr::NEXT_POLL_AT)
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":seen", n(ms(record.interval)))
+            .expression_attribute_values(":step", n(ms(SLOW_DOWN_STEP)))
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .expression_attribute_values(":base", n(base))
+            .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let interval_of = |item: Option<&Item>| {
+            item.and_then(|i| i.get(attr::POLL_INTERVAL_MS))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis)
+                .ok_or(StoreError::Corrupt(attr::POLL_INTERVAL_MS))
+        };
+        match result {
+            Ok(output) => interval_of(output.attributes()),
+            Err(error) => match error.into_service_error() {
+                // Another too-early poll grew it first: announce the interval it set.
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    interval_of(failed.item())
+                }
+                other => Err(StoreError::request(other)),
+            },
+        }
+    }
+
+    /// Consumes an approved record for its client: one `TransactWriteItems` that moves
+    /// `approved -> consumed` (unexpired, same client) and checks that the client still
+    /// exists. Exactly one of any number of concurrent calls gets `Consumed`.
+    pub async fn consume(
+        &self,
+        record: &DeviceAuthorization,
+        now: Timestamp,
+    ) -> Result<ConsumeOutcome, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::device_key(&record.id)))
+            .update_expression("SET #status = :consumed, #consumed = :now, #last = :now")
+            .condition_expression("#status = :approved AND #client = :client AND #expires > :now")
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#consumed", attr::CONSUMED_AT)
+            .expression_attribute_names("#last", attr::LAST_POLLED_AT)
+            .expression_attribute_names("#client", attr::CLIENT_ID)
+            .expression_attribute_names("#expires", attr::EXPIRES_AT)
+            .expression_attribute_values(":consumed", s("consumed"))
+            .expression_attribute_values(":approved", s("approved"))
+            .expression_attribute_values(":client", s(record.client_id.as_str()))
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .build()?;
+        let client_exists = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::client_key(&record.client_id)))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .build()?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(client_exists)
+                    .build(),
+            )
+            .send()
+            .await;
+        let Err(error) = result else {
+            return Ok(ConsumeOutcome::Consumed);
+        };
+        match error.into_service_error() {
+            TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                let reason = |i: usize| {
+                    cancelled
+                        .cancellation_reasons()
+                        .get(i)
+                        .and_then(|r| r.code())
+                };
+                if matches!(
+                    reason(0),
+                    Some("ConditionalCheckFailed" | "TransactionConflict")
+                ) {
+                    Ok(ConsumeOutcome::Lost)
+                } else if reason(1) == Some("ConditionalCheckFailed") {
+                    Ok(ConsumeOutcome::ClientGone)
+                } else {
+                    Err(StoreError::request(cancelled))
+                }
+            }
+            other => Err(StoreError::request(other)),
+        }
+    }
+
+    /// Moves `pending -> approved`, recording who approved and when.
+    pub async fn approve(
+        &self,
+        id: &DeviceAuthorizationId,
+        approval: &Approval,
+        now: Timestamp,
+    ) -> Result<DecideOutcome, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .update_expression("SET #status = :new, #by = :by, #at = :now")
+            .expression_attribute_names("#by", attr::APPROVED_BY)
+            .expression_attribute_names("#at", attr::APPROVED_AT)
+            .expression_attribute_values(":new", s("approved"))
+            .expression_attribute_values(":by", s(&approval.account_id));
+        if let Some(session) = &approval.session_id {
+            request = request
+                .update_expression("SET #status = :new, #by = :by, #at = :now, #session = :session")
+                .expression_attribute_names("#session", attr::SESSION_ID)
+                .expression_attribute_values(":session", s(session));
+        }
+        self.decide_pending(request, id, now).await
+    }
+
+    /// Moves `pending -> denied`.
+    pub async fn deny(
+        &self,
+        id: &DeviceAuthorizationId,
+        now: Timestamp,
+    ) -> Result<DecideOutcome, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .update_expression("SET #status = :new, #at = :now")
+            .expression_attribute_names("#at", attr::DENIED_AT)
+            .expression_attribute_values(":new", s("denied"));
+        self.decide_pending(request, id, now).await
+    }
+
+    /// Sends a decision update conditional on the record being pending and unexpired,
+    /// and explains a refusal from the record as it was.
+    async fn decide_pending(
+        &self,
+        request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+        id: &DeviceAuthorizationId,
+        now: Timestamp,
+    ) -> Result<DecideOutcome, StoreError> {
+        let result = request
+            .table_name(&self.table)
+            .set_key(Some(item::device_key(id)))
+            .condition_expression("#status = :pending AND #expires > :now")
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#expires", attr::EXPIRES_AT)
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(DecideOutcome::Decided),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    Ok(match old_record(failed.item())? {
+                        None => DecideOutcome::NotFound,
+                        Some(r) if r.state != crate::domain::DeviceState::Pending => {
+                            DecideOutcome::AlreadyDecided
+                        }
+                        Some(_) => DecideOutcome::Expired,
+                    })
+                }
+                other => Err(StoreError::request(other)),
+            },
+        }
+    }
+
+    /// Publishes the public signing keys (a JWKS document) for the discovery function,
+    /// unless a newer `version` is already published.
+    pub async fn publish_jwks(&self, jwks: &str, version: u64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item::jwks_item(jwks, version)))
+            .condition_expression("attribute_not_exists(#pk) OR #version <= :version")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#version", attr::VERSION)
+            .expression_attribute_values(":version", n(version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match error.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(StoreError::request(other)),
+            },
+        }
+    }
+
+    /// The published JWKS document, if any (eventually consistent).
+    pub async fn get_jwks(&self) -> Result<Option<String>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item::jwks_key()))
+            .send()
+            .await
+            .map_err(StoreError::request)?;
+        Ok(output
+            .item
+            .and_then(|mut i| i.remove(attr::JWKS))
+            .and_then(|v| v.as_s().ok().cloned()))
+    }
+}

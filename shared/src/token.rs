@@ -1,0 +1,346 @@
+//! Access tokens: JWTs per RFC 9068, and the key set that signs them.
+//!
+//! The key set is one JSON document, read once per cold start (from configuration or a
+//! Secrets Manager secret):
+//!
+//! ```json
+//! {"version": 2, "active": "2026-11",
+//!  "keys": [{"kid": "2026-11", "alg": "RS256", "private_key_pem": "-----BEGIN PRIVATE KEY-----..."},
+//!           {"kid": "2026-05", "alg": "RS256", "private_key_pem": "..."}]}
+//! ```
+//!
+//! The `active` key signs; every key is published in the JWKS, so rotating (add a key,
+//! make it active, raise `version`) never breaks tokens already issued. A retired key is
+//! removed once the tokens it signed have expired.
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Approval, DeviceAuthorization};
+use crate::secret::fill_random;
+use crate::time::Timestamp;
+
+/// RFC 9068 §2.1: the `typ` header of a JWT access token.
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+
+/// Why a key set could not be loaded or used. Never includes key material.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the signing key set is not valid JSON of the expected shape")]
+    Malformed,
+    #[error("the signing key set has no key with the active kid")]
+    NoActiveKey,
+    #[error("a signing key has an unsupported alg (RS256, ES256 or EdDSA)")]
+    UnsupportedAlgorithm,
+    #[error("the signing key {kid} does not parse as a PEM private key for its alg")]
+    BadKey { kid: String },
+    #[error("two signing keys share the kid {kid}")]
+    DuplicateKid { kid: String },
+    #[error("signing failed")]
+    Signing,
+}
+
+#[derive(Deserialize)]
+struct KeySetDocument {
+    #[serde(default)]
+    version: u64,
+    active: String,
+    keys: Vec<KeyDocument>,
+}
+
+#[derive(Deserialize)]
+struct KeyDocument {
+    kid: String,
+    alg: String,
+    private_key_pem: String,
+}
+
+/// The signing keys: one active, all published. `Debug` shows only the kids.
+pub struct KeySet {
+    version: u64,
+    active_kid: String,
+    active_alg: Algorithm,
+    active_key: EncodingKey,
+    jwks: JwkSet,
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySet")
+            .field("version", &self.version)
+            .field("active_kid", &self.active_kid)
+            .field("published", &self.jwks.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeySet {
+    /// Parses and checks the key set document; every key must parse for its algorithm.
+    pub fn from_json(json: &str) -> Result<Self, KeyError> {
+        let document: KeySetDocument =
+            serde_json::from_str(json).map_err(|_| KeyError::Malformed)?;
+        let mut jwks = JwkSet { keys: Vec::new() };
+        let mut active = None;
+        for key in document.keys {
+            if jwks
+                .keys
+                .iter()
+                .any(|j| j.common.key_id.as_deref() == Some(&key.kid))
+            {
+                return Err(KeyError::DuplicateKid { kid: key.kid });
+            }
+            let alg = match key.alg.as_str() {
+                "RS256" => Algorithm::RS256,
+                "ES256" => Algorithm::ES256,
+                "EdDSA" => Algorithm::EdDSA,
+                _ => return Err(KeyError::UnsupportedAlgorithm),
+            };
+            let pem = key.private_key_pem.as_bytes();
+            let encoding = match alg {
+                Algorithm::RS256 => EncodingKey::from_rsa_pem(pem),
+                Algorithm::ES256 => EncodingKey::from_ec_pem(pem),
+                _ => EncodingKey::from_ed_pem(pem),
+            }
+            .map_err(|_| KeyError::BadKey {
+                kid: key.kid.clone(),
+            })?;
+            let mut jwk = Jwk::from_encoding_key(&encoding, alg).map_err(|_| KeyError::BadKey {
+                kid: key.kid.clone(),
+            })?;
+            jwk.common.key_id = Some(key.kid.clone());
+            jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+            jwk.common.key_algorithm = Some(match alg {
+                Algorithm::RS256 => KeyAlgorithm::RS256,
+                Algorithm::ES256 => KeyAlgorithm::ES256,
+                _ => KeyAlgorithm::EdDSA,
+            });
+            jwks.keys.push(jwk);
+            if key.kid == document.active {
+                active = Some((alg, encoding));
+            }
+        }
+        let (active_alg, active_key) = active.ok_or(KeyError::NoActiveKey)?;
+        Ok(Self {
+            version: document.version,
+            active_kid: document.active,
+            active_alg,
+            active_key,
+            jwks,
+        })
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    pub fn active_kid(&self) -> &str {
+        &self.active_kid
+    }
+
+    /// The public JWKS (RFC 7517) of every key in the set.
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    /// The JWKS as JSON, to publish.
+    pub fn jwks_json(&self) -> String {
+        serde_json::to_string(&self.jwks).unwrap_or_else(|_| r#"{"keys":[]}"#.to_owned())
+    }
+
+    /// Signs `claims` with the active key: header `typ: at+jwt`, `kid`, `alg`.
+    pub fn sign(&self, claims: &AccessTokenClaims) -> Result<String, KeyError> {
+        let mut header = Header::new(self.active_alg);
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        header.kid = Some(self.active_kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.active_key).map_err(|_| KeyError::Signing)
+    }
+}
+
+/// The claims of an access token (RFC 9068 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    pub iss: String,
+    /// The account that approved the request.
+    pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    /// Space-separated; absent when no scope was granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub iat: u64,
+    pub exp: u64,
+    pub jti: String,
+}
+
+impl AccessTokenClaims {
+    /// The claims for the token that `record`, approved by `approval`, yields at `now`.
+    pub fn for_grant(
+        issuer: &str,
+        audience: &str,
+        record: &DeviceAuthorization,
+        approval: &Approval,
+        now: Timestamp,
+    ) -> Self {
+        let mut jti = [0u8; 16];
+        fill_random(&mut jti);
+        let iat = now.as_secs();
+        Self {
+            iss: issuer.to_owned(),
+            sub: approval.account_id.clone(),
+            aud: audience.to_owned(),
+            client_id: record.client_id.as_str().to_owned(),
+            scope: (!record.scope.is_empty()).then(|| record.scope.to_string()),
+            iat,
+            exp: iat + record.access_token_lifetime.as_secs(),
+            jti: URL_SAFE_NO_PAD.encode(jti),
+        }
+    }
+
+    pub fn lifetime(&self) -> Duration {
+        Duration::from_secs(self.exp.saturating_sub(self.iat))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::domain::{DeviceCode, DeviceState, ScopeSet, Terms, UserCode};
+    use jsonwebtoken::{DecodingKey, Validation};
+
+    /// A 2048-bit RSA test key (PKCS#8), generated for these tests only.
+    pub(crate) const TEST_RSA_PEM: &str = include_str!("../testdata/rsa-2048.pem");
+    pub(crate) const TEST_EC_PEM: &str = include_str!("../testdata/ec-p256.pem");
+    pub(crate) const TEST_ED_PEM: &str = include_str!("../testdata/ed25519.pem");
+
+    pub(crate) fn key_set(active: &str, keys: &[(&str, &str, &str)]) -> String {
+        let keys: Vec<_> = keys
+            .iter()
+            .map(|(kid, alg, pem)| serde_json::json!({"kid": kid, "alg": alg, "private_key_pem": pem}))
+            .collect();
+        serde_json::json!({"version": 1, "active": active, "keys": keys}).to_string()
+    }
+
+    fn approved_record(now: Timestamp) -> (DeviceAuthorization, Approval) {
+        let terms = Terms {
+            scope: ScopeSet::parse("read write").unwrap(),
+            lifetime: Duration::from_secs(600),
+            interval: Duration::from_secs(5),
+            access_token_lifetime: Duration::from_secs(900),
+        };
+        let mut record = DeviceAuthorization::new(
+            DeviceCode::generate().id(),
+            &crate::domain::test_client("tv"),
+            &terms,
+            UserCode::generate(),
+            now,
+        );
+        let approval = Approval {
+            account_id: "acct-42".into(),
+            approved_at: now,
+            session_id: None,
+        };
+        record.state = DeviceState::Approved(approval.clone());
+        (record, approval)
+    }
+
+    #[test]
+    fn claims_follow_rfc_9068() {
+        let now = Timestamp::from_millis(1_700_000_000_999);
+        let (record, approval) = approved_record(now);
+        let claims = AccessTokenClaims::for_grant("https://iss", "api", &record, &approval, now);
+        assert_eq!(claims.iss, "https://iss");
+        assert_eq!(claims.sub, "acct-42");
+        assert_eq!(claims.aud, "api");
+        assert_eq!(claims.client_id, "tv");
+        assert_eq!(claims.scope.as_deref(), Some("read write"));
+        assert_eq!(claims.iat, 1_700_000_000);
+        assert_eq!(claims.exp, 1_700_000_900);
+        assert_eq!(claims.lifetime(), Duration::from_secs(900));
+        let other = AccessTokenClaims::for_grant("https://iss", "api", &record, &approval, now);
+        assert_ne!(claims.jti, other.jti);
+    }
+
+    #[test]
+    fn every_algorithm_signs_tokens_that_verify_with_the_published_jwk() {
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let (record, approval) = approved_record(now);
+        let claims = AccessTokenClaims::for_grant("https://iss", "api", &record, &approval, now);
+        for (alg, pem, algorithm) in [
+            ("RS256", TEST_RSA_PEM, Algorithm::RS256),
+            ("ES256", TEST_EC_PEM, Algorithm::ES256),
+            ("EdDSA", TEST_ED_PEM, Algorithm::EdDSA),
+        ] {
+            let keys = KeySet::from_json(&key_set("k1", &[("k1", alg, pem)])).unwrap();
+            let token = keys.sign(&claims).unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+            assert_eq!(header.kid.as_deref(), Some("k1"));
+            assert_eq!(header.alg, algorithm);
+            let jwk = &keys.jwks().keys[0];
+            assert_eq!(jwk.common.public_key_use, Some(PublicKeyUse::Signature));
+            let mut validation = Validation::new(algorithm);
+            validation.set_audience(&["api"]);
+            validation.validate_exp = false;
+            let decoded = jsonwebtoken::decode::<AccessTokenClaims>(
+                &token,
+                &DecodingKey::from_jwk(jwk).unwrap(),
+                &validation,
+            )
+            .unwrap();
+            assert_eq!(decoded.claims, claims, "{alg}");
+            assert!(!keys.jwks_json().contains("PRIVATE"), "{alg}");
+        }
+    }
+
+    #[test]
+    fn bad_key_sets_are_refused_without_echoing_key_material() {
+        let cases = [
+            ("not json".to_owned(), "Malformed"),
+            (
+                key_set("missing", &[("k1", "RS256", TEST_RSA_PEM)]),
+                "NoActiveKey",
+            ),
+            (
+                key_set("k1", &[("k1", "HS256", "secret")]),
+                "UnsupportedAlgorithm",
+            ),
+            (
+                key_set(
+                    "k1",
+                    &[(
+                        "k1",
+                        "RS256",
+                        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+                    )],
+                ),
+                "BadKey",
+            ),
+            (key_set("k1", &[("k1", "ES256", TEST_RSA_PEM)]), "BadKey"),
+            (
+                key_set(
+                    "k1",
+                    &[("k1", "RS256", TEST_RSA_PEM), ("k1", "RS256", TEST_RSA_PEM)],
+                ),
+                "DuplicateKid",
+            ),
+        ];
+        for (json, want) in cases {
+            let err = KeySet::from_json(&json).unwrap_err();
+            assert!(format!("{err:?}").starts_with(want), "{err:?}");
+            assert!(!err.to_string().contains("PRIVATE"));
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_key_material() {
+        let keys = KeySet::from_json(&key_set("k1", &[("k1", "RS256", TEST_RSA_PEM)])).unwrap();
+        let debug = format!("{keys:?}");
+        assert!(debug.contains("k1") && !debug.contains("PRIVATE") && !debug.contains("MII"));
+    }
+}
