@@ -9,6 +9,7 @@ pub mod http;
 pub mod oauth;
 pub mod secret;
 pub mod store;
+pub mod telemetry;
 pub mod time;
 pub mod token;
 

@@ -2,3 +2,5 @@
 //! server (`make test` starts one).
 
 mod device_authorization;
+mod discovery_endpoint;
+mod token_endpoint;

@@ -3,7 +3,9 @@
 //! every request it sends, and helpers to build API Gateway requests.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
@@ -11,9 +13,12 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
-use device_flow::domain::{ClientId, ClientSecret, GrantType, NewClient, OAuthClient, ScopeSet};
-use device_flow::store::table;
-use device_flow::time::{Clock, SystemClock};
+use device_flow::domain::{
+    Approval, ClientId, ClientSecret, DeviceCode, GrantType, NewClient, OAuthClient, ScopeSet,
+};
+use device_flow::store::{DecideOutcome, table};
+use device_flow::time::{Clock, SystemClock, Timestamp};
+use device_flow::token::KeySet;
 use device_flow::{Config, Store};
 use lambda_http::http::{Method, header};
 use lambda_http::{Body, Request, Response};
@@ -113,6 +118,76 @@ impl TestEnv {
     /// The device-authorization function's state, on this test's table.
     pub fn device_app(&self) -> device_authorization::App {
         device_authorization::App::new(self.config.clone(), self.store())
+    }
+
+    /// The token function's state with `keys`, having published its JWKS as its cold
+    /// start does.
+    pub async fn token_app_with(&self, keys: &str) -> token::App {
+        let keys = KeySet::from_json(keys).expect("test key set");
+        self.store()
+            .publish_jwks(&keys.jwks_json(), keys.version())
+            .await
+            .expect("publishing the JWKS");
+        self.requests.take();
+        token::App::new(self.config.clone(), self.store(), keys)
+    }
+
+    /// The token function's state with one RS256 key, `test-rsa`.
+    pub async fn token_app(&self) -> token::App {
+        self.token_app_with(&key_set(
+            1,
+            "test-rsa",
+            &[("test-rsa", "RS256", TEST_RSA_PEM)],
+        ))
+        .await
+    }
+
+    /// The discovery function's state.
+    pub fn discovery_app(&self) -> discovery::App {
+        discovery::App::new(&self.config, self.store())
+    }
+
+    /// Issues a device code to `client_id` (public, or confidential with `secret`)
+    /// through the device endpoint; returns the device code and the user code.
+    pub async fn issue(&self, client_id: &str, secret: Option<&ClientSecret>) -> (String, String) {
+        let mut body = format!("client_id={client_id}");
+        if let Some(secret) = secret {
+            body.push_str(&format!("&client_secret={}", secret.expose()));
+        }
+        let response =
+            device_authorization::handle(&self.device_app(), form_post("/oauth2/v1/device", body))
+                .await;
+        let body = json(&response);
+        assert_eq!(response.status(), 200, "{body}");
+        self.requests.take();
+        (
+            body["device_code"].as_str().unwrap_or_default().to_owned(),
+            body["user_code"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
+    /// Approves the request behind `device_code` as `account`, as the verification API will.
+    pub async fn approve(&self, device_code: &str, account: &str) {
+        let id = DeviceCode::parse(device_code).expect("a device code").id();
+        let approval = Approval {
+            account_id: account.to_owned(),
+            approved_at: SystemClock.now(),
+            session_id: Some("test-session".into()),
+        };
+        let outcome = self
+            .store()
+            .approve(&id, &approval, SystemClock.now())
+            .await;
+        assert_eq!(outcome.expect("approving"), DecideOutcome::Decided);
+        self.requests.take();
+    }
+
+    /// Denies the request behind `device_code`.
+    pub async fn deny(&self, device_code: &str) {
+        let id = DeviceCode::parse(device_code).expect("a device code").id();
+        let outcome = self.store().deny(&id, SystemClock.now()).await;
+        assert_eq!(outcome.expect("denying"), DecideOutcome::Decided);
+        self.requests.take();
     }
 
     /// Registers a client through the same path as the admin API.
@@ -235,6 +310,99 @@ pub fn json(response: &Response<Body>) -> serde_json::Value {
             String::from_utf8_lossy(response.body().as_ref())
         )
     })
+}
+
+/// A token request for `device_code` by the public client `client_id`.
+pub fn token_request(client_id: &str, device_code: &str) -> Request {
+    form_post(
+        "/oauth2/v1/token",
+        format!(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code\
+             &client_id={client_id}&device_code={device_code}"
+        ),
+    )
+}
+
+/// A request to a discovery route.
+pub fn get(path: &str) -> Request {
+    let mut request = Request::new(Body::Empty);
+    *request.uri_mut() = path.parse().expect("a valid path");
+    request
+}
+
+/// RSA, EC and Ed25519 keys for tests only (the shared crate's test keys).
+pub const TEST_RSA_PEM: &str = include_str!("../../shared/testdata/rsa-2048.pem");
+pub const TEST_EC_PEM: &str = include_str!("../../shared/testdata/ec-p256.pem");
+pub const TEST_ED_PEM: &str = include_str!("../../shared/testdata/ed25519.pem");
+
+/// A key set document: `(kid, alg, pem)` for each key.
+pub fn key_set(version: u64, active: &str, keys: &[(&str, &str, &str)]) -> String {
+    let keys: Vec<_> = keys
+        .iter()
+        .map(|(kid, alg, pem)| serde_json::json!({"kid": kid, "alg": alg, "private_key_pem": pem}))
+        .collect();
+    serde_json::json!({"version": version, "active": active, "keys": keys}).to_string()
+}
+
+/// A clock the test moves by hand. Clones share the time.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<AtomicU64>);
+
+impl ManualClock {
+    /// Starts at the real time now, so that records are live for the store's TTL.
+    pub fn now() -> Self {
+        Self(Arc::new(AtomicU64::new(SystemClock.now().as_millis())))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(
+            u64::try_from(by.as_millis()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.0.load(Ordering::SeqCst))
+    }
+}
+
+/// Everything every test in this process has logged through `tracing`, from the moment
+/// [`capture_logs`] was first called.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+/// Routes `tracing` output of the whole test process into a buffer (once).
+pub fn capture_logs() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        // The functions' own filter, at its most verbose.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(device_flow::telemetry::filter("trace"))
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .try_init();
+    });
+}
+
+fn log_buffer() -> &'static Mutex<Vec<u8>> {
+    static BUFFER: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+    BUFFER.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        log_buffer().lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A generous bound for waiting on something in a test (not a timing assertion).

@@ -5,11 +5,11 @@ use std::convert::Infallible;
 
 use device_authorization::{App, handle};
 use device_flow::{Config, Store};
-use lambda_http::{Error, run, service_fn, tracing};
+use lambda_http::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    device_flow::telemetry::init();
     let config = Config::from_env()?;
     let sdk = aws_config::load_from_env().await;
     let store = Store::new(

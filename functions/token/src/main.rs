@@ -8,12 +8,12 @@ use std::convert::Infallible;
 
 use device_flow::token::KeySet;
 use device_flow::{Config, SigningKeysSource, Store};
-use lambda_http::{Error, run, service_fn, tracing};
+use lambda_http::{Error, run, service_fn};
 use token::{App, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    device_flow::telemetry::init();
     let config = Config::from_env()?;
     let sdk = aws_config::load_from_env().await;
     let key_set_json = match &config.signing_keys {

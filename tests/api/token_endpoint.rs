@@ -1,0 +1,598 @@
+//! `POST /oauth2/v1/token` against the real store: every state, the interval, the races,
+//! exactly-once issuance and the keys.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use device_flow::token::AccessTokenClaims;
+use integration_tests::{
+    ManualClock, TEST_EC_PEM, TEST_RSA_PEM, TestEnv, capture_logs, captured_logs, form_post, get,
+    json, key_set, token_request, with_basic,
+};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+use lambda_http::http::{HeaderValue, header};
+use lambda_http::{Body, Request, Response};
+use serde_json::Value;
+use token::{App, handle};
+
+const PATH: &str = "/oauth2/v1/token";
+const GRANT: &str = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
+
+async fn poll(app: &App, request: Request) -> Response<Body> {
+    handle(app, request).await
+}
+
+/// Asserts an RFC 6749 error with `Cache-Control: no-store`; returns the body.
+fn assert_error(response: &Response<Body>, status: u16, error: &str) -> Value {
+    let body = json(response);
+    assert_eq!(response.status(), status, "{body}");
+    assert_eq!(body["error"], error, "{body}");
+    assert!(body["error_description"].is_string());
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+    body
+}
+
+/// Asserts a token response; returns the access token.
+fn assert_token(response: &Response<Body>) -> String {
+    let body = json(response);
+    assert_eq!(response.status(), 200, "{body}");
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["scope"], "read write");
+    body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
+/// Verifies `token` with the JWKS the discovery function serves, as a resource server
+/// would; returns its claims.
+async fn verify_with_jwks(env: &TestEnv, token: &str) -> AccessTokenClaims {
+    let response = discovery::handle(&env.discovery_app(), get("/.well-known/jwks.json")).await;
+    let jwks: JwkSet = serde_json::from_slice(response.body().as_ref()).expect("a JWKS");
+    let header = jsonwebtoken::decode_header(token).expect("a JWT");
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let kid = header.kid.expect("a kid");
+    let jwk = jwks.find(&kid).expect("the token's key is published");
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&[&env.config.access_token_audience]);
+    validation.set_issuer(&[&env.config.issuer]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<AccessTokenClaims>(
+        token,
+        &DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .expect("the token verifies with the published key")
+    .claims
+}
+
+#[tokio::test]
+async fn a_pending_public_poll_is_one_dynamodb_request() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let app = env.token_app().await;
+    let (device_code, _) = env.issue("tv", None).await;
+
+    let response = poll(&app, token_request("tv", &device_code)).await;
+    assert_error(&response, 400, "authorization_pending");
+    assert_eq!(env.requests.take(), ["UpdateItem"]);
+}
+
+#[tokio::test]
+async fn a_pending_confidential_poll_is_two_requests_by_basic_or_post() {
+    let env = TestEnv::new().await;
+    let (_, secret) = env.confidential_client("backend").await;
+    let mut app = env.token_app().await;
+    let clock = ManualClock::now();
+    app.clock = Box::new(clock.clone());
+    let (device_code, _) = env.issue("backend", Some(&secret)).await;
+
+    let body = format!("{GRANT}&device_code={device_code}");
+    let basic = with_basic(form_post(PATH, body), "backend", secret.expose());
+    assert_error(&poll(&app, basic).await, 400, "authorization_pending");
+    assert_eq!(env.requests.take(), ["GetItem", "UpdateItem"]);
+
+    clock.advance(Duration::from_secs(5));
+    let body = format!(
+        "{GRANT}&device_code={device_code}&client_id=backend&client_secret={}",
+        secret.expose()
+    );
+    assert_error(
+        &poll(&app, form_post(PATH, body)).await,
+        400,
+        "authorization_pending",
+    );
+    assert_eq!(env.requests.take(), ["GetItem", "UpdateItem"]);
+}
+
+#[tokio::test]
+async fn an_approved_code_yields_a_token_once_at_one_more_request() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let app = env.token_app().await;
+    let (device_code, _) = env.issue("tv", None).await;
+    env.approve(&device_code, "account-7").await;
+
+    let response = poll(&app, token_request("tv", &device_code)).await;
+    let token = assert_token(&response);
+    assert_eq!(env.requests.take(), ["UpdateItem", "TransactWriteItems"]);
+
+    let claims = verify_with_jwks(&env, &token).await;
+    assert_eq!(claims.sub, "account-7");
+    assert_eq!(claims.client_id, "tv");
+    assert_eq!(claims.scope.as_deref(), Some("read write"));
+    assert_eq!(claims.exp - claims.iat, 3600);
+    assert_eq!(claims.jti.len(), 22);
+
+    // The code is spent: a replay is invalid_grant.
+    let again = poll(&app, token_request("tv", &device_code)).await;
+    assert_error(&again, 400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_confidential_client_gets_its_token_with_at_most_three_requests() {
+    let env = TestEnv::new().await;
+    let (_, secret) = env.confidential_client("backend").await;
+    let app = env.token_app().await;
+    let (device_code, _) = env.issue("backend", Some(&secret)).await;
+    env.approve(&device_code, "account-8").await;
+
+    let body = format!("{GRANT}&device_code={device_code}");
+    let request = with_basic(form_post(PATH, body), "backend", secret.expose());
+    assert_token(&poll(&app, request).await);
+    assert_eq!(
+        env.requests.take(),
+        ["GetItem", "UpdateItem", "TransactWriteItems"]
+    );
+}
+
+#[tokio::test]
+async fn a_per_client_token_lifetime_is_honoured() {
+    let env = TestEnv::new().await;
+    let mut new = integration_tests::new_client("short", false);
+    new.access_token_lifetime = Some(Duration::from_secs(600));
+    env.register(new).await;
+    let app = env.token_app().await;
+    let (device_code, _) = env.issue("short", None).await;
+    env.approve(&device_code, "a").await;
+
+    let response = poll(&app, token_request("short", &device_code)).await;
+    assert_eq!(json(&response)["expires_in"], 600);
+}
+
+#[tokio::test]
+async fn a_denied_code_answers_access_denied() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let app = env.token_app().await;
+    let (device_code, _) = env.issue("tv", None).await;
+    env.deny(&device_code).await;
+
+    assert_error(
+        &poll(&app, token_request("tv", &device_code)).await,
+        400,
+        "access_denied",
+    );
+}
+
+#[tokio::test]
+async fn an_expired_record_answers_expired_token_before_ttl_deletes_it() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let mut app = env.token_app().await;
+    let clock = ManualClock::now();
+    app.clock = Box::new(clock.clone());
+    let (pending_code, _) = env.issue("tv", None).await;
+    let (approved_code, _) = env.issue("tv", None).await;
+    env.approve(&approved_code, "a").await;
+
+    clock.advance(Duration::from_secs(601));
+    for code in [&pending_code, &approved_code] {
+        assert_error(
+            &poll(&app, token_request("tv", code)).await,
+            400,
+            "expired_token",
+        );
+    }
+    // Still stored (TTL is the record's expiry plus the retention window).
+    assert_eq!(env.items_of_kind("DEVICE").await.len(), 2);
+}
+
+#[tokio::test]
+async fn another_clients_device_code_is_invalid_grant() {
+    let env = TestEnv::new().await;
+    env.public_client("tv-a").await;
+    env.public_client("tv-b").await;
+    let (_, secret) = env.confidential_client("backend").await;
+    let app = env.token_app().await;
+    let (code_of_a, _) = env.issue("tv-a", None).await;
+    env.approve(&code_of_a, "victim").await;
+
+    assert_error(
+        &poll(&app, token_request("tv-b", &code_of_a)).await,
+        400,
+        "invalid_grant",
+    );
+    let body = format!("{GRANT}&device_code={code_of_a}");
+    let request = with_basic(form_post(PATH, body), "backend", secret.expose());
+    assert_error(&poll(&app, request).await, 400, "invalid_grant");
+    // And it was not consumed by those attempts.
+    assert_token(&poll(&app, token_request("tv-a", &code_of_a)).await);
+}
+
+#[tokio::test]
+async fn a_confidential_clients_code_polled_without_its_secret_is_invalid_client() {
+    let env = TestEnv::new().await;
+    let (_, secret) = env.confidential_client("backend").await;
+    let app = env.token_app().await;
+    let (device_code, _) = env.issue("backend", Some(&secret)).await;
+    env.approve(&device_code, "a").await;
+
+    let response = poll(&app, token_request("backend", &device_code)).await;
+    assert_error(&response, 401, "invalid_client");
+    let body = format!("{GRANT}&device_code={device_code}");
+    let wrong = with_basic(form_post(PATH, body), "backend", "wrong");
+    let response = poll(&app, wrong).await;
+    assert_error(&response, 401, "invalid_client");
+    assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_device_codes_are_invalid_grant() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let app = env.token_app().await;
+    let unknown = device_flow::domain::DeviceCode::generate();
+    assert_error(
+        &poll(&app, token_request("tv", unknown.expose())).await,
+        400,
+        "invalid_grant",
+    );
+    assert_eq!(env.requests.take(), ["UpdateItem"]);
+    for malformed in ["abc", "%3Cscript%3E", &"A".repeat(500)] {
+        assert_error(
+            &poll(&app, token_request("tv", malformed)).await,
+            400,
+            "invalid_grant",
+        );
+    }
+    assert_eq!(
+        env.requests.take(),
+        Vec::<String>::new(),
+        "malformed codes cost nothing"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_rfc_6749_errors() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let app = env.token_app().await;
+    let (code, _) = env.issue("tv", None).await;
+    let json_body = {
+        let mut r = token_request("tv", &code);
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        r
+    };
+    let cases: Vec<(Request, &str)> = vec![
+        (
+            form_post(PATH, format!("client_id=tv&device_code={code}")),
+            "invalid_request",
+        ),
+        (
+            form_post(PATH, format!("{GRANT}&client_id=tv")),
+            "invalid_request",
+        ),
+        (
+            form_post(PATH, format!("{GRANT}&device_code={code}")),
+            "invalid_request",
+        ),
+        (
+            form_post(
+                PATH,
+                format!("{GRANT}&{GRANT}&client_id=tv&device_code={code}"),
+            ),
+            "invalid_request",
+        ),
+        (
+            form_post(
+                PATH,
+                format!("{GRANT}&client_id=tv&device_code={code}&device_code={code}"),
+            ),
+            "invalid_request",
+        ),
+        (json_body, "invalid_request"),
+        (
+            form_post(
+                PATH,
+                format!("grant_type=authorization_code&client_id=tv&device_code={code}"),
+            ),
+            "unsupported_grant_type",
+        ),
+        (
+            form_post(
+                PATH,
+                format!("grant_type=password&client_id=tv&device_code={code}"),
+            ),
+            "unsupported_grant_type",
+        ),
+        (
+            form_post(PATH, Body::Binary(b"grant_type=\xff".to_vec())),
+            "invalid_request",
+        ),
+    ];
+    for (request, error) in cases {
+        assert_error(&poll(&app, request).await, 400, error);
+    }
+    assert_eq!(env.requests.take(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_compliant_client_never_sees_slow_down_and_a_fast_one_is_slowed_by_5s_each_time() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let mut app = env.token_app().await;
+    let clock = ManualClock::now();
+    app.clock = Box::new(clock.clone());
+
+    // Exactly at the interval, twenty times.
+    let (compliant, _) = env.issue("tv", None).await;
+    for _ in 0..20 {
+        assert_error(
+            &poll(&app, token_request("tv", &compliant)).await,
+            400,
+            "authorization_pending",
+        );
+        clock.advance(Duration::from_secs(5));
+    }
+    // Slightly early (network jitter within the tolerance) is still compliant.
+    assert_error(
+        &poll(&app, token_request("tv", &compliant)).await,
+        400,
+        "authorization_pending",
+    );
+    clock.advance(Duration::from_millis(4_200));
+    assert_error(
+        &poll(&app, token_request("tv", &compliant)).await,
+        400,
+        "authorization_pending",
+    );
+
+    // At half the interval: slow_down, and the interval grows by 5 s every time.
+    let (fast, _) = env.issue("tv", None).await;
+    assert_error(
+        &poll(&app, token_request("tv", &fast)).await,
+        400,
+        "authorization_pending",
+    );
+    let mut interval = 5;
+    for _ in 0..4 {
+        clock.advance(Duration::from_millis(interval * 500));
+        let body = assert_error(
+            &poll(&app, token_request("tv", &fast)).await,
+            400,
+            "slow_down",
+        );
+        interval += 5;
+        assert_eq!(body["interval"], interval);
+    }
+    // Polling at the new interval from then on is compliant, and the interval stays.
+    for _ in 0..5 {
+        clock.advance(Duration::from_secs(interval));
+        assert_error(
+            &poll(&app, token_request("tv", &fast)).await,
+            400,
+            "authorization_pending",
+        );
+    }
+    let id = device_flow::domain::DeviceCode::parse(&fast).unwrap().id();
+    let record = env
+        .store()
+        .get_device_authorization(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.interval,
+        Duration::from_secs(interval),
+        "persisted, never reset"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_polls_while_pending_let_one_through_per_interval() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let mut app = env.token_app().await;
+    let clock = ManualClock::now();
+    app.clock = Box::new(clock.clone());
+    let app = Arc::new(app);
+    let (device_code, _) = env.issue("tv", None).await;
+
+    for round in 0..3 {
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let app = Arc::clone(&app);
+                let code = device_code.clone();
+                tokio::spawn(async move { json(&handle(&app, token_request("tv", &code)).await) })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(
+                task.await.expect("no panic")["error"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        let passed = answers
+            .iter()
+            .filter(|a| *a == "authorization_pending")
+            .count();
+        assert_eq!(passed, 1, "round {round}: {answers:?}");
+        assert_eq!(answers.iter().filter(|a| *a == "slow_down").count(), 9);
+        // The losers' slow_down grew the interval once, not nine times.
+        let id = device_flow::domain::DeviceCode::parse(&device_code)
+            .unwrap()
+            .id();
+        let record = env
+            .store()
+            .get_device_authorization(&id)
+            .await
+            .unwrap()
+            .unwrap();
+        clock.advance(record.interval);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_five_concurrent_exchanges_issue_exactly_one_token() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let app = Arc::new(env.token_app().await);
+
+    for round in 0..5 {
+        let (device_code, _) = env.issue("tv", None).await;
+        env.approve(&device_code, "account-1").await;
+        let tasks: Vec<_> = (0..25)
+            .map(|_| {
+                let app = Arc::clone(&app);
+                let code = device_code.clone();
+                tokio::spawn(async move { handle(&app, token_request("tv", &code)).await })
+            })
+            .collect();
+        let mut tokens = Vec::new();
+        let mut refused = 0;
+        for task in tasks {
+            let response = task.await.expect("no panic");
+            match response.status().as_u16() {
+                200 => tokens.push(json(&response)["access_token"].as_str().unwrap().to_owned()),
+                400 => {
+                    assert_eq!(json(&response)["error"], "invalid_grant");
+                    refused += 1;
+                }
+                other => panic!(
+                    "round {round}: unexpected status {other}: {}",
+                    json(&response)
+                ),
+            }
+        }
+        assert_eq!(tokens.len(), 1, "round {round}: exactly one winner");
+        assert_eq!(refused, 24, "round {round}");
+        verify_with_jwks(&env, &tokens[0]).await;
+    }
+}
+
+#[tokio::test]
+async fn after_a_rotation_old_tokens_still_verify_and_new_ones_carry_the_new_kid() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let old_keys = key_set(1, "2026-05", &[("2026-05", "RS256", TEST_RSA_PEM)]);
+    let old_app = env.token_app_with(&old_keys).await;
+    let (first, _) = env.issue("tv", None).await;
+    env.approve(&first, "a").await;
+    let old_token = assert_token(&poll(&old_app, token_request("tv", &first)).await);
+
+    // Rotate: a new active ES256 key, the old one kept for its tokens' lifetime.
+    let new_keys = key_set(
+        2,
+        "2026-11",
+        &[
+            ("2026-11", "ES256", TEST_EC_PEM),
+            ("2026-05", "RS256", TEST_RSA_PEM),
+        ],
+    );
+    let new_app = env.token_app_with(&new_keys).await;
+    let (second, _) = env.issue("tv", None).await;
+    env.approve(&second, "b").await;
+    let new_token = assert_token(&poll(&new_app, token_request("tv", &second)).await);
+
+    assert_eq!(
+        jsonwebtoken::decode_header(&new_token)
+            .unwrap()
+            .kid
+            .as_deref(),
+        Some("2026-11")
+    );
+    assert_eq!(verify_with_jwks(&env, &old_token).await.sub, "a");
+    assert_eq!(verify_with_jwks(&env, &new_token).await.sub, "b");
+
+    // An instance still holding the old set cannot take the newer publication back.
+    let stale = device_flow::token::KeySet::from_json(&old_keys).unwrap();
+    assert!(
+        !env.store()
+            .publish_jwks(&stale.jwks_json(), stale.version())
+            .await
+            .unwrap()
+    );
+    assert_eq!(verify_with_jwks(&env, &new_token).await.sub, "b");
+}
+
+#[tokio::test]
+async fn a_deleted_client_gets_no_token() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let app = env.token_app().await;
+    let (device_code, _) = env.issue("tv", None).await;
+    env.approve(&device_code, "a").await;
+    env.dynamodb
+        .delete_item()
+        .table_name(&env.config.table_name)
+        .set_key(Some(device_flow::store::item::client_key(
+            &device_flow::domain::ClientId::parse("tv").unwrap(),
+        )))
+        .send()
+        .await
+        .unwrap();
+
+    assert_error(
+        &poll(&app, token_request("tv", &device_code)).await,
+        401,
+        "invalid_client",
+    );
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_logs() {
+    capture_logs();
+    let env = TestEnv::new().await;
+    let (_, secret) = env.confidential_client("backend").await;
+    let app = env.token_app().await;
+    let (device_code, user_code) = env.issue("backend", Some(&secret)).await;
+    let body = format!("{GRANT}&device_code={device_code}");
+    let request = || with_basic(form_post(PATH, body.clone()), "backend", secret.expose());
+    poll(&app, request()).await;
+    env.approve(&device_code, "a").await;
+    let token = assert_token(&poll(&app, request()).await);
+    // A replay, which is logged as a security event.
+    assert_error(&poll(&app, request()).await, 400, "invalid_grant");
+
+    let logs = captured_logs();
+    assert!(logs.contains("device_code_replay"), "the replay is logged");
+    for (what, secret) in [
+        ("device code", device_code.as_str()),
+        ("user code", user_code.as_str()),
+        ("user code, compact", &user_code.replace('-', "")),
+        ("client secret", secret.expose()),
+        ("access token", token.as_str()),
+        ("signature", token.rsplit('.').next().unwrap()),
+        ("private key", &TEST_RSA_PEM[28..80]),
+    ] {
+        let line = logs
+            .lines()
+            .find(|l| l.contains(secret))
+            .unwrap_or_default();
+        assert!(
+            !logs.contains(secret),
+            "the {what} was logged: {}",
+            &line[..line.len().min(300)]
+        );
+    }
+}
