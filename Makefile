@@ -1,6 +1,6 @@
 # The two commands of the README, plus a helper. Each installs what it needs (a Python
 # virtual environment with moto and cargo-lambda) on first use.
-.PHONY: run test dev-token
+.PHONY: run test dev-token approve deny
 
 run:
 	@scripts/run-local.sh
@@ -12,3 +12,12 @@ test:
 dev-token:
 	@test -n "$(SUB)" || { echo "usage: make dev-token SUB=<account> [PERMISSIONS=A,B]" >&2; exit 2; }
 	@cargo run --quiet -p xtask -- dev-token --sub "$(SUB)" --permissions "$(PERMISSIONS)"
+
+# Until the verification API exists: make approve CODE=BCDF-GHJK [SUB=demo-user], make deny CODE=...
+approve:
+	@test -n "$(CODE)" || { echo "usage: make approve CODE=<user code> [SUB=<account>]" >&2; exit 2; }
+	@scripts/with-local-env.sh cargo run --quiet -p xtask -- approve "$(CODE)" --sub "$(or $(SUB),demo-user)"
+
+deny:
+	@test -n "$(CODE)" || { echo "usage: make deny CODE=<user code>" >&2; exit 2; }
+	@scripts/with-local-env.sh cargo run --quiet -p xtask -- deny "$(CODE)"

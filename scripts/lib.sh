@@ -22,12 +22,13 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# Starts moto_server on 127.0.0.1:$1, logging to .local/moto-$1.log, and waits until it
-# accepts connections. Sets MOTO_PID.
+# Starts the local DynamoDB-compatible server (moto, each request atomic: see
+# scripts/dynamodb_server.py) on 127.0.0.1:$1, logging to .local/moto-$1.log, and waits
+# until it accepts connections. Sets MOTO_PID.
 start_moto() {
   local port=$1
   mkdir -p .local
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >".local/moto-$port.log" 2>&1 &
+  "$VENV/bin/python" scripts/dynamodb_server.py 127.0.0.1 "$port" >".local/moto-$port.log" 2>&1 &
   MOTO_PID=$!
   python3 - "$port" <<'PY' || { echo "moto_server did not start; see .local/moto-$port.log" >&2; return 1; }
 import socket, sys, time

@@ -17,6 +17,11 @@ start_moto "$port"
 trap stop_moto EXIT INT TERM
 
 target/debug/xtask setup
+# A signing key for the token function, unless one is configured.
+if [ -z "${SIGNING_KEYS:-}" ] && [ -z "${SIGNING_KEYS_SECRET_ID:-}" ]; then
+  SIGNING_KEYS=$(target/debug/xtask signing-keys)
+  export SIGNING_KEYS
+fi
 token=$(target/debug/xtask dev-token --sub demo-user)
 admin_token=$(target/debug/xtask dev-token --sub demo-admin --permissions ADMINISTRATOR)
 
@@ -32,6 +37,9 @@ More: make dev-token SUB=alice [PERMISSIONS=ADMINISTRATOR]
 
 Try it (the functions compile on their first request):
   curl -s -X POST ${ISSUER}/oauth2/v1/device -d client_id=demo-cli -d 'scope=read write'
+  make approve CODE=<the user_code>
+  curl -s -X POST ${ISSUER}/oauth2/v1/token -d client_id=demo-cli \\
+    -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d device_code=<the device_code>
 
 MSG
 

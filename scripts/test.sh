@@ -11,8 +11,10 @@ port=$(free_port)
 start_moto "$port"
 trap stop_moto EXIT
 
-# The tests reach the server only through the AWS SDK's own settings.
+# The tests reach the server only through the AWS SDK's own settings (moto serves both
+# DynamoDB and Secrets Manager on the one port).
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 unset AWS_PROFILE AWS_SESSION_TOKEN
 

@@ -596,3 +596,36 @@ async fn no_secret_reaches_the_logs() {
         );
     }
 }
+
+#[tokio::test]
+async fn signing_keys_load_from_a_secrets_manager_secret() {
+    let env = TestEnv::new().await;
+    let sdk = aws_config::load_from_env().await;
+    let name = format!("{}-signing-keys", env.config.table_name);
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(&name)
+        .secret_string(key_set(3, "sm-key", &[("sm-key", "ES256", TEST_EC_PEM)]))
+        .send()
+        .await
+        .expect("creating the secret");
+
+    let mut config = env.config.clone();
+    config.signing_keys = Some(device_flow::SigningKeysSource::SecretsManager(name));
+    let keys = token::load_keys(&config, &sdk)
+        .await
+        .expect("keys from the secret");
+    assert_eq!(keys.active_kid(), "sm-key");
+    assert_eq!(keys.version(), 3);
+
+    config.signing_keys = Some(device_flow::SigningKeysSource::SecretsManager(
+        "missing".into(),
+    ));
+    let err = token::load_keys(&config, &sdk).await.unwrap_err();
+    assert!(matches!(err, token::LoadKeysError::Secret(_)), "{err}");
+    config.signing_keys = None;
+    assert!(matches!(
+        token::load_keys(&config, &sdk).await,
+        Err(token::LoadKeysError::NotConfigured)
+    ));
+}

@@ -10,13 +10,18 @@
 //!   clients and prints their credentials.
 //! - `xtask dev-token --sub ACCOUNT [--permissions A,B] [--ttl SECONDS]`: prints a
 //!   development user token, alone on standard output.
+//! - `xtask signing-keys`: prints a fresh signing key set (one RS256 key) for local runs.
+//! - `xtask approve USER_CODE [--sub ACCOUNT]`, `xtask deny USER_CODE`: decide a pending
+//!   request from the command line, as the verification page would.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use device_flow::domain::{ClientId, GrantType, NewClient, ScopeSet};
-use device_flow::store::{CreateClientError, table};
+use aws_lc_rs::encoding::AsDer as _;
+use base64::Engine as _;
+use device_flow::domain::{Approval, ClientId, GrantType, NewClient, ScopeSet, UserCode};
+use device_flow::store::{CreateClientError, DecideOutcome, table};
 use device_flow::time::{Clock, SystemClock};
 use device_flow::{Config, Store};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -31,6 +36,9 @@ async fn main() -> ExitCode {
         Some("env") => print_env(),
         Some("setup") => setup().await,
         Some("dev-token") => dev_token(&args[1..]),
+        Some("signing-keys") => signing_keys(),
+        Some("approve") => decide(&args[1..], true).await,
+        Some("deny") => decide(&args[1..], false).await,
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -223,5 +231,75 @@ fn dev_token(args: &[String]) -> Result<(), String> {
     )
     .map_err(|e| format!("signing failed: {e}"))?;
     println!("{token}");
+    Ok(())
+}
+
+/// A key set with one fresh RSA-2048 key, as `SIGNING_KEYS` expects it.
+fn signing_keys() -> Result<(), String> {
+    let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+        .map_err(|_| "generating an RSA key failed")?;
+    let der = key.as_der().map_err(|_| "encoding the RSA key failed")?;
+    let body = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).map_err(|_| "base64 is ASCII")?);
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    let kid = format!(
+        "local-{}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| "the system clock is before 1970")?
+            .as_secs()
+    );
+    let set = serde_json::json!({
+        "version": 1,
+        "active": kid,
+        "keys": [{"kid": kid, "alg": "RS256", "private_key_pem": pem}],
+    });
+    println!("{set}");
+    Ok(())
+}
+
+/// Approves (as `--sub`, default `demo-user`) or denies the request behind a user code.
+async fn decide(args: &[String], approve: bool) -> Result<(), String> {
+    let usage = || USAGE.to_owned();
+    let code = args.first().ok_or_else(usage)?;
+    let code = UserCode::parse(code).map_err(|e| format!("{e}"))?;
+    let mut account = "demo-user".to_owned();
+    match &args[1..] {
+        [] => {}
+        [flag, value] if flag == "--sub" && approve => account = value.clone(),
+        _ => return Err(usage()),
+    }
+    let env = local_env()?;
+    let config = Config::from_lookup(|name| env.get(name).cloned()).map_err(|e| e.to_string())?;
+    let sdk = aws_config::load_from_env().await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
+    let now = SystemClock.now();
+    let id = store
+        .find_user_code(&code, now)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no live request has this user code")?;
+    let outcome = if approve {
+        let approval = Approval {
+            account_id: account.clone(),
+            approved_at: now,
+            session_id: None,
+        };
+        store.approve(&id, &approval, now).await
+    } else {
+        store.deny(&id, now).await
+    }
+    .map_err(|e| e.to_string())?;
+    match outcome {
+        DecideOutcome::Decided if approve => println!("approved {code} as {account}"),
+        DecideOutcome::Decided => println!("denied {code}"),
+        DecideOutcome::NotFound => return Err("no such request".into()),
+        DecideOutcome::Expired => return Err("the request has expired".into()),
+        DecideOutcome::AlreadyDecided => return Err("the request was already decided".into()),
+    }
     Ok(())
 }

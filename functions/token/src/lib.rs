@@ -11,8 +11,8 @@ use device_flow::http::{Form, json_response};
 use device_flow::oauth::ClientCredentials;
 use device_flow::store::{ConsumeOutcome, PollWrite};
 use device_flow::time::{Clock, SystemClock, Timestamp};
-use device_flow::token::{AccessTokenClaims, KeySet};
-use device_flow::{Config, Store};
+use device_flow::token::{AccessTokenClaims, KeyError, KeySet};
+use device_flow::{Config, SigningKeysSource, Store};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -37,6 +37,40 @@ impl App {
             clock: Box::new(SystemClock),
         }
     }
+}
+
+/// Why the signing keys could not be loaded at cold start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadKeysError {
+    #[error("SIGNING_KEYS or SIGNING_KEYS_SECRET_ID is required")]
+    NotConfigured,
+    #[error("reading the signing key secret failed")]
+    Secret(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the signing key secret has no string value")]
+    NotAString,
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+/// Reads and parses the signing key set once, at cold start: from `SIGNING_KEYS`, or
+/// from the Secrets Manager secret `SIGNING_KEYS_SECRET_ID` names.
+pub async fn load_keys(
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+) -> Result<KeySet, LoadKeysError> {
+    let json = match &config.signing_keys {
+        Some(SigningKeysSource::Inline(json)) => json.clone(),
+        Some(SigningKeysSource::SecretsManager(id)) => aws_sdk_secretsmanager::Client::new(sdk)
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| LoadKeysError::Secret(Box::new(e)))?
+            .secret_string
+            .ok_or(LoadKeysError::NotAString)?,
+        None => return Err(LoadKeysError::NotConfigured),
+    };
+    Ok(KeySet::from_json(&json)?)
 }
 
 /// RFC 6749 §5.1. No `Debug`: it holds the token.

@@ -6,29 +6,16 @@
 
 use std::convert::Infallible;
 
-use device_flow::token::KeySet;
-use device_flow::{Config, SigningKeysSource, Store};
+use device_flow::{Config, Store};
 use lambda_http::{Error, run, service_fn};
-use token::{App, handle};
+use token::{App, handle, load_keys};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     device_flow::telemetry::init();
     let config = Config::from_env()?;
     let sdk = aws_config::load_from_env().await;
-    let key_set_json = match &config.signing_keys {
-        Some(SigningKeysSource::Inline(json)) => json.clone(),
-        Some(SigningKeysSource::SecretsManager(id)) => aws_sdk_secretsmanager::Client::new(&sdk)
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|e| format!("reading the signing key secret failed: {e}"))?
-            .secret_string
-            .ok_or("the signing key secret has no string value")?,
-        None => return Err("SIGNING_KEYS or SIGNING_KEYS_SECRET_ID is required".into()),
-    };
-    let keys = KeySet::from_json(&key_set_json)?;
+    let keys = load_keys(&config, &sdk).await?;
     let store = Store::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         config.table_name.clone(),
