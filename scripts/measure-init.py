@@ -5,7 +5,11 @@ A minimal stand-in for the Lambda Runtime API listens on loopback; the binary is
 with AWS_LAMBDA_RUNTIME_API pointing at it, and the time from just before the process is
 spawned to the moment its first `GET /2018-06-01/runtime/invocation/next` arrives is its
 init time. Repeated STARTS times; prints median, spread and each sample. No network beyond
-127.0.0.1, no AWS calls (the SDK reads static credentials and region from the environment).
+127.0.0.1 (the SDK reads static credentials and region from the environment).
+
+TABLE_NAME, ISSUER, SIGNING_KEYS and AWS_ENDPOINT_URL_DYNAMODB are taken from the caller's
+environment when set: the token function publishes its JWKS to the table at cold start, so
+measuring it needs a reachable table (`make run`'s, for example).
 
 usage: scripts/measure-init.py BINARY [STARTS]
 """
@@ -57,6 +61,9 @@ def main():
         "ISSUER": "https://auth.example.test",
         "RUST_LOG": "off",
     }
+    for name in ("TABLE_NAME", "ISSUER", "SIGNING_KEYS", "AWS_ENDPOINT_URL_DYNAMODB"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
     samples = []
     for _ in range(starts):
         arrived.clear()

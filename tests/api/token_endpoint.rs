@@ -560,6 +560,38 @@ async fn a_deleted_client_gets_no_token() {
 }
 
 #[tokio::test]
+async fn a_client_no_longer_allowed_the_device_grant_gets_no_token() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let app = env.token_app().await;
+    let (device_code, _) = env.issue("tv", None).await;
+    env.approve(&device_code, "a").await;
+    // An administrator takes the grant away after the code was issued.
+    env.dynamodb
+        .update_item()
+        .table_name(&env.config.table_name)
+        .set_key(Some(device_flow::store::item::client_key(
+            &device_flow::domain::ClientId::parse("tv").unwrap(),
+        )))
+        .update_expression("SET allowed_grant_types = :grants")
+        .expression_attribute_values(
+            ":grants",
+            aws_sdk_dynamodb::types::AttributeValue::L(vec![
+                aws_sdk_dynamodb::types::AttributeValue::S("refresh_token".into()),
+            ]),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    assert_error(
+        &poll(&app, token_request("tv", &device_code)).await,
+        401,
+        "invalid_client",
+    );
+}
+
+#[tokio::test]
 async fn no_secret_reaches_the_logs() {
     capture_logs();
     let env = TestEnv::new().await;

@@ -8,6 +8,7 @@
 //! | device authorization | `DEVICE#<id>` | `DEVICE` | `expires_at` + retention | `gsi1pk = DEVICE`, `gsi1sk = <created ms>#<id>` |
 //! | user-code claim | `USERCODE#<code>` | `USERCODE` | `expires_at` | no |
 //! | OAuth client | `CLIENT#<client_id>` | `CLIENT` | none (not transient) | `gsi1pk = CLIENT`, `gsi1sk = <created ms>#<client_id>` |
+//! | published JWKS | `JWKS` | `JWKS` | none | no |
 //!
 //! `gsi1` lists records newest first without a scan. It projects only the attributes
 //! the admin filters need (`client_id`, `status`, `expires_at`), so that the frequent

@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::{
 use super::item::{self, Item, attr};
 use super::table::PARTITION_KEY;
 use super::{Store, StoreError};
+use crate::domain::GrantType;
 use crate::domain::{
     Approval, ClientId, DeviceAuthorization, DeviceAuthorizationId, POLL_TOLERANCE, SLOW_DOWN_STEP,
 };
@@ -42,7 +43,7 @@ pub enum ConsumeOutcome {
     /// The record was no longer approved, unexpired and this client's: another request
     /// consumed it first, or it expired in between.
     Lost,
-    /// The client has been deleted.
+    /// The client has been deleted, or may no longer use the device grant.
     ClientGone,
 }
 
@@ -174,7 +175,8 @@ impl Store {
 
     /// Consumes an approved record for its client: one `TransactWriteItems` that moves
     /// `approved -> consumed` (unexpired, same client) and checks that the client still
-    /// exists. Exactly one of any number of concurrent calls gets `Consumed`.
+    /// exists and may use the device grant. Exactly one of any number of concurrent calls
+    /// gets `Consumed`.
     pub async fn consume(
         &self,
         record: &DeviceAuthorization,
@@ -195,11 +197,13 @@ impl Store {
             .expression_attribute_values(":client", s(record.client_id.as_str()))
             .expression_attribute_values(":now", n(now.as_millis()))
             .build()?;
-        let client_exists = ConditionCheck::builder()
+        let client_allowed = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(item::client_key(&record.client_id)))
-            .condition_expression("attribute_exists(#pk)")
+            .condition_expression("attribute_exists(#pk) AND contains(#grants, :grant)")
             .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#grants", attr::ALLOWED_GRANTS)
+            .expression_attribute_values(":grant", s(GrantType::DeviceCode.as_str()))
             .build()?;
         let result = self
             .client
@@ -207,7 +211,7 @@ impl Store {
             .transact_items(TransactWriteItem::builder().update(update).build())
             .transact_items(
                 TransactWriteItem::builder()
-                    .condition_check(client_exists)
+                    .condition_check(client_allowed)
                     .build(),
             )
             .send()
