@@ -146,7 +146,7 @@ async fn exchange(app: &App, request: &Request) -> Result<Response<Body>, OAuthE
         .await
         .map_err(|e| OAuthError::internal("recording the poll failed", &e))?;
     let record = match write {
-        PollWrite::Recorded => return Err(pending()),
+        PollWrite::Recorded | PollWrite::Busy => return Err(pending()),
         PollWrite::Refused(record) => record,
     };
     if let Some(r) = &record
@@ -234,6 +234,10 @@ async fn issue(
                 "the device code is invalid",
             ));
         }
+        // Nothing was consumed and the record may still be approved: telling the device
+        // to poll again (rather than invalid_grant, which ends its login) is the only
+        // answer that never loses a token.
+        ConsumeOutcome::Conflict => return Err(pending()),
         ConsumeOutcome::ClientGone => {
             return Err(OAuthError::invalid_client(
                 "the client no longer exists or may not use this grant",

@@ -64,6 +64,35 @@ pub enum CreateClientError {
     Store(#[from] StoreError),
 }
 
+/// Why one item of a cancelled `TransactWriteItems` failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cancellation {
+    /// Its condition failed: the state it named was not the state it found.
+    Condition,
+    /// Another transaction or write was changing the item at that moment. Nothing is
+    /// known about its state; asking again later is the only safe answer.
+    Conflict,
+    /// This item was fine; another one cancelled the transaction.
+    None,
+    Other,
+}
+
+/// The per-item reasons of a cancelled transaction, in the order of its items.
+pub(crate) fn cancellations(
+    cancelled: &aws_sdk_dynamodb::types::error::TransactionCanceledException,
+) -> Vec<Cancellation> {
+    cancelled
+        .cancellation_reasons()
+        .iter()
+        .map(|reason| match reason.code() {
+            Some("ConditionalCheckFailed") => Cancellation::Condition,
+            Some("TransactionConflict") => Cancellation::Conflict,
+            Some("None") | None => Cancellation::None,
+            Some(_) => Cancellation::Other,
+        })
+        .collect()
+}
+
 /// The store, built once per cold start and lent to every request.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -159,23 +188,17 @@ impl Store {
         };
         match error.into_service_error() {
             TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                let reason = |i: usize| {
-                    cancelled
-                        .cancellation_reasons()
-                        .get(i)
-                        .and_then(|r| r.code())
-                };
-                // A conflict on the claim means another request is claiming the same
-                // code right now: for us, the code is taken.
-                if matches!(
-                    reason(1),
-                    Some("ConditionalCheckFailed" | "TransactionConflict")
-                ) {
-                    Err(CreateDeviceError::UserCodeTaken)
-                } else if reason(0) == Some("ConditionalCheckFailed") {
-                    Err(CreateDeviceError::IdTaken)
-                } else {
-                    Err(StoreError::request(cancelled).into())
+                let reasons = cancellations(&cancelled);
+                match (reasons.first(), reasons.get(1)) {
+                    // Taken, or being claimed by another request right now: either way
+                    // not ours. A fresh draw avoids both.
+                    (_, Some(Cancellation::Condition | Cancellation::Conflict)) => {
+                        Err(CreateDeviceError::UserCodeTaken)
+                    }
+                    (Some(Cancellation::Condition | Cancellation::Conflict), _) => {
+                        Err(CreateDeviceError::IdTaken)
+                    }
+                    _ => Err(StoreError::request(cancelled).into()),
                 }
             }
             other => Err(StoreError::request(other).into()),
@@ -233,5 +256,32 @@ impl Store {
             .and_then(|id| DeviceAuthorizationId::parse(id))
             .map(Some)
             .ok_or(StoreError::Corrupt(attr::DEVICE_AUTHORIZATION_ID))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+
+    #[test]
+    fn cancellation_reasons_are_classified_per_item() {
+        let reason = |code: &str| CancellationReason::builder().code(code).build();
+        let cancelled = TransactionCanceledException::builder()
+            .cancellation_reasons(reason("None"))
+            .cancellation_reasons(reason("ConditionalCheckFailed"))
+            .cancellation_reasons(reason("TransactionConflict"))
+            .cancellation_reasons(reason("ThrottlingError"))
+            .build();
+        assert_eq!(
+            cancellations(&cancelled),
+            [
+                Cancellation::None,
+                Cancellation::Condition,
+                Cancellation::Conflict,
+                Cancellation::Other
+            ]
+        );
     }
 }

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::item::{self, Item, attr};
 use super::table::PARTITION_KEY;
-use super::{Store, StoreError};
+use super::{Cancellation, Store, StoreError, cancellations};
 use crate::domain::GrantType;
 use crate::domain::{
     Approval, ClientId, DeviceAuthorization, DeviceAuthorizationId, POLL_TOLERANCE, SLOW_DOWN_STEP,
@@ -33,6 +33,9 @@ pub enum PollWrite {
     /// The condition failed; this is the record as it was (`None`: no such record).
     /// [`crate::domain::decide`] says what that means.
     Refused(Option<DeviceAuthorization>),
+    /// A transaction was changing the record at that moment; nothing was written. The
+    /// poll should be answered as pending, so that the device asks again.
+    Busy,
 }
 
 /// The result of consuming an approved record.
@@ -45,6 +48,9 @@ pub enum ConsumeOutcome {
     Lost,
     /// The client has been deleted, or may no longer use the device grant.
     ClientGone,
+    /// Concurrent transactions on the record cancelled each other (DynamoDB may cancel
+    /// all of them). The record may still be approved: the device should ask again.
+    Conflict,
 }
 
 /// The result of approving or denying.
@@ -55,6 +61,9 @@ pub enum DecideOutcome {
     Expired,
     /// Approved, denied or consumed before.
     AlreadyDecided,
+    /// A transaction was changing the record at that moment; nothing was written. Try
+    /// again.
+    Busy,
 }
 
 fn s(value: &str) -> AttributeValue {
@@ -118,6 +127,7 @@ impl Store {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
                     Ok(PollWrite::Refused(old_record(failed.item())?))
                 }
+                UpdateItemError::TransactionConflictException(_) => Ok(PollWrite::Busy),
                 other => Err(StoreError::request(other)),
             },
         }
@@ -168,6 +178,8 @@ impl Store {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
                     interval_of(failed.item())
                 }
+                // The record is being consumed or decided: the interval it showed stands.
+                UpdateItemError::TransactionConflictException(_) => Ok(record.interval),
                 other => Err(StoreError::request(other)),
             },
         }
@@ -221,18 +233,12 @@ impl Store {
         };
         match error.into_service_error() {
             TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                let reason = |i: usize| {
-                    cancelled
-                        .cancellation_reasons()
-                        .get(i)
-                        .and_then(|r| r.code())
-                };
-                if matches!(
-                    reason(0),
-                    Some("ConditionalCheckFailed" | "TransactionConflict")
-                ) {
+                let reasons = cancellations(&cancelled);
+                if reasons.contains(&Cancellation::Conflict) {
+                    Ok(ConsumeOutcome::Conflict)
+                } else if reasons.first() == Some(&Cancellation::Condition) {
                     Ok(ConsumeOutcome::Lost)
-                } else if reason(1) == Some("ConditionalCheckFailed") {
+                } else if reasons.get(1) == Some(&Cancellation::Condition) {
                     Ok(ConsumeOutcome::ClientGone)
                 } else {
                     Err(StoreError::request(cancelled))
@@ -312,6 +318,7 @@ impl Store {
                         Some(_) => DecideOutcome::Expired,
                     })
                 }
+                UpdateItemError::TransactionConflictException(_) => Ok(DecideOutcome::Busy),
                 other => Err(StoreError::request(other)),
             },
         }
