@@ -255,20 +255,21 @@ impl Store {
         approval: &Approval,
         now: Timestamp,
     ) -> Result<DecideOutcome, StoreError> {
+        let mut expression = "SET #status = :new, #by = :by, #at = :now".to_owned();
         let mut request = self
             .client
             .update_item()
-            .update_expression("SET #status = :new, #by = :by, #at = :now")
             .expression_attribute_names("#by", attr::APPROVED_BY)
             .expression_attribute_names("#at", attr::APPROVED_AT)
             .expression_attribute_values(":new", s("approved"))
             .expression_attribute_values(":by", s(&approval.account_id));
         if let Some(session) = &approval.session_id {
+            expression.push_str(", #session = :session");
             request = request
-                .update_expression("SET #status = :new, #by = :by, #at = :now, #session = :session")
                 .expression_attribute_names("#session", attr::SESSION_ID)
                 .expression_attribute_values(":session", s(session));
         }
+        let request = request.update_expression(expression);
         self.decide_pending(request, id, now).await
     }
 
