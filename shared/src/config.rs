@@ -40,6 +40,74 @@ pub struct Config {
     pub signing_keys: Option<SigningKeysSource>,
     /// `SCOPES_SUPPORTED`: space-separated scopes to advertise in the metadata.
     pub scopes_supported: Option<String>,
+    /// The identity provider whose tokens sign users in (verification and admin APIs).
+    /// `None` when `USER_TOKEN_ISSUER` is unset; the functions that need it refuse to start.
+    pub user_tokens: Option<UserTokenConfig>,
+    /// Brute-force protection of user-code look-ups (RFC 8628 §5.1).
+    pub lookup_limits: LookupLimits,
+}
+
+/// The trusted issuer of user tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserTokenConfig {
+    /// `USER_TOKEN_ISSUER`: the exact `iss`.
+    pub issuer: String,
+    /// `USER_TOKEN_AUDIENCE`: the `aud` user tokens must carry.
+    pub audience: String,
+    /// One of `USER_TOKEN_HS256_SECRET`, `USER_TOKEN_PUBLIC_KEY_PEM` or
+    /// `USER_TOKEN_JWKS_URL`.
+    pub key: UserTokenKey,
+    /// `USER_TOKEN_PERMISSIONS_CLAIM` (default `permissions`).
+    pub permissions_claim: String,
+}
+
+/// How user tokens are verified. The algorithm is pinned here, never taken from a token.
+#[derive(Clone, PartialEq, Eq)]
+pub enum UserTokenKey {
+    /// HS256 with a shared secret (local development).
+    Hs256Secret(String),
+    /// A PEM public key; `USER_TOKEN_ALGORITHM` is `RS256` (default) or `ES256`.
+    PublicKeyPem {
+        algorithm: UserTokenAlgorithm,
+        pem: String,
+    },
+    /// A JWKS URL, fetched at cold start and again (at most once a minute) when a token
+    /// names an unknown `kid`; `USER_TOKEN_ALGORITHM` as above.
+    JwksUrl {
+        algorithm: UserTokenAlgorithm,
+        url: String,
+    },
+}
+
+/// Never prints the HS256 secret.
+impl std::fmt::Debug for UserTokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Hs256Secret(_) => f.write_str("Hs256Secret(..)"),
+            Self::PublicKeyPem { algorithm, .. } => {
+                write!(f, "PublicKeyPem({algorithm:?})")
+            }
+            Self::JwksUrl { algorithm, url } => write!(f, "JwksUrl({algorithm:?}, {url})"),
+        }
+    }
+}
+
+/// Asymmetric algorithms accepted for user tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserTokenAlgorithm {
+    Rs256,
+    Es256,
+}
+
+/// Failed user-code look-ups allowed per window before answers become 429.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupLimits {
+    /// `LOOKUP_FAILURES_PER_ACCOUNT` (default 5).
+    pub per_account: u32,
+    /// `LOOKUP_FAILURES_PER_IP` (default 20).
+    pub per_ip: u32,
+    /// `LOOKUP_WINDOW_SECONDS` (default 600).
+    pub window: Duration,
 }
 
 /// Where the signing key set is read from.
@@ -129,7 +197,83 @@ impl Config {
             }
             None => None,
         };
+        let user_tokens = match get("USER_TOKEN_ISSUER") {
+            None => None,
+            Some(issuer) => {
+                let algorithm = match get("USER_TOKEN_ALGORITHM").as_deref().map(str::trim) {
+                    None | Some("RS256") => UserTokenAlgorithm::Rs256,
+                    Some("ES256") => UserTokenAlgorithm::Es256,
+                    Some(_) => {
+                        return Err(ConfigError::Invalid {
+                            name: "USER_TOKEN_ALGORITHM",
+                            reason: "must be RS256 or ES256",
+                        });
+                    }
+                };
+                let key = match (
+                    get("USER_TOKEN_HS256_SECRET"),
+                    get("USER_TOKEN_PUBLIC_KEY_PEM"),
+                    get("USER_TOKEN_JWKS_URL"),
+                ) {
+                    (Some(secret), None, None) => {
+                        if secret.len() < 32 {
+                            return Err(ConfigError::Invalid {
+                                name: "USER_TOKEN_HS256_SECRET",
+                                reason: "must be at least 32 bytes",
+                            });
+                        }
+                        UserTokenKey::Hs256Secret(secret)
+                    }
+                    (None, Some(pem), None) => UserTokenKey::PublicKeyPem { algorithm, pem },
+                    (None, None, Some(url)) => UserTokenKey::JwksUrl {
+                        algorithm,
+                        url: absolute_url("USER_TOKEN_JWKS_URL", &url)?,
+                    },
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            name: "USER_TOKEN_ISSUER",
+                            reason: "set exactly one of USER_TOKEN_HS256_SECRET, \
+                                     USER_TOKEN_PUBLIC_KEY_PEM and USER_TOKEN_JWKS_URL",
+                        });
+                    }
+                };
+                Some(UserTokenConfig {
+                    issuer: issuer.trim().to_owned(),
+                    audience: required("USER_TOKEN_AUDIENCE")?.trim().to_owned(),
+                    key,
+                    permissions_claim: get("USER_TOKEN_PERMISSIONS_CLAIM")
+                        .map(|c| c.trim().to_owned())
+                        .unwrap_or_else(|| "permissions".to_owned()),
+                })
+            }
+        };
+        let count = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or(ConfigError::Invalid {
+                        name,
+                        reason: "must be a whole number from 1 to 10000",
+                    }),
+            }
+        };
+        let lookup_limits = LookupLimits {
+            per_account: count("LOOKUP_FAILURES_PER_ACCOUNT", 5)?,
+            per_ip: count("LOOKUP_FAILURES_PER_IP", 20)?,
+            window: seconds(
+                "LOOKUP_WINDOW_SECONDS",
+                Duration::from_secs(600),
+                60,
+                86_400,
+            )?,
+        };
         Ok(Self {
+            user_tokens,
+            lookup_limits,
             access_token_audience: get("ACCESS_TOKEN_AUDIENCE")
                 .map(|a| a.trim().to_owned())
                 .unwrap_or_else(|| issuer.clone()),
@@ -265,6 +409,61 @@ mod tests {
             load(&arn).unwrap().signing_keys,
             Some(SigningKeysSource::SecretsManager("arn:x".into()))
         );
+    }
+
+    #[test]
+    fn user_tokens_need_exactly_one_key_and_never_print_the_secret() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let base = [
+            ("TABLE_NAME", "t"),
+            ("ISSUER", "https://a"),
+            ("USER_TOKEN_ISSUER", "https://idp"),
+            ("USER_TOKEN_AUDIENCE", "api"),
+        ];
+        let mut hs = base.to_vec();
+        hs.push(("USER_TOKEN_HS256_SECRET", secret));
+        let c = load(&hs).unwrap();
+        let user = c.user_tokens.clone().unwrap();
+        assert_eq!(user.key, UserTokenKey::Hs256Secret(secret.into()));
+        assert_eq!(user.permissions_claim, "permissions");
+        assert!(!format!("{c:?}").contains(secret));
+
+        let mut both = hs.clone();
+        both.push(("USER_TOKEN_JWKS_URL", "https://idp/jwks"));
+        assert!(load(&both).is_err());
+        assert!(load(&base).is_err(), "no key at all");
+        let mut short = base.to_vec();
+        short.push(("USER_TOKEN_HS256_SECRET", "short"));
+        assert!(load(&short).is_err());
+
+        let mut jwks = base.to_vec();
+        jwks.push(("USER_TOKEN_JWKS_URL", "https://idp/.well-known/jwks.json"));
+        jwks.push(("USER_TOKEN_ALGORITHM", "ES256"));
+        match load(&jwks).unwrap().user_tokens.unwrap().key {
+            UserTokenKey::JwksUrl { algorithm, .. } => {
+                assert_eq!(algorithm, UserTokenAlgorithm::Es256)
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut none_alg = jwks.clone();
+        none_alg.push(("USER_TOKEN_ALGORITHM", "none"));
+        none_alg.retain(|(k, v)| *k != "USER_TOKEN_ALGORITHM" || *v == "none");
+        assert!(load(&none_alg).is_err());
+    }
+
+    #[test]
+    fn lookup_limits_default_to_five_per_account_per_ten_minutes() {
+        let c = load(&[("TABLE_NAME", "t"), ("ISSUER", "https://a")]).unwrap();
+        assert_eq!(c.lookup_limits.per_account, 5);
+        assert_eq!(c.lookup_limits.per_ip, 20);
+        assert_eq!(c.lookup_limits.window, Duration::from_secs(600));
+        assert!(c.user_tokens.is_none());
+        let bad = load(&[
+            ("TABLE_NAME", "t"),
+            ("ISSUER", "https://a"),
+            ("LOOKUP_FAILURES_PER_ACCOUNT", "0"),
+        ]);
+        assert!(bad.is_err());
     }
 
     #[test]

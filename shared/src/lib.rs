@@ -12,6 +12,9 @@ pub mod store;
 pub mod telemetry;
 pub mod time;
 pub mod token;
+pub mod user_auth;
 
-pub use config::{Config, SigningKeysSource};
+pub use config::{
+    Config, LookupLimits, SigningKeysSource, UserTokenAlgorithm, UserTokenConfig, UserTokenKey,
+};
 pub use store::Store;

@@ -1,0 +1,445 @@
+//! Signing users in: verifying the bearer tokens of the identity provider the deployment
+//! trusts (verification and admin APIs).
+//!
+//! The algorithm, issuer and audience are pinned by configuration; a token's own `alg`
+//! header is never trusted (no `none`, no HS256-with-a-public-key confusion). `exp`,
+//! `nbf`, `iss`, `aud` and `sub` are required and checked.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use lambda_http::http::{HeaderMap, header};
+use serde_json::{Map, Value};
+use tokio::sync::RwLock;
+
+use crate::config::{UserTokenAlgorithm, UserTokenConfig, UserTokenKey};
+
+/// Clock skew tolerated on `exp` and `nbf`.
+pub const LEEWAY_SECONDS: u64 = 30;
+/// The longest user token accepted, before any parsing.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+/// A JWKS document larger than this is refused.
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+/// How long a JWKS fetch may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The token's `sub`.
+    pub account_id: String,
+    /// The configured permissions claim: an array of strings, or a space-separated string.
+    pub permissions: Vec<String>,
+}
+
+impl User {
+    pub fn has_permission(&self, permission: &str) -> bool {
+        self.permissions.iter().any(|p| p == permission)
+    }
+}
+
+/// Why a request is not signed in. The messages are fixed and say nothing of the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("a bearer token is required")]
+    Missing,
+    #[error("the bearer token is not valid")]
+    Invalid,
+}
+
+/// Reads `Authorization: Bearer <token>` (exactly one header, scheme case-insensitive).
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = match (values.next(), values.next()) {
+        (None, _) => return Err(AuthError::Missing),
+        (Some(value), None) => value,
+        (Some(_), Some(_)) => return Err(AuthError::Invalid),
+    };
+    let (scheme, token) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .ok_or(AuthError::Invalid)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        return Err(AuthError::Invalid);
+    }
+    Ok(token)
+}
+
+/// Verifies user tokens; built once per cold start.
+pub struct UserTokenVerifier {
+    validation: Validation,
+    keys: Keys,
+    permissions_claim: String,
+}
+
+enum Keys {
+    Static(DecodingKey),
+    Jwks(JwksCache),
+}
+
+/// Why the verifier could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifierSetupError {
+    #[error("USER_TOKEN_PUBLIC_KEY_PEM is not a PEM public key for USER_TOKEN_ALGORITHM")]
+    BadPublicKey,
+    #[error("the HTTPS client for the JWKS could not be built: {0}")]
+    Tls(String),
+}
+
+impl UserTokenVerifier {
+    /// Builds the verifier; a JWKS URL is fetched now (a failure is logged, and the
+    /// fetch is retried when the first token arrives).
+    pub async fn new(config: &UserTokenConfig) -> Result<Self, VerifierSetupError> {
+        let (algorithm, keys) = match &config.key {
+            UserTokenKey::Hs256Secret(secret) => (
+                Algorithm::HS256,
+                Keys::Static(DecodingKey::from_secret(secret.as_bytes())),
+            ),
+            UserTokenKey::PublicKeyPem { algorithm, pem } => {
+                let key = match algorithm {
+                    UserTokenAlgorithm::Rs256 => DecodingKey::from_rsa_pem(pem.as_bytes()),
+                    UserTokenAlgorithm::Es256 => DecodingKey::from_ec_pem(pem.as_bytes()),
+                }
+                .map_err(|_| VerifierSetupError::BadPublicKey)?;
+                (pinned(*algorithm), Keys::Static(key))
+            }
+            UserTokenKey::JwksUrl { algorithm, url } => {
+                let cache = JwksCache::new(url.clone())?;
+                cache.refresh().await;
+                (pinned(*algorithm), Keys::Jwks(cache))
+            }
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
+        Ok(Self {
+            validation,
+            keys,
+            permissions_claim: config.permissions_claim.clone(),
+        })
+    }
+
+    /// How soon an unknown `kid` may trigger another JWKS fetch (default one minute).
+    pub fn with_jwks_refetch_interval(mut self, interval: Duration) -> Self {
+        if let Keys::Jwks(cache) = &mut self.keys {
+            cache.refetch_interval = interval;
+        }
+        self
+    }
+
+    /// Verifies the bearer token of a request.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<User, AuthError> {
+        self.verify(bearer_token(headers)?).await
+    }
+
+    /// Verifies one token.
+    pub async fn verify(&self, token: &str) -> Result<User, AuthError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(AuthError::Invalid);
+        }
+        let claims = match &self.keys {
+            Keys::Static(key) => self.decode(token, key)?,
+            Keys::Jwks(cache) => {
+                let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
+                let kid = header.kid.ok_or(AuthError::Invalid)?;
+                let key = match cache.key(&kid).await {
+                    Some(key) => key,
+                    None if cache.refresh_if_due().await => {
+                        cache.key(&kid).await.ok_or(AuthError::Invalid)?
+                    }
+                    None => return Err(AuthError::Invalid),
+                };
+                self.decode(token, &key)?
+            }
+        };
+        let account_id = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty() && s.len() <= 256)
+            .ok_or(AuthError::Invalid)?
+            .to_owned();
+        let permissions = match claims.get(&self.permissions_claim) {
+            Some(Value::Array(values)) => values
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Some(Value::String(list)) => list.split_whitespace().map(str::to_owned).collect(),
+            _ => Vec::new(),
+        };
+        Ok(User {
+            account_id,
+            permissions,
+        })
+    }
+
+    fn decode(&self, token: &str, key: &DecodingKey) -> Result<Map<String, Value>, AuthError> {
+        jsonwebtoken::decode::<Map<String, Value>>(token, key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|_| AuthError::Invalid)
+    }
+}
+
+fn pinned(algorithm: UserTokenAlgorithm) -> Algorithm {
+    match algorithm {
+        UserTokenAlgorithm::Rs256 => Algorithm::RS256,
+        UserTokenAlgorithm::Es256 => Algorithm::ES256,
+    }
+}
+
+type HttpsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Empty<Bytes>,
+>;
+
+/// The identity provider's keys, fetched from its JWKS URL.
+struct JwksCache {
+    url: String,
+    client: HttpsClient,
+    refetch_interval: Duration,
+    state: RwLock<JwksState>,
+}
+
+struct JwksState {
+    keys: Vec<(String, Arc<DecodingKey>)>,
+    last_attempt: Option<Instant>,
+}
+
+impl JwksCache {
+    fn new(url: String) -> Result<Self, VerifierSetupError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider)
+            .map_err(|e| VerifierSetupError::Tls(e.to_string()))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(connector);
+        Ok(Self {
+            url,
+            client,
+            refetch_interval: Duration::from_secs(60),
+            state: RwLock::new(JwksState {
+                keys: Vec::new(),
+                last_attempt: None,
+            }),
+        })
+    }
+
+    async fn key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        let state = self.state.read().await;
+        state
+            .keys
+            .iter()
+            .find(|(k, _)| k == kid)
+            .map(|(_, key)| Arc::clone(key))
+    }
+
+    /// Refetches unless the last attempt was less than `refetch_interval` ago; returns
+    /// whether it fetched.
+    async fn refresh_if_due(&self) -> bool {
+        let due = {
+            let state = self.state.read().await;
+            state
+                .last_attempt
+                .is_none_or(|at| at.elapsed() >= self.refetch_interval)
+        };
+        due && self.refresh().await
+    }
+
+    /// Fetches the JWKS and replaces the cached keys; keeps the old ones on failure.
+    async fn refresh(&self) -> bool {
+        let mut state = self.state.write().await;
+        // Another request may have refreshed while this one waited for the lock.
+        if state
+            .last_attempt
+            .is_some_and(|at| at.elapsed() < self.refetch_interval.min(Duration::from_secs(1)))
+        {
+            return true;
+        }
+        state.last_attempt = Some(Instant::now());
+        match self.fetch().await {
+            Ok(set) => {
+                state.keys = set
+                    .keys
+                    .iter()
+                    .filter_map(|jwk| {
+                        let kid = jwk.common.key_id.clone()?;
+                        let key = DecodingKey::from_jwk(jwk).ok()?;
+                        Some((kid, Arc::new(key)))
+                    })
+                    .collect();
+                tracing::info!(keys = state.keys.len(), "user-token JWKS fetched");
+            }
+            Err(reason) => tracing::error!(error = reason, "fetching the user-token JWKS failed"),
+        }
+        true
+    }
+
+    async fn fetch(&self) -> Result<JwkSet, &'static str> {
+        let uri: hyper::Uri = self.url.parse().map_err(|_| "bad JWKS URL")?;
+        let response = tokio::time::timeout(FETCH_TIMEOUT, self.client.get(uri))
+            .await
+            .map_err(|_| "timed out")?
+            .map_err(|_| "request failed")?;
+        if !response.status().is_success() {
+            return Err("non-success status");
+        }
+        let body = tokio::time::timeout(
+            FETCH_TIMEOUT,
+            Limited::new(response.into_body(), MAX_JWKS_BYTES).collect(),
+        )
+        .await
+        .map_err(|_| "timed out")?
+        .map_err(|_| "body too large or unreadable")?
+        .to_bytes();
+        serde_json::from_slice(&body).map_err(|_| "not a JWKS document")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
+    use lambda_http::http::HeaderValue;
+    use serde_json::json;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn config(key: UserTokenKey) -> UserTokenConfig {
+        UserTokenConfig {
+            issuer: "https://idp".into(),
+            audience: "api".into(),
+            key,
+            permissions_claim: "permissions".into(),
+        }
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn hs256(claims: Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn good_claims() -> Value {
+        json!({"iss": "https://idp", "aud": "api", "sub": "acct-1", "exp": now() + 300,
+               "nbf": now() - 10, "permissions": ["ADMINISTRATOR"]})
+    }
+
+    #[tokio::test]
+    async fn a_valid_token_yields_its_subject_and_permissions() {
+        let v = UserTokenVerifier::new(&config(UserTokenKey::Hs256Secret(SECRET.into())))
+            .await
+            .unwrap();
+        let user = v.verify(&hs256(good_claims())).await.unwrap();
+        assert_eq!(user.account_id, "acct-1");
+        assert!(user.has_permission("ADMINISTRATOR"));
+
+        let mut claims = good_claims();
+        claims["permissions"] = json!("read ADMINISTRATOR");
+        assert!(
+            v.verify(&hs256(claims))
+                .await
+                .unwrap()
+                .has_permission("ADMINISTRATOR")
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_tokens_are_invalid() {
+        let v = UserTokenVerifier::new(&config(UserTokenKey::Hs256Secret(SECRET.into())))
+            .await
+            .unwrap();
+        let with = |key: &str, value: Value| {
+            let mut c = good_claims();
+            c[key] = value;
+            hs256(c)
+        };
+        let without = |key: &str| {
+            let mut c = good_claims();
+            c.as_object_mut().unwrap().remove(key);
+            hs256(c)
+        };
+        let none_alg = {
+            let header = base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                r#"{"alg":"none","typ":"JWT"}"#,
+            );
+            let body = base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                good_claims().to_string(),
+            );
+            format!("{header}.{body}.")
+        };
+        let cases = [
+            ("expired", with("exp", json!(now() - 120))),
+            ("not yet valid", with("nbf", json!(now() + 120))),
+            ("wrong issuer", with("iss", json!("https://evil"))),
+            ("wrong audience", with("aud", json!("other"))),
+            ("no sub", without("sub")),
+            ("no exp", without("exp")),
+            ("empty sub", with("sub", json!(""))),
+            ("alg none", none_alg),
+            ("garbage", "not.a.token".to_owned()),
+            (
+                "wrong key",
+                jsonwebtoken::encode(
+                    &Header::new(Algorithm::HS256),
+                    &good_claims(),
+                    &EncodingKey::from_secret(b"another-secret-another-secret-xx"),
+                )
+                .unwrap(),
+            ),
+        ];
+        for (case, token) in cases {
+            assert_eq!(v.verify(&token).await, Err(AuthError::Invalid), "{case}");
+        }
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_strictly() {
+        let headers = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+            }
+            h
+        };
+        assert_eq!(bearer_token(&headers(&["Bearer abc"])), Ok("abc"));
+        assert_eq!(bearer_token(&headers(&["bearer abc"])), Ok("abc"));
+        assert_eq!(bearer_token(&headers(&[])), Err(AuthError::Missing));
+        for bad in [
+            &["Basic abc"][..],
+            &["Bearer "],
+            &["Bearer"],
+            &["Bearer a", "Bearer b"],
+        ] {
+            assert_eq!(
+                bearer_token(&headers(bad)),
+                Err(AuthError::Invalid),
+                "{bad:?}"
+            );
+        }
+    }
+}
