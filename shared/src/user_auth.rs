@@ -80,7 +80,7 @@ pub struct UserTokenVerifier {
 
 enum Keys {
     Static(DecodingKey),
-    Jwks(JwksCache),
+    Jwks(Box<JwksCache>),
 }
 
 /// Why the verifier could not be built.
@@ -112,7 +112,7 @@ impl UserTokenVerifier {
             UserTokenKey::JwksUrl { algorithm, url } => {
                 let cache = JwksCache::new(url.clone())?;
                 cache.refresh().await;
-                (pinned(*algorithm), Keys::Jwks(cache))
+                (pinned(*algorithm), Keys::Jwks(Box::new(cache)))
             }
         };
         let mut validation = Validation::new(algorithm);
