@@ -197,6 +197,7 @@ pub enum GrpcCode {
     PermissionDenied = 7,
     ResourceExhausted = 8,
     FailedPrecondition = 9,
+    Aborted = 10,
     Internal = 13,
     Unavailable = 14,
     Unauthenticated = 16,
@@ -210,6 +211,7 @@ impl GrpcCode {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::PermissionDenied => StatusCode::FORBIDDEN,
             Self::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            Self::Aborted => StatusCode::CONFLICT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
@@ -222,6 +224,8 @@ impl GrpcCode {
 pub struct GrpcError {
     pub code: GrpcCode,
     pub message: Cow<'static, str>,
+    /// `Retry-After` in seconds, for 429.
+    pub retry_after: Option<u64>,
 }
 
 impl GrpcError {
@@ -229,7 +233,13 @@ impl GrpcError {
         Self {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// A generic internal error; the cause is logged, never shown.
@@ -245,14 +255,23 @@ impl GrpcError {
             message: &'a str,
             details: [(); 0],
         }
-        json_response(
+        let mut response = json_response(
             self.code.status(),
             &Wire {
                 code: self.code as i32,
                 message: &self.message,
                 details: [],
             },
-        )
+        );
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

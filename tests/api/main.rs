@@ -4,3 +4,4 @@
 mod device_authorization;
 mod discovery_endpoint;
 mod token_endpoint;
+mod verification;

@@ -100,6 +100,9 @@ impl TestEnv {
             "TABLE_NAME" => Some(table_name.clone()),
             "ISSUER" => Some("https://auth.example.test".into()),
             "VERIFICATION_URI" => Some("https://example.test/device".into()),
+            "USER_TOKEN_ISSUER" => Some(USER_TOKEN_ISSUER.into()),
+            "USER_TOKEN_AUDIENCE" => Some(USER_TOKEN_AUDIENCE.into()),
+            "USER_TOKEN_HS256_SECRET" => Some(USER_TOKEN_SECRET.into()),
             _ => None,
         })
         .expect("test configuration");
@@ -140,6 +143,25 @@ impl TestEnv {
             &[("test-rsa", "RS256", TEST_RSA_PEM)],
         ))
         .await
+    }
+
+    /// The verify function's state, trusting HS256 user tokens signed with
+    /// [`USER_TOKEN_SECRET`].
+    pub async fn verify_app(&self) -> verify::App {
+        self.verify_app_with(&self.config).await
+    }
+
+    /// The verify function's state for another configuration (another user-token key).
+    pub async fn verify_app_with(&self, config: &Config) -> verify::App {
+        let users = device_flow::user_auth::UserTokenVerifier::new(
+            config
+                .user_tokens
+                .as_ref()
+                .expect("user-token configuration"),
+        )
+        .await
+        .expect("a user-token verifier");
+        verify::App::new(config.clone(), self.store(), users)
     }
 
     /// The discovery function's state.
@@ -330,10 +352,78 @@ pub fn get(path: &str) -> Request {
     request
 }
 
+/// The trusted user-token issuer of the tests.
+pub const USER_TOKEN_ISSUER: &str = "https://idp.example.test";
+pub const USER_TOKEN_AUDIENCE: &str = "device-flow-tests";
+pub const USER_TOKEN_SECRET: &str = "test-user-token-secret-0123456789abcdef";
+
+/// Seconds since the epoch.
+pub fn unix_now() -> u64 {
+    SystemClock.now().as_secs()
+}
+
+/// Valid user-token claims for `sub`, valid for five minutes.
+pub fn user_claims(sub: &str) -> serde_json::Value {
+    serde_json::json!({
+        "iss": USER_TOKEN_ISSUER, "aud": USER_TOKEN_AUDIENCE, "sub": sub,
+        "iat": unix_now(), "nbf": unix_now(), "exp": unix_now() + 300,
+    })
+}
+
+/// Signs `claims` as the tests' identity provider does (HS256).
+pub fn sign_user_claims(claims: &serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(USER_TOKEN_SECRET.as_bytes()),
+    )
+    .expect("signing a user token")
+}
+
+/// A valid user token for `sub`.
+pub fn user_token(sub: &str) -> String {
+    sign_user_claims(&user_claims(sub))
+}
+
+/// A request to the verification API with `token` as bearer (if any).
+pub fn verification_request(
+    method: Method,
+    path_rest: &str,
+    body: Body,
+    token: Option<&str>,
+) -> Request {
+    let mut request = Request::new(body);
+    *request.method_mut() = method;
+    *request.uri_mut() = format!("/v2/oidc/device_authorization/{path_rest}")
+        .parse()
+        .expect("a valid path");
+    if let Some(token) = token {
+        request.headers_mut().insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("header"),
+        );
+    }
+    request.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "application/json".parse().expect("header"),
+    );
+    request
+}
+
+/// Sets the source IP API Gateway would report.
+pub fn from_ip(request: Request, ip: &str) -> Request {
+    use lambda_http::RequestExt as _;
+    let mut context =
+        lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
+    context.http.source_ip = Some(ip.to_owned());
+    request.with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(context))
+}
+
 /// RSA, EC and Ed25519 keys for tests only (the shared crate's test keys).
 pub const TEST_RSA_PEM: &str = include_str!("../../shared/testdata/rsa-2048.pem");
 pub const TEST_EC_PEM: &str = include_str!("../../shared/testdata/ec-p256.pem");
 pub const TEST_ED_PEM: &str = include_str!("../../shared/testdata/ed25519.pem");
+pub const TEST_RSA_PUBLIC_PEM: &str = include_str!("../../shared/testdata/rsa-2048.pub.pem");
 
 /// A key set document: `(kid, alg, pem)` for each key.
 pub fn key_set(version: u64, active: &str, keys: &[(&str, &str, &str)]) -> String {

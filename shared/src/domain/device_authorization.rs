@@ -136,6 +136,8 @@ impl Status {
 pub struct DeviceAuthorization {
     pub id: DeviceAuthorizationId,
     pub client_id: ClientId,
+    /// The client's name when the request was made, shown to the user as `appName`.
+    pub client_name: String,
     pub scope: ScopeSet,
     pub user_code: UserCode,
     pub created_at: Timestamp,
@@ -165,6 +167,7 @@ impl DeviceAuthorization {
         Self {
             id,
             client_id: client.id.clone(),
+            client_name: client.name.clone(),
             scope: terms.scope.clone(),
             user_code,
             created_at: now,

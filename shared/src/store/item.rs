@@ -51,6 +51,8 @@ pub mod attr {
     pub const CONSUMED_AT: &str = "consumed_at";
     pub const DEVICE_AUTHORIZATION_ID: &str = "device_authorization_id";
     pub const NAME: &str = "name";
+    pub const CLIENT_NAME: &str = "client_name";
+    pub const FAILURES: &str = "failures";
     pub const CLIENT_TYPE: &str = "client_type";
     pub const SECRET_HASH: &str = "secret_hash";
     pub const ALLOWED_GRANTS: &str = "allowed_grant_types";
@@ -74,6 +76,16 @@ pub fn user_code_key(code: &UserCode) -> Item {
     key(
         format!("{USER_CODE_KIND}#{}", code.as_str()),
         USER_CODE_KIND,
+    )
+}
+
+pub const RATE_KIND: &str = "RATE";
+
+/// A failed-look-up counter for one subject (`ACCOUNT` or `IP`) in one fixed window.
+pub fn rate_key(subject_kind: &str, window_start_secs: u64, subject: &str) -> Item {
+    key(
+        format!("{RATE_KIND}#{subject_kind}#{window_start_secs}#{subject}"),
+        RATE_KIND,
     )
 }
 
@@ -136,6 +148,7 @@ pub fn device_to_item(record: &DeviceAuthorization, retention: Duration) -> Item
     };
     put(attr::ID, s(record.id.as_str()));
     put(attr::CLIENT_ID, s(record.client_id.as_str()));
+    put(attr::CLIENT_NAME, s(record.client_name.clone()));
     if !record.scope.is_empty() {
         put(attr::SCOPE, s(record.scope.to_string()));
     }
@@ -218,6 +231,7 @@ pub fn device_from_item(item: &Item) -> Result<DeviceAuthorization, StoreError> 
             .ok_or(StoreError::Corrupt(attr::ID))?,
         client_id: ClientId::parse(r.string(attr::CLIENT_ID)?)
             .ok_or(StoreError::Corrupt(attr::CLIENT_ID))?,
+        client_name: r.string(attr::CLIENT_NAME)?.to_owned(),
         scope: ScopeSet::parse(r.opt_string(attr::SCOPE)?.unwrap_or_default())
             .map_err(|_| StoreError::Corrupt(attr::SCOPE))?,
         user_code: UserCode::parse(r.string(attr::USER_CODE)?)

@@ -4,9 +4,11 @@
 //! condition comes back as a typed outcome, never as a string to match.
 
 pub mod item;
+mod lookup;
 pub mod table;
 mod transitions;
 
+pub use lookup::{LookupRead, Requester, Window};
 pub use transitions::{ConsumeOutcome, DecideOutcome, PollWrite};
 
 use std::error::Error as StdError;
