@@ -4,4 +4,5 @@
 mod device_authorization;
 mod discovery_endpoint;
 mod token_endpoint;
+mod user_tokens;
 mod verification;

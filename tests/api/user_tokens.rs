@@ -1,0 +1,162 @@
+//! User tokens verified through a JWKS URL, as with Cognito or Auth0: fetched at cold
+//! start, refetched (rate limited) when a token names an unknown `kid`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use device_flow::token::KeySet;
+use device_flow::user_auth::{AuthError, UserTokenVerifier};
+use device_flow::{UserTokenAlgorithm, UserTokenConfig, UserTokenKey};
+use integration_tests::{TEST_EC_PEM, TEST_RSA_PEM, key_set, user_claims};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A one-route HTTP server on loopback that serves `body` and counts requests.
+struct JwksServer {
+    url: String,
+    body: Arc<Mutex<String>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+async fn serve(body: String) -> JwksServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/.well-known/jwks.json",
+        listener.local_addr().unwrap()
+    );
+    let body = Arc::new(Mutex::new(body));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let (served, counted) = (Arc::clone(&body), Arc::clone(&fetches));
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buffer[..n]),
+                }
+            }
+            counted.fetch_add(1, Ordering::SeqCst);
+            let body = served.lock().unwrap().clone();
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+            let _ = socket.shutdown().await;
+        }
+    });
+    JwksServer { url, body, fetches }
+}
+
+fn jwks(kid: &str) -> String {
+    KeySet::from_json(&key_set(1, kid, &[(kid, "RS256", TEST_RSA_PEM)]))
+        .unwrap()
+        .jwks_json()
+}
+
+fn token(kid: &str, algorithm: Algorithm, key: &EncodingKey) -> String {
+    let mut header = Header::new(algorithm);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, &user_claims("alice"), key).unwrap()
+}
+
+fn config(url: &str) -> UserTokenConfig {
+    UserTokenConfig {
+        issuer: integration_tests::USER_TOKEN_ISSUER.into(),
+        audience: integration_tests::USER_TOKEN_AUDIENCE.into(),
+        key: UserTokenKey::JwksUrl {
+            algorithm: UserTokenAlgorithm::Rs256,
+            url: url.to_owned(),
+        },
+        permissions_claim: "permissions".into(),
+    }
+}
+
+#[tokio::test]
+async fn tokens_verify_against_the_jwks_fetched_at_cold_start() {
+    let server = serve(jwks("idp-1")).await;
+    let verifier = UserTokenVerifier::new(&config(&server.url)).await.unwrap();
+    assert_eq!(
+        server.fetches.load(Ordering::SeqCst),
+        1,
+        "fetched at cold start"
+    );
+
+    let rsa = EncodingKey::from_rsa_pem(TEST_RSA_PEM.as_bytes()).unwrap();
+    let user = verifier
+        .verify(&token("idp-1", Algorithm::RS256, &rsa))
+        .await
+        .unwrap();
+    assert_eq!(user.account_id, "alice");
+    assert_eq!(
+        server.fetches.load(Ordering::SeqCst),
+        1,
+        "served from the cache"
+    );
+
+    // An ES256 token is refused even with a known kid: the algorithm is pinned.
+    let ec = EncodingKey::from_ec_pem(TEST_EC_PEM.as_bytes()).unwrap();
+    assert_eq!(
+        verifier
+            .verify(&token("idp-1", Algorithm::ES256, &ec))
+            .await,
+        Err(AuthError::Invalid)
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_kid_refetches_at_most_once_per_interval() {
+    let server = serve(jwks("idp-1")).await;
+    let rsa = EncodingKey::from_rsa_pem(TEST_RSA_PEM.as_bytes()).unwrap();
+
+    // With the default one-minute interval, unknown kids right after the cold-start fetch
+    // cause no fetch at all, however many arrive.
+    let verifier = UserTokenVerifier::new(&config(&server.url)).await.unwrap();
+    for _ in 0..5 {
+        let unknown = token("idp-2", Algorithm::RS256, &rsa);
+        assert_eq!(verifier.verify(&unknown).await, Err(AuthError::Invalid));
+    }
+    assert_eq!(server.fetches.load(Ordering::SeqCst), 1);
+
+    // Once the interval has passed, the identity provider's rotation is picked up.
+    *server.body.lock().unwrap() = jwks("idp-2");
+    let verifier = UserTokenVerifier::new(&config(&server.url))
+        .await
+        .unwrap()
+        .with_jwks_refetch_interval(Duration::ZERO);
+    let before = server.fetches.load(Ordering::SeqCst);
+    let rotated = token("idp-2", Algorithm::RS256, &rsa);
+    assert_eq!(verifier.verify(&rotated).await.unwrap().account_id, "alice");
+    assert_eq!(
+        server.fetches.load(Ordering::SeqCst),
+        before,
+        "idp-2 was in the cold-start fetch"
+    );
+
+    let newer = token("idp-3", Algorithm::RS256, &rsa);
+    *server.body.lock().unwrap() = jwks("idp-3");
+    assert_eq!(verifier.verify(&newer).await.unwrap().account_id, "alice");
+    assert_eq!(
+        server.fetches.load(Ordering::SeqCst),
+        before + 1,
+        "one refetch for the new kid"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_jwks_does_not_stop_the_cold_start() {
+    // Nothing listens on port 9 of loopback.
+    let verifier = UserTokenVerifier::new(&config("http://127.0.0.1:9/jwks.json"))
+        .await
+        .expect("the function still starts");
+    let rsa = EncodingKey::from_rsa_pem(TEST_RSA_PEM.as_bytes()).unwrap();
+    assert_eq!(
+        verifier
+            .verify(&token("idp-1", Algorithm::RS256, &rsa))
+            .await,
+        Err(AuthError::Invalid)
+    );
+}
