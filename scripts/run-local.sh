@@ -36,10 +36,15 @@ Development admin token (sub demo-admin, ADMINISTRATOR):
 More: make dev-token SUB=alice [PERMISSIONS=ADMINISTRATOR]
 
 Try it (the functions compile on their first request):
+  # the device asks for a code
   curl -s -X POST ${ISSUER}/oauth2/v1/device -d client_id=demo-cli -d 'scope=read write'
-  make approve CODE=<the user_code>
+  # the signed-in user looks it up, then approves it (use the id the look-up returns)
+  curl -s -H "Authorization: Bearer ${token}" ${ISSUER}/v2/oidc/device_authorization/<user_code>
+  curl -s -X POST -H "Authorization: Bearer ${token}" -H 'Content-Type: application/json' \\
+    -d '{"session":{"sessionId":"local"}}' ${ISSUER}/v2/oidc/device_authorization/<id>
+  # the device polls and gets its token
   curl -s -X POST ${ISSUER}/oauth2/v1/token -d client_id=demo-cli \\
-    -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d device_code=<the device_code>
+    -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d device_code=<device_code>
 
 MSG
 
