@@ -7,9 +7,10 @@ spawned to the moment its first `GET /2018-06-01/runtime/invocation/next` arrive
 init time. Repeated STARTS times; prints median, spread and each sample. No network beyond
 127.0.0.1 (the SDK reads static credentials and region from the environment).
 
-TABLE_NAME, ISSUER, SIGNING_KEYS and AWS_ENDPOINT_URL_DYNAMODB are taken from the caller's
-environment when set: the token function publishes its JWKS to the table at cold start, so
-measuring it needs a reachable table (`make run`'s, for example).
+TABLE_NAME, ISSUER, SIGNING_KEYS, AWS_ENDPOINT_URL_DYNAMODB and the USER_TOKEN_* settings
+are taken from the caller's environment when set: the token function publishes its JWKS to
+the table at cold start, so measuring it needs a reachable table (`make run`'s, for
+example), and the verify function needs a user-token issuer.
 
 usage: scripts/measure-init.py BINARY [STARTS]
 """
@@ -61,7 +62,8 @@ def main():
         "ISSUER": "https://auth.example.test",
         "RUST_LOG": "off",
     }
-    for name in ("TABLE_NAME", "ISSUER", "SIGNING_KEYS", "AWS_ENDPOINT_URL_DYNAMODB"):
+    for name in ("TABLE_NAME", "ISSUER", "SIGNING_KEYS", "AWS_ENDPOINT_URL_DYNAMODB",
+                 "USER_TOKEN_ISSUER", "USER_TOKEN_AUDIENCE", "USER_TOKEN_HS256_SECRET"):
         if os.environ.get(name):
             env[name] = os.environ[name]
     samples = []

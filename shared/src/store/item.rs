@@ -258,6 +258,21 @@ pub fn user_code_claim_item(record: &DeviceAuthorization) -> Item {
     item
 }
 
+/// The record a user-code claim points to, or `None` when the claim has expired (TTL
+/// deletes late, so an expired claim may still be read).
+pub fn live_claim(
+    claim: &Item,
+    now: Timestamp,
+) -> Result<Option<DeviceAuthorizationId>, StoreError> {
+    let r = Reader(claim);
+    if now >= r.time(attr::EXPIRES_AT)? {
+        return Ok(None);
+    }
+    DeviceAuthorizationId::parse(r.string(attr::DEVICE_AUTHORIZATION_ID)?)
+        .map(Some)
+        .ok_or(StoreError::Corrupt(attr::DEVICE_AUTHORIZATION_ID))
+}
+
 pub fn client_to_item(client: &OAuthClient) -> Item {
     let mut item = client_key(&client.id);
     let mut put = |name: &str, value: AttributeValue| {

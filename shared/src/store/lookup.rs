@@ -115,24 +115,7 @@ impl Store {
         };
         let find = |key: &Item| found.iter().find(|i| same_key(i, key));
         let claimed_by = match claim_key.as_ref().and_then(find) {
-            Some(claim) => {
-                let expires_at = claim
-                    .get(attr::EXPIRES_AT)
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
-                    .map(Timestamp::from_millis)
-                    .ok_or(StoreError::Corrupt(attr::EXPIRES_AT))?;
-                if now >= expires_at {
-                    None
-                } else {
-                    let id = claim
-                        .get(attr::DEVICE_AUTHORIZATION_ID)
-                        .and_then(|v| v.as_s().ok())
-                        .and_then(|id| DeviceAuthorizationId::parse(id))
-                        .ok_or(StoreError::Corrupt(attr::DEVICE_AUTHORIZATION_ID))?;
-                    Some(id)
-                }
-            }
+            Some(claim) => item::live_claim(claim, now)?,
             None => None,
         };
         Ok(LookupRead {

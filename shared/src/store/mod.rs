@@ -240,24 +240,10 @@ impl Store {
             .send()
             .await
             .map_err(StoreError::request)?;
-        let Some(claim) = output.item else {
-            return Ok(None);
-        };
-        let expires_at = claim
-            .get(attr::EXPIRES_AT)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .map(Timestamp::from_millis)
-            .ok_or(StoreError::Corrupt(attr::EXPIRES_AT))?;
-        if now >= expires_at {
-            return Ok(None);
+        match output.item {
+            Some(claim) => item::live_claim(&claim, now),
+            None => Ok(None),
         }
-        claim
-            .get(attr::DEVICE_AUTHORIZATION_ID)
-            .and_then(|v| v.as_s().ok())
-            .and_then(|id| DeviceAuthorizationId::parse(id))
-            .map(Some)
-            .ok_or(StoreError::Corrupt(attr::DEVICE_AUTHORIZATION_ID))
     }
 }
 
