@@ -45,6 +45,22 @@ pub struct Config {
     pub user_tokens: Option<UserTokenConfig>,
     /// Brute-force protection of user-code look-ups (RFC 8628 §5.1).
     pub lookup_limits: LookupLimits,
+    /// `ADMIN_PERMISSION` (default `ADMINISTRATOR`): what the admin API requires in the
+    /// user token's permissions claim.
+    pub admin_permission: String,
+    /// `ADMIN_CURSOR_SECRET` (32 bytes or more): signs the admin listing's cursors, so that
+    /// a modified cursor is refused. Required by the admin function only.
+    pub admin_cursor_secret: Option<CursorSecret>,
+}
+
+/// The key that signs admin cursors. `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CursorSecret(pub String);
+
+impl std::fmt::Debug for CursorSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CursorSecret(..)")
+    }
 }
 
 /// The trusted issuer of user tokens.
@@ -271,7 +287,20 @@ impl Config {
                 86_400,
             )?,
         };
+        let admin_cursor_secret = match get("ADMIN_CURSOR_SECRET") {
+            Some(secret) if secret.len() < 32 => {
+                return Err(ConfigError::Invalid {
+                    name: "ADMIN_CURSOR_SECRET",
+                    reason: "must be at least 32 bytes",
+                });
+            }
+            other => other.map(CursorSecret),
+        };
         Ok(Self {
+            admin_permission: get("ADMIN_PERMISSION")
+                .map(|p| p.trim().to_owned())
+                .unwrap_or_else(|| "ADMINISTRATOR".to_owned()),
+            admin_cursor_secret,
             user_tokens,
             lookup_limits,
             access_token_audience: get("ACCESS_TOKEN_AUDIENCE")

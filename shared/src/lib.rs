@@ -15,6 +15,7 @@ pub mod token;
 pub mod user_auth;
 
 pub use config::{
-    Config, LookupLimits, SigningKeysSource, UserTokenAlgorithm, UserTokenConfig, UserTokenKey,
+    Config, CursorSecret, LookupLimits, SigningKeysSource, UserTokenAlgorithm, UserTokenConfig,
+    UserTokenKey,
 };
 pub use store::Store;

@@ -4,10 +4,12 @@
 //! condition comes back as a typed outcome, never as a string to match.
 
 pub mod item;
+mod listing;
 mod lookup;
 pub mod table;
 mod transitions;
 
+pub use listing::{DeviceFilter, PAGE_KEY_ATTRIBUTES, Page, is_page_key};
 pub use lookup::{LookupRead, Requester, Window};
 pub use transitions::{ConsumeOutcome, DecideOutcome, PollWrite};
 
@@ -53,6 +55,18 @@ pub enum CreateDeviceError {
     /// was written.
     #[error("the record id is taken")]
     IdTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a client was not changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeClientError {
+    #[error("no such client")]
+    NotFound,
+    /// Someone else changed it since it was read.
+    #[error("the client was changed concurrently")]
+    Conflict,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -147,6 +161,117 @@ impl Store {
                 }
                 other => Err(StoreError::request(other).into()),
             },
+        }
+    }
+
+    /// Replaces a client with its changed version, provided nobody else changed it since
+    /// it was read (`previous_update` is the `updated_at` that was read).
+    pub async fn replace_client(
+        &self,
+        client: &OAuthClient,
+        previous_update: Timestamp,
+    ) -> Result<(), ChangeClientError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item::client_to_item(client)))
+            .condition_expression("#updated = :seen")
+            .expression_attribute_names("#updated", attr::UPDATED_AT)
+            .expression_attribute_values(
+                ":seen",
+                AttributeValue::N(previous_update.as_millis().to_string()),
+            )
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => match error.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(failed) => {
+                    Err(if failed.item().is_some() {
+                        ChangeClientError::Conflict
+                    } else {
+                        ChangeClientError::NotFound
+                    })
+                }
+                other => Err(StoreError::request(other).into()),
+            },
+        }
+    }
+
+    /// Deletes a client.
+    pub async fn delete_client(&self, id: &ClientId) -> Result<(), ChangeClientError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(item::client_key(id)))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => match error.into_service_error() {
+                aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(_) => {
+                    Err(ChangeClientError::NotFound)
+                }
+                other => Err(StoreError::request(other).into()),
+            },
+        }
+    }
+
+    /// Denies every pending request of `client_id` created since `since` (a pending
+    /// request is never older than the longest code lifetime), so that none can be
+    /// approved once the client is gone. Reads only that slice of the listing index.
+    /// Returns how many it denied.
+    pub async fn revoke_pending(
+        &self,
+        client_id: &ClientId,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let mut start = None;
+        let mut revoked = 0;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(table::LIST_INDEX)
+                .key_condition_expression("#gpk = :kind AND #gsk >= :since")
+                .filter_expression("#client = :client AND #status = :pending")
+                .expression_attribute_names("#gpk", table::LIST_INDEX_PARTITION_KEY)
+                .expression_attribute_names("#gsk", table::LIST_INDEX_SORT_KEY)
+                .expression_attribute_names("#client", attr::CLIENT_ID)
+                .expression_attribute_names("#status", attr::STATUS)
+                .expression_attribute_values(":kind", AttributeValue::S(item::DEVICE_KIND.into()))
+                .expression_attribute_values(
+                    ":since",
+                    AttributeValue::S(format!("{:015}", since.as_millis())),
+                )
+                .expression_attribute_values(
+                    ":client",
+                    AttributeValue::S(client_id.as_str().into()),
+                )
+                .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::request)?;
+            for found in output.items.unwrap_or_default() {
+                let record = item::device_from_item(&found)?;
+                if self.deny(&record.id, now).await? == DecideOutcome::Decided {
+                    revoked += 1;
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(revoked);
+            }
         }
     }
 

@@ -1,0 +1,31 @@
+//! The `admin` Lambda: configuration, the store and the user-token verifier, built once
+//! per cold start; each request goes to [`admin::handle`].
+
+use std::convert::Infallible;
+
+use admin::{App, handle};
+use device_flow::user_auth::UserTokenVerifier;
+use device_flow::{Config, Store};
+use lambda_http::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    device_flow::telemetry::init();
+    let config = Config::from_env()?;
+    let user_tokens = config
+        .user_tokens
+        .as_ref()
+        .ok_or("USER_TOKEN_ISSUER and its key settings are required")?;
+    let users = UserTokenVerifier::new(user_tokens).await?;
+    let sdk = aws_config::load_from_env().await;
+    let store = Store::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.table_name.clone(),
+    );
+    let app = App::new(config, store, users)?;
+    let app = &app;
+    run(service_fn(move |request| async move {
+        Ok::<_, Infallible>(handle(app, request).await)
+    }))
+    .await
+}
