@@ -42,6 +42,8 @@ Try it (the functions compile on their first request):
   curl -s -H "Authorization: Bearer ${token}" ${ISSUER}/v2/oidc/device_authorization/<user_code>
   curl -s -X POST -H "Authorization: Bearer ${token}" -H 'Content-Type: application/json' \\
     -d '{"session":{"sessionId":"local"}}' ${ISSUER}/v2/oidc/device_authorization/<id>
+  # an administrator lists them
+  curl -s -H "Authorization: Bearer ${admin_token}" ${ISSUER}/admin/oauth/device-authorizations
   # the device polls and gets its token
   curl -s -X POST ${ISSUER}/oauth2/v1/token -d client_id=demo-cli \\
     -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d device_code=<device_code>

@@ -1,6 +1,7 @@
 //! The workspace's integration tests, one binary, against a real DynamoDB-compatible
 //! server (`make test` starts one).
 
+mod admin_api;
 mod device_authorization;
 mod discovery_endpoint;
 mod token_endpoint;

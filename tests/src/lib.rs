@@ -103,6 +103,7 @@ impl TestEnv {
             "USER_TOKEN_ISSUER" => Some(USER_TOKEN_ISSUER.into()),
             "USER_TOKEN_AUDIENCE" => Some(USER_TOKEN_AUDIENCE.into()),
             "USER_TOKEN_HS256_SECRET" => Some(USER_TOKEN_SECRET.into()),
+            "ADMIN_CURSOR_SECRET" => Some("test-admin-cursor-secret-0123456789abcdef".into()),
             _ => None,
         })
         .expect("test configuration");
@@ -162,6 +163,19 @@ impl TestEnv {
         .await
         .expect("a user-token verifier");
         verify::App::new(config.clone(), self.store(), users)
+    }
+
+    /// The admin function's state.
+    pub async fn admin_app(&self) -> admin::App {
+        let users = device_flow::user_auth::UserTokenVerifier::new(
+            self.config
+                .user_tokens
+                .as_ref()
+                .expect("user-token configuration"),
+        )
+        .await
+        .expect("a user-token verifier");
+        admin::App::new(self.config.clone(), self.store(), users).expect("an admin app")
     }
 
     /// The discovery function's state.
@@ -383,6 +397,32 @@ pub fn sign_user_claims(claims: &serde_json::Value) -> String {
 /// A valid user token for `sub`.
 pub fn user_token(sub: &str) -> String {
     sign_user_claims(&user_claims(sub))
+}
+
+/// A user token that holds the administrator permission.
+pub fn admin_token(sub: &str) -> String {
+    let mut claims = user_claims(sub);
+    claims["permissions"] = serde_json::json!(["ADMINISTRATOR"]);
+    sign_user_claims(&claims)
+}
+
+/// A request to the admin API.
+pub fn admin_request(
+    method: Method,
+    path_and_query: &str,
+    body: Option<serde_json::Value>,
+    token: Option<&str>,
+) -> Request {
+    let mut request = Request::new(body.map_or(Body::Empty, |b| Body::from(b.to_string())));
+    *request.method_mut() = method;
+    *request.uri_mut() = path_and_query.parse().expect("a valid path");
+    if let Some(token) = token {
+        request.headers_mut().insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("header"),
+        );
+    }
+    request
 }
 
 /// A request to the verification API with `token` as bearer (if any).

@@ -20,8 +20,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::encoding::AsDer as _;
 use base64::Engine as _;
-use device_flow::domain::{Approval, ClientId, GrantType, NewClient, ScopeSet, UserCode};
-use device_flow::store::{CreateClientError, DecideOutcome, table};
+use device_flow::domain::{Approval, GrantType, UserCode};
+use device_flow::store::{DecideOutcome, table};
 use device_flow::time::{Clock, SystemClock};
 use device_flow::{Config, Store};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -83,28 +83,26 @@ fn print_env() -> Result<(), String> {
     Ok(())
 }
 
-/// The demo clients of the local stack.
-fn demo_clients() -> Vec<NewClient> {
-    let scopes = ScopeSet::parse("read write").unwrap_or_default();
-    let client = |id: &str, name: &str, confidential: bool| {
-        ClientId::parse(id).map(|id| NewClient {
-            id,
-            name: name.to_owned(),
-            confidential,
-            allowed_grants: vec![GrantType::DeviceCode],
-            allowed_scopes: scopes.clone(),
-            device_code_lifetime: None,
-            poll_interval: None,
-            access_token_lifetime: None,
-        })
+/// The demo clients of the local stack, as `POST /admin/oauth/clients` bodies.
+fn demo_clients() -> Vec<admin::CreateClientRequest> {
+    let client = |id: &str, name: &str, kind: admin::ClientType| admin::CreateClientRequest {
+        client_id: Some(id.to_owned()),
+        name: name.to_owned(),
+        kind,
+        allowed_grant_types: vec![GrantType::DEVICE_CODE_URN.to_owned()],
+        allowed_scopes: vec!["read".to_owned(), "write".to_owned()],
+        device_code_lifetime_seconds: None,
+        poll_interval_seconds: None,
+        access_token_lifetime_seconds: None,
     };
-    [
-        client("demo-cli", "Demo CLI", false),
-        client("demo-service", "Demo service", true),
+    vec![
+        client("demo-cli", "Demo CLI", admin::ClientType::Public),
+        client(
+            "demo-service",
+            "Demo service",
+            admin::ClientType::Confidential,
+        ),
     ]
-    .into_iter()
-    .flatten()
-    .collect()
 }
 
 async fn setup() -> Result<(), String> {
@@ -145,24 +143,21 @@ async fn setup() -> Result<(), String> {
         }
     }
 
+    // Seeded through the admin API's own create path.
     let store = Store::new(client, config.table_name.clone());
-    for new in demo_clients() {
-        let id = new.id.clone();
-        let (oauth_client, secret) = new.register(SystemClock.now());
-        match store.create_client(&oauth_client).await {
-            Ok(()) => match secret {
-                Some(secret) => println!(
-                    "demo client {id} (confidential), client_secret: {}",
-                    secret.expose()
-                ),
+    for request in demo_clients() {
+        let id = request.client_id.clone().unwrap_or_default();
+        match admin::create_client(&store, request, SystemClock.now()).await {
+            Ok(created) => match created.client_secret {
+                Some(secret) => {
+                    println!("demo client {id} (confidential), client_secret: {secret}")
+                }
                 None => println!("demo client {id} (public)"),
             },
-            Err(CreateClientError::AlreadyExists) => {
+            Err(e) if e.error == "conflict" => {
                 println!("demo client {id} exists (its secret was printed when it was created)")
             }
-            Err(CreateClientError::Store(e)) => {
-                return Err(format!("seeding {id} failed: {e}"));
-            }
+            Err(e) => return Err(format!("seeding {id} failed: {}", e.message)),
         }
     }
     Ok(())
