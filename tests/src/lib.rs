@@ -178,6 +178,46 @@ impl TestEnv {
         admin::App::new(self.config.clone(), self.store(), users).expect("an admin app")
     }
 
+    /// Serves the device, token, verify and discovery functions over real HTTP on a free
+    /// loopback port, as `cargo lambda watch` does, with the issuer set to that address;
+    /// returns the base URL. The server stops with the test's runtime.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let mut config = self.config.clone();
+        config.issuer = base.clone();
+        config.access_token_audience = base.clone();
+        config.verification_uri = format!("{base}/device");
+        let served = TestEnv {
+            dynamodb: self.dynamodb.clone(),
+            requests: self.requests.clone(),
+            config,
+        };
+        let apps = Arc::new(Apps {
+            device: served.device_app(),
+            token: served.token_app().await,
+            verify: served.verify_app().await,
+            discovery: served.discovery_app(),
+        });
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let apps = Arc::clone(&apps);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let apps = Arc::clone(&apps);
+                        async move { Ok::<_, std::convert::Infallible>(apps.dispatch(request).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        base
+    }
+
     /// The discovery function's state.
     pub fn discovery_app(&self) -> discovery::App {
         discovery::App::new(&self.config, self.store())
@@ -283,6 +323,51 @@ impl TestEnv {
                     == Some(kind)
             })
             .collect()
+    }
+}
+
+/// The functions behind [`TestEnv::serve`].
+struct Apps {
+    device: device_authorization::App,
+    token: token::App,
+    verify: verify::App,
+    discovery: discovery::App,
+}
+
+impl Apps {
+    /// What API Gateway does: the HTTP request becomes the function's request, routed by
+    /// path, and the function's response becomes the HTTP response.
+    async fn dispatch(
+        &self,
+        request: hyper::Request<hyper::body::Incoming>,
+    ) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
+        use http_body_util::BodyExt as _;
+        let (parts, body) = request.into_parts();
+        let bytes = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let body = if bytes.is_empty() {
+            Body::Empty
+        } else {
+            Body::Binary(bytes.to_vec())
+        };
+        let request = Request::from_parts(parts, body);
+        let path = request.uri().path().to_owned();
+        let response = match path.as_str() {
+            "/oauth2/v1/device" => device_authorization::handle(&self.device, request).await,
+            "/oauth2/v1/token" => token::handle(&self.token, request).await,
+            p if p.starts_with("/v2/oidc/device_authorization/") => {
+                verify::handle(&self.verify, request).await
+            }
+            _ => discovery::handle(&self.discovery, request).await,
+        };
+        let (parts, body) = response.into_parts();
+        hyper::Response::from_parts(
+            parts,
+            http_body_util::Full::new(hyper::body::Bytes::from(body.as_ref().to_vec())),
+        )
     }
 }
 

@@ -1,0 +1,216 @@
+//! The whole flow as a user sees it: the real `device-login` binary against the service
+//! over HTTP (the real handlers on the real DynamoDB-compatible server that `make test`
+//! starts), approved or denied through the verification API.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use integration_tests::{TestEnv, json, new_client, user_token, verification_request};
+use lambda_http::Body;
+use lambda_http::http::Method;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A login in progress: the child process and the user code it showed.
+struct Login {
+    child: Child,
+    user_code: String,
+    stderr: tokio::task::JoinHandle<String>,
+    /// A confidential client's secret, which must never be echoed.
+    secret: Option<String>,
+}
+
+/// Registers `id` (polling every second, to keep the test short) and starts a login.
+async fn start(env: &TestEnv, base: &str, id: &str, confidential: bool) -> Login {
+    let mut new = new_client(id, confidential);
+    new.poll_interval = Some(Duration::from_secs(1));
+    let (_, secret) = env.register(new).await;
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_device-login"));
+    command
+        .args([
+            "--issuer",
+            base,
+            "--client-id",
+            id,
+            "--scope",
+            "read write",
+            "--print-token",
+            "--no-qr",
+        ])
+        .env_remove("DEVICE_LOGIN_CLIENT_SECRET")
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(secret) = &secret {
+        command.env("DEVICE_LOGIN_CLIENT_SECRET", secret.expose());
+    }
+    let mut child = command.spawn().expect("the device-login binary starts");
+
+    // Read what the person would see until the code appears; keep the rest.
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = String::new();
+    let user_code = tokio::time::timeout(PATIENCE, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+            if let Some(code) = line.trim().strip_prefix("user code: ") {
+                return code.to_owned();
+            }
+        }
+        panic!("device-login ended without showing a code:\n{seen}");
+    })
+    .await
+    .expect("a user code within a minute");
+    let stderr = tokio::spawn(async move {
+        let mut rest = seen;
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    });
+    Login {
+        child,
+        user_code,
+        stderr,
+        secret: secret.map(|s| s.expose().to_owned()),
+    }
+}
+
+/// Looks the code up and approves or denies it as `account`, through the verification API.
+async fn decide(env: &TestEnv, code: &str, account: &str, approve: bool) {
+    let app = env.verify_app().await;
+    let token = user_token(account);
+    let found = verify::handle(
+        &app,
+        verification_request(Method::GET, code, Body::Empty, Some(&token)),
+    )
+    .await;
+    let found = json(&found);
+    let id = found["deviceAuthorizationRequest"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{found}"))
+        .to_owned();
+    let body = if approve {
+        serde_json::json!({"session": {"sessionId": "e2e"}})
+    } else {
+        serde_json::json!({"deny": {}})
+    };
+    let decided = verify::handle(
+        &app,
+        verification_request(
+            Method::POST,
+            &id,
+            Body::from(body.to_string()),
+            Some(&token),
+        ),
+    )
+    .await;
+    assert_eq!(decided.status(), 200, "{}", json(&decided));
+}
+
+/// Waits for the login to end; returns its exit code, standard output and standard error.
+async fn finish(mut login: Login) -> (i32, String, String) {
+    let status = tokio::time::timeout(PATIENCE, login.child.wait())
+        .await
+        .expect("device-login ends within a minute")
+        .expect("an exit status");
+    let mut stdout = String::new();
+    if let Some(mut out) = login.child.stdout.take() {
+        out.read_to_string(&mut stdout).await.expect("stdout");
+    }
+    let stderr = login.stderr.await.expect("stderr");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    if let Some(secret) = &login.secret {
+        assert!(
+            !stderr.contains(secret) && !stdout.contains(secret),
+            "the secret was echoed"
+        );
+    }
+    (status.code().unwrap_or(-1), stdout, stderr)
+}
+
+async fn approved_login(confidential: bool) {
+    let env = TestEnv::new().await;
+    let base = env.serve().await;
+    let id = if confidential {
+        "e2e-service"
+    } else {
+        "e2e-cli"
+    };
+    let login = start(&env, &base, id, confidential).await;
+    decide(&env, &login.user_code, "alice", true).await;
+    let (code, stdout, stderr) = finish(login).await;
+    assert_eq!(code, 0, "{stderr}");
+    let response: serde_json::Value =
+        serde_json::from_str(&stdout).expect("the token response on stdout");
+    let token = response["access_token"].as_str().expect("an access token");
+    let claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(token)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["client_id"], id);
+    assert!(stderr.contains("Signed in as alice"), "{stderr}");
+    assert!(stderr.contains("signature verified"), "{stderr}");
+}
+
+async fn denied_login(confidential: bool) {
+    let env = TestEnv::new().await;
+    let base = env.serve().await;
+    let id = if confidential {
+        "e2e-service"
+    } else {
+        "e2e-cli"
+    };
+    let login = start(&env, &base, id, confidential).await;
+    decide(&env, &login.user_code, "bob", false).await;
+    let (code, stdout, stderr) = finish(login).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty(), "no token on stdout: {stdout}");
+    assert!(stderr.contains("denied"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_client_signs_in_when_the_user_approves() {
+    approved_login(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confidential_client_signs_in_when_the_user_approves() {
+    approved_login(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_client_is_told_when_the_user_denies() {
+    denied_login(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confidential_client_is_told_when_the_user_denies() {
+    denied_login(true).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_clear_error_not_a_panic() {
+    let output = Command::new(env!("CARGO_BIN_EXE_device-login"))
+        .args(["--issuer", "http://127.0.0.1:9", "--client-id", "x"])
+        .env_remove("DEVICE_LOGIN_CLIENT_SECRET")
+        .output()
+        .await
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Could not reach the authorization server"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
