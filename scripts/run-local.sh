@@ -35,7 +35,7 @@ Development admin token (sub demo-admin, ADMINISTRATOR):
   ${admin_token}
 More: make dev-token SUB=alice [PERMISSIONS=ADMINISTRATOR]
 
-Try it (the functions compile on their first request):
+Try it:
   # the device asks for a code
   curl -s -X POST ${ISSUER}/oauth2/v1/device -d client_id=demo-cli -d 'scope=read write'
   # the signed-in user looks it up, then approves it (use the id the look-up returns)
@@ -50,4 +50,7 @@ Try it (the functions compile on their first request):
 
 MSG
 
+# Build every function now, so that the first request does not wait for a compile.
+echo "==> building the functions" >&2
+cargo build --quiet -p device-authorization -p token -p verify -p admin -p discovery
 cargo lambda watch -A 127.0.0.1 -P 9000 --concurrency 8

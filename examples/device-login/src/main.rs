@@ -301,16 +301,17 @@ fn short(text: &str) -> String {
 /// Shows the code large and clear, where to enter it, and a QR code of the direct link.
 fn show_code(details: &StandardDeviceAuthorizationResponse, qr: bool) {
     let code = details.user_code().secret();
-    let spaced: String = code.chars().flat_map(|c| [c, ' ']).collect();
+    let spaced = code.chars().map(String::from).collect::<Vec<_>>().join(" ");
     let uri = details.verification_uri().as_str();
     let mut out = std::io::stderr().lock();
     let _ = writeln!(
         out,
         "\nTo sign in, open\n\n    {uri}\n\nand enter the code\n"
     );
-    let _ = writeln!(out, "    ┌{}┐", "─".repeat(spaced.chars().count() + 3));
-    let _ = writeln!(out, "    │  {}│", spaced);
-    let _ = writeln!(out, "    └{}┘", "─".repeat(spaced.chars().count() + 3));
+    let width = spaced.chars().count() + 4;
+    let _ = writeln!(out, "    ┌{}┐", "─".repeat(width));
+    let _ = writeln!(out, "    │  {spaced}  │");
+    let _ = writeln!(out, "    └{}┘", "─".repeat(width));
     let _ = writeln!(out, "\n    user code: {code}");
     if let Some(complete) = details.verification_uri_complete() {
         let complete = complete.secret();
