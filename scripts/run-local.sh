@@ -13,6 +13,13 @@ cargo build --quiet -p xtask
 while IFS= read -r line; do export "$line"; done < <(target/debug/xtask env)
 
 port=${AWS_ENDPOINT_URL_DYNAMODB##*:}
+# Fail early and plainly if something (another `make run`?) holds the ports.
+for p in 9000 "$port"; do
+  if python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $p)) != 0)"; then
+    echo "port $p on 127.0.0.1 is in use (is another 'make run' still running?)" >&2
+    exit 1
+  fi
+done
 start_moto "$port"
 trap stop_moto EXIT INT TERM
 
