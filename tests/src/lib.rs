@@ -619,6 +619,3 @@ impl Write for LogWriter {
         Ok(())
     }
 }
-
-/// A generous bound for waiting on something in a test (not a timing assertion).
-pub const PATIENCE: Duration = Duration::from_secs(30);

@@ -677,8 +677,10 @@ async fn patch_client(
 async fn delete_client(app: &App, user: &User, id: &ClientId) -> Result<Response<Body>, ApiError> {
     match app.store.delete_client(id).await {
         Ok(()) => {}
-        Err(ChangeClientError::NotFound) => return Err(not_found("no such client")),
-        Err(ChangeClientError::Conflict) => return Err(not_found("no such client")),
+        // Deleting checks only existence, so a conflict cannot happen here.
+        Err(ChangeClientError::NotFound | ChangeClientError::Conflict) => {
+            return Err(not_found("no such client"));
+        }
         Err(ChangeClientError::Store(e)) => {
             return Err(ApiError::internal("deleting a client failed", &e));
         }

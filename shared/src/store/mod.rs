@@ -124,10 +124,6 @@ impl Store {
         }
     }
 
-    pub fn table_name(&self) -> &str {
-        &self.table
-    }
-
     /// Reads a client (one eventually consistent `GetItem`: half the cost of a strong
     /// read; an admin change reaches every reader within about a second).
     pub async fn get_client(&self, id: &ClientId) -> Result<Option<OAuthClient>, StoreError> {
