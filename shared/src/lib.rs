@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod oauth;
+pub mod permissions;
 pub mod secret;
 pub mod store;
 pub mod telemetry;

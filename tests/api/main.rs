@@ -4,6 +4,7 @@
 mod admin_api;
 mod device_authorization;
 mod discovery_endpoint;
+mod permissions;
 mod token_endpoint;
 mod user_tokens;
 mod verification;

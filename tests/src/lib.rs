@@ -59,6 +59,70 @@ impl Intercept for RequestLog {
     }
 }
 
+/// The IAM actions a client's requests needed, as `(action, on the index)` pairs: a
+/// transaction counts as the actions of its items, a `Query` names the index it read.
+#[derive(Debug, Clone, Default)]
+pub struct IamLog(Arc<Mutex<std::collections::BTreeSet<(String, bool)>>>);
+
+impl IamLog {
+    /// The actions on the table and on the index, each sorted.
+    pub fn actions(&self) -> (Vec<String>, Vec<String>) {
+        let seen = self.0.lock().unwrap();
+        let of = |index: bool| {
+            seen.iter()
+                .filter(|(_, on_index)| *on_index == index)
+                .map(|(action, _)| action.clone())
+                .collect()
+        };
+        (of(false), of(true))
+    }
+}
+
+impl Intercept for IamLog {
+    fn name(&self) -> &'static str {
+        "IamLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        let operation = request
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("?")
+            .trim_start_matches("DynamoDB_20120810.")
+            .to_owned();
+        let body: serde_json::Value = request
+            .body()
+            .bytes()
+            .and_then(|bytes| serde_json::from_slice(bytes).ok())
+            .unwrap_or_default();
+        let mut seen = self.0.lock().unwrap();
+        match operation.as_str() {
+            "TransactWriteItems" | "TransactGetItems" => {
+                for item in body["TransactItems"].as_array().into_iter().flatten() {
+                    for kind in item.as_object().into_iter().flat_map(|o| o.keys()) {
+                        let action = match kind.as_str() {
+                            "ConditionCheck" => "ConditionCheckItem".to_owned(),
+                            other => format!("{other}Item"),
+                        };
+                        seen.insert((format!("dynamodb:{action}"), false));
+                    }
+                }
+            }
+            _ => {
+                let on_index = body.get("IndexName").is_some();
+                seen.insert((format!("dynamodb:{operation}"), on_index));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One test's world: a fresh table and a counting client.
 pub struct TestEnv {
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -117,6 +181,18 @@ impl TestEnv {
 
     pub fn store(&self) -> Store {
         Store::new(self.dynamodb.clone(), self.config.table_name.clone())
+    }
+
+    /// A store on this test's table whose client also records the IAM actions it needs.
+    pub fn store_recording(&self, log: &IamLog) -> Store {
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            self.dynamodb
+                .config()
+                .to_builder()
+                .interceptor(log.clone())
+                .build(),
+        );
+        Store::new(client, self.config.table_name.clone())
     }
 
     /// The device-authorization function's state, on this test's table.

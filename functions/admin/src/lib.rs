@@ -6,6 +6,7 @@
 //!   `client_id`, paginated by a signed cursor; one `Query` per page, never a scan.
 //! - `GET, POST /admin/oauth/clients`, `GET, PATCH, DELETE /admin/oauth/clients/{id}`.
 
+use device_flow::permissions::Permissions;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -39,6 +40,19 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub const MAX_NAME_LEN: usize = 200;
 /// The longest a code can live: pending requests are never older (see `DELETE`).
 const MAX_CODE_LIFETIME: Duration = Duration::from_secs(1800);
+
+/// The AWS permissions this function needs, no more: the deployment template grants
+/// exactly these, and the tests check that the code uses each of them. Reads, writes and deletes clients, denies records, and lists through the index.
+pub const PERMISSIONS: Permissions = Permissions {
+    table: &[
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ],
+    index: &["dynamodb:Query"],
+    signing_key_secret: &[],
+};
 
 /// Everything a request needs, built once per cold start.
 pub struct App {

@@ -9,6 +9,7 @@ use device_flow::error::{OAuthError, OAuthErrorCode};
 use device_flow::http::{Form, json_response};
 use device_flow::oauth::ClientCredentials;
 use device_flow::oauth::device_authorization::{self, IssueError};
+use device_flow::permissions::Permissions;
 use device_flow::time::{Clock, SystemClock};
 use device_flow::{Config, Store};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
@@ -17,6 +18,14 @@ use serde::Serialize;
 
 /// The parameters this endpoint reads; only these are named in error messages.
 const KNOWN_PARAMETERS: [&str; 4] = ["client_id", "client_secret", "scope", "response_type"];
+
+/// The AWS permissions this function needs, no more: the deployment template grants
+/// exactly these, and the tests check that the code uses each of them. Reads the client; writes the record and its user-code claim in one transaction.
+pub const PERMISSIONS: Permissions = Permissions {
+    table: &["dynamodb:GetItem", "dynamodb:PutItem"],
+    index: &[],
+    signing_key_secret: &[],
+};
 
 /// Everything a request needs, built once per cold start.
 pub struct App {

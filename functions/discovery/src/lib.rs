@@ -10,6 +10,7 @@ use device_flow::Store;
 use device_flow::domain::GrantType;
 use device_flow::error::OAuthError;
 use device_flow::http::json_response;
+use device_flow::permissions::Permissions;
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -38,6 +39,14 @@ struct Metadata<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     scopes_supported: Option<Vec<&'a str>>,
 }
+
+/// The AWS permissions this function needs, no more: the deployment template grants
+/// exactly these, and the tests check that the code uses each of them. Reads the published JWKS.
+pub const PERMISSIONS: Permissions = Permissions {
+    table: &["dynamodb:GetItem"],
+    index: &[],
+    signing_key_secret: &[],
+};
 
 /// Everything a request needs, built once per cold start.
 pub struct App {

@@ -9,6 +9,7 @@ use device_flow::domain::{DeviceCode, DeviceState, GrantType, PollDecision, deci
 use device_flow::error::{OAuthError, OAuthErrorCode};
 use device_flow::http::{Form, json_response};
 use device_flow::oauth::ClientCredentials;
+use device_flow::permissions::Permissions;
 use device_flow::store::{ConsumeOutcome, PollWrite};
 use device_flow::time::{Clock, SystemClock, Timestamp};
 use device_flow::token::{AccessTokenClaims, KeyError, KeySet};
@@ -19,6 +20,20 @@ use serde::Serialize;
 
 /// The parameters this endpoint reads; only these are named in error messages.
 const KNOWN_PARAMETERS: [&str; 4] = ["client_id", "client_secret", "grant_type", "device_code"];
+
+/// The AWS permissions this function needs, no more: the deployment template grants
+/// exactly these, and the tests check that the code uses each of them. Reads clients and records, updates a record on each poll, checks the client while
+/// consuming, publishes the JWKS at cold start, and reads the signing-key secret.
+pub const PERMISSIONS: Permissions = Permissions {
+    table: &[
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+        "dynamodb:ConditionCheckItem",
+    ],
+    index: &[],
+    signing_key_secret: &["secretsmanager:GetSecretValue"],
+};
 
 /// Everything a request needs, built once per cold start.
 pub struct App {

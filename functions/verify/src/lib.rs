@@ -10,6 +10,7 @@
 use device_flow::domain::{Approval, DeviceAuthorizationId, Status, UserCode, user_code};
 use device_flow::error::{GrpcCode, GrpcError};
 use device_flow::http::json_response;
+use device_flow::permissions::Permissions;
 use device_flow::store::{DecideOutcome, Requester, Window};
 use device_flow::time::{Clock, SystemClock};
 use device_flow::user_auth::{User, UserTokenVerifier};
@@ -27,6 +28,19 @@ pub const PATH_PREFIX: &str = "/v2/oidc/device_authorization/";
 pub const MAX_BODY_BYTES: usize = 8 * 1024;
 /// Longest `sessionId` accepted.
 pub const MAX_SESSION_ID_LEN: usize = 256;
+
+/// The AWS permissions this function needs, no more: the deployment template grants
+/// exactly these, and the tests check that the code uses each of them. Reads the look-up counters and the code claim, reads the record, and updates the
+/// counters and the record.
+pub const PERMISSIONS: Permissions = Permissions {
+    table: &[
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+    ],
+    index: &[],
+    signing_key_secret: &[],
+};
 
 /// Everything a request needs, built once per cold start.
 pub struct App {

@@ -1,0 +1,17 @@
+//! What each function may do on AWS: the IAM actions its code needs, declared next to
+//! the code and compared, in the tests, both with the calls the code really makes and
+//! with the policies in the deployment template (`infra/template.yaml`).
+//!
+//! Actions are IAM actions, not API operations: a `TransactWriteItems` is authorised
+//! item by item (`PutItem`, `UpdateItem`, `DeleteItem`, `ConditionCheckItem`).
+
+/// The AWS permissions of one function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permissions {
+    /// DynamoDB actions on the table itself.
+    pub table: &'static [&'static str],
+    /// DynamoDB actions on the listing index (`gsi1`).
+    pub index: &'static [&'static str],
+    /// Secrets Manager actions on the signing-key secret.
+    pub signing_key_secret: &'static [&'static str],
+}

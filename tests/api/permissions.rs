@@ -1,0 +1,217 @@
+//! Each function's declared AWS permissions (`PERMISSIONS` in its crate) are exactly
+//! what its code uses: every function runs every kind of request it serves, through a
+//! client that records the IAM action each DynamoDB request needs. Too few and the
+//! deployed function fails; too many and the template grants more than it should.
+
+use device_flow::domain::DeviceCode;
+use device_flow::permissions::Permissions;
+use device_flow::token::KeySet;
+use device_flow::user_auth::UserTokenVerifier;
+use integration_tests::{
+    IamLog, TEST_RSA_PEM, TestEnv, admin_request, admin_token, form_post, get, json, key_set,
+    token_request, user_token, verification_request, with_basic,
+};
+use lambda_http::Body;
+use lambda_http::http::Method;
+use serde_json::json;
+
+fn sorted(actions: &[&str]) -> Vec<String> {
+    let mut actions: Vec<String> = actions.iter().map(|a| (*a).to_owned()).collect();
+    actions.sort();
+    actions
+}
+
+fn assert_uses_exactly(function: &str, log: &IamLog, declared: &Permissions) {
+    let (table, index) = log.actions();
+    assert_eq!(
+        table,
+        sorted(declared.table),
+        "{function}: DynamoDB actions used on the table vs. declared"
+    );
+    assert_eq!(
+        index,
+        sorted(declared.index),
+        "{function}: DynamoDB actions used on the index vs. declared"
+    );
+}
+
+async fn verifier(env: &TestEnv) -> UserTokenVerifier {
+    UserTokenVerifier::new(env.config.user_tokens.as_ref().expect("user tokens"))
+        .await
+        .expect("a verifier")
+}
+
+#[tokio::test]
+async fn every_function_uses_exactly_the_permissions_it_declares() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let (_, secret) = env.confidential_client("backend").await;
+
+    // device-authorization: public and confidential requests.
+    let device_log = IamLog::default();
+    let device =
+        device_authorization::App::new(env.config.clone(), env.store_recording(&device_log));
+    let mut codes = Vec::new();
+    for request in [
+        form_post("/oauth2/v1/device", "client_id=tv"),
+        with_basic(
+            form_post("/oauth2/v1/device", ""),
+            "backend",
+            secret.expose(),
+        ),
+        form_post("/oauth2/v1/device", "client_id=tv"),
+    ] {
+        let response = device_authorization::handle(&device, request).await;
+        let body = json(&response);
+        assert_eq!(response.status(), 200, "{body}");
+        codes.push((
+            body["device_code"].as_str().unwrap().to_owned(),
+            body["user_code"].as_str().unwrap().to_owned(),
+        ));
+    }
+    assert_uses_exactly(
+        "device-authorization",
+        &device_log,
+        &device_authorization::PERMISSIONS,
+    );
+
+    // token: the cold start's JWKS publication, pending and too-fast polls (public and
+    // confidential), and the consuming poll.
+    let token_log = IamLog::default();
+    let keys = KeySet::from_json(&key_set(1, "k", &[("k", "RS256", TEST_RSA_PEM)])).unwrap();
+    let token_store = env.store_recording(&token_log);
+    token_store
+        .publish_jwks(&keys.jwks_json(), keys.version())
+        .await
+        .expect("publishing the JWKS");
+    let token = token::App::new(env.config.clone(), token_store, keys);
+    let (public_code, user_code) = &codes[0];
+    for _ in 0..2 {
+        token::handle(&token, token_request("tv", public_code)).await;
+    }
+    let confidential = with_basic(
+        form_post(
+            "/oauth2/v1/token",
+            format!(
+                "grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code={}",
+                codes[1].0
+            ),
+        ),
+        "backend",
+        secret.expose(),
+    );
+    token::handle(&token, confidential).await;
+
+    // verify: a failed look-up, a look-up, an approval and a denial.
+    let verify_log = IamLog::default();
+    let verify = verify::App::new(
+        env.config.clone(),
+        env.store_recording(&verify_log),
+        verifier(&env).await,
+    );
+    let user = user_token("alice");
+    let miss = verify::handle(
+        &verify,
+        verification_request(Method::GET, "BBBB-BBBB", Body::Empty, Some(&user)),
+    )
+    .await;
+    assert_eq!(miss.status(), 404);
+    let found = verify::handle(
+        &verify,
+        verification_request(Method::GET, user_code, Body::Empty, Some(&user)),
+    )
+    .await;
+    let id = json(&found)["deviceAuthorizationRequest"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let approved = verify::handle(
+        &verify,
+        verification_request(
+            Method::POST,
+            &id,
+            Body::from(json!({"session": {"sessionId": "s"}}).to_string()),
+            Some(&user),
+        ),
+    )
+    .await;
+    assert_eq!(approved.status(), 200);
+    let denied_id = DeviceCode::parse(&codes[1].0).unwrap().id();
+    let denied = verify::handle(
+        &verify,
+        verification_request(
+            Method::POST,
+            denied_id.as_str(),
+            Body::from(json!({"deny": {}}).to_string()),
+            Some(&user),
+        ),
+    )
+    .await;
+    assert_eq!(denied.status(), 200);
+    assert_uses_exactly("verify", &verify_log, &verify::PERMISSIONS);
+
+    let consumed = token::handle(&token, token_request("tv", public_code)).await;
+    assert_eq!(consumed.status(), 200, "{}", json(&consumed));
+    assert_uses_exactly("token", &token_log, &token::PERMISSIONS);
+
+    // admin: every route, including a delete that denies the client's pending codes.
+    let admin_log = IamLog::default();
+    let admin = admin::App::new(
+        env.config.clone(),
+        env.store_recording(&admin_log),
+        verifier(&env).await,
+    )
+    .expect("an admin app");
+    let root = admin_token("root");
+    let clients = "/admin/oauth/clients";
+    for (method, path, body, status) in [
+        (Method::GET, "/admin/oauth/device-authorizations", None, 200),
+        (Method::GET, clients, None, 200),
+        (
+            Method::POST,
+            clients,
+            Some(
+                json!({"client_id": "new", "name": "New", "type": "public", "allowed_grant_types": ["urn:ietf:params:oauth:grant-type:device_code"], "allowed_scopes": ["read"]}),
+            ),
+            201,
+        ),
+        (Method::GET, "/admin/oauth/clients/new", None, 200),
+        (
+            Method::PATCH,
+            "/admin/oauth/clients/new",
+            Some(json!({"name": "Renamed"})),
+            200,
+        ),
+        (Method::DELETE, "/admin/oauth/clients/tv", None, 204),
+    ] {
+        let response = admin::handle(&admin, admin_request(method, path, body, Some(&root))).await;
+        assert_eq!(response.status(), status, "{path}: {}", json(&response));
+    }
+    assert_uses_exactly("admin", &admin_log, &admin::PERMISSIONS);
+
+    // discovery: the metadata (no request) and the JWKS.
+    let discovery_log = IamLog::default();
+    let discovery = discovery::App::new(&env.config, env.store_recording(&discovery_log));
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/jwks.json",
+    ] {
+        let response = discovery::handle(&discovery, get(path)).await;
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    assert_uses_exactly("discovery", &discovery_log, &discovery::PERMISSIONS);
+
+    // Only the token function may read the signing-key secret.
+    for (function, permissions) in [
+        ("device-authorization", device_authorization::PERMISSIONS),
+        ("verify", verify::PERMISSIONS),
+        ("admin", admin::PERMISSIONS),
+        ("discovery", discovery::PERMISSIONS),
+    ] {
+        assert!(permissions.signing_key_secret.is_empty(), "{function}");
+    }
+    assert_eq!(
+        token::PERMISSIONS.signing_key_secret,
+        ["secretsmanager:GetSecretValue"]
+    );
+}
