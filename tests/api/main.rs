@@ -2,6 +2,7 @@
 //! server (`make test` starts one).
 
 mod admin_api;
+mod deployment;
 mod device_authorization;
 mod discovery_endpoint;
 mod permissions;

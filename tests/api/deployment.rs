@@ -1,0 +1,338 @@
+//! The deployment descriptions agree with the code, offline: the SAM template
+//! (`infra/template.yaml`), the `cargo lambda watch` router and deploy metadata
+//! (`Cargo.toml`), and the API document (`openapi.yaml`).
+//!
+//! - the table the template declares is the table `table::create_table` makes;
+//! - the routes are one set, served by the same functions, in all three places;
+//! - each function's IAM policy grants exactly its crate's `PERMISSIONS` (which the
+//!   `permissions` tests hold to the calls the code makes), on the right resources.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use device_flow::permissions::Permissions;
+use device_flow::store::table;
+use integration_tests::TestEnv;
+use serde_yaml::Value;
+
+fn workspace_file(path: &str) -> String {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+fn template() -> Value {
+    serde_yaml::from_str(&workspace_file("infra/template.yaml")).expect("the template is YAML")
+}
+
+fn openapi() -> Value {
+    serde_yaml::from_str(&workspace_file("openapi.yaml")).expect("openapi.yaml is YAML")
+}
+
+fn cargo_manifest(path: &str) -> toml::Table {
+    workspace_file(path).parse().expect("a TOML manifest")
+}
+
+/// A scalar, or an intrinsic function in short form written as `Tag argument`
+/// (`GetAtt Table.Arn`, `Ref SigningKeysSecret`, `Sub integrations/${X}`).
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Tagged(tagged) => format!(
+            "{} {}",
+            tagged.tag.to_string().trim_start_matches('!'),
+            text(&tagged.value)
+        ),
+        other => panic!("expected a scalar, found {other:?}"),
+    }
+}
+
+fn resources(template: &Value) -> &serde_yaml::Mapping {
+    template["Resources"].as_mapping().expect("Resources")
+}
+
+fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(String, &'a Value)> {
+    resources(template)
+        .iter()
+        .filter(|(_, resource)| resource["Type"].as_str() == Some(kind))
+        .map(|(name, resource)| (text(name), resource))
+        .collect()
+}
+
+/// The functions of the template by binary (package) name, with their resource names.
+fn functions(template: &Value) -> BTreeMap<String, (String, &Value)> {
+    resources_of_type(template, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(name, resource)| {
+            let binary = text(&resource["Metadata"]["BuildProperties"]["Binary"]);
+            (binary, (name, resource))
+        })
+        .collect()
+}
+
+type Routes = BTreeSet<(String, String, String)>;
+
+#[test]
+fn the_routes_are_one_set_in_the_template_the_router_and_the_api_document() {
+    // cargo lambda watch: [workspace.metadata.lambda.watch.router].
+    let manifest = cargo_manifest("Cargo.toml");
+    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"]
+        .as_table()
+        .expect("the router");
+    let mut watched = Routes::new();
+    for (path, targets) in router {
+        for target in targets.as_array().expect("an array of targets") {
+            watched.insert((
+                target["method"].as_str().expect("a method").to_owned(),
+                path.clone(),
+                target["function"].as_str().expect("a function").to_owned(),
+            ));
+        }
+    }
+
+    // The template: route -> integration -> function -> binary.
+    let template = template();
+    let binary_of_resource: BTreeMap<String, String> = functions(&template)
+        .into_iter()
+        .map(|(binary, (resource, _))| (resource, binary))
+        .collect();
+    let mut deployed = Routes::new();
+    for (name, route) in resources_of_type(&template, "AWS::ApiGatewayV2::Route") {
+        let key = text(&route["Properties"]["RouteKey"]);
+        let (method, path) = key.split_once(' ').expect("METHOD /path");
+        let target = text(&route["Properties"]["Target"]);
+        let integration = target
+            .strip_prefix("Sub integrations/${")
+            .and_then(|t| t.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("{name}: unexpected target {target}"));
+        let uri = text(&resources(&template)[integration]["Properties"]["IntegrationUri"]);
+        let function = uri
+            .strip_prefix("GetAtt ")
+            .and_then(|u| u.strip_suffix(".Arn"))
+            .unwrap_or_else(|| panic!("{integration}: unexpected URI {uri}"));
+        deployed.insert((
+            method.to_owned(),
+            path.to_owned(),
+            binary_of_resource[function].clone(),
+        ));
+    }
+    assert_eq!(deployed, watched, "template routes vs. the watch router");
+
+    // The API document: every path and method, and nothing else.
+    let document = openapi();
+    let mut documented = BTreeSet::new();
+    for (path, item) in document["paths"].as_mapping().expect("paths") {
+        for (method, _) in item.as_mapping().expect("a path item") {
+            let method = text(method);
+            if ["get", "put", "post", "delete", "patch", "head", "options"]
+                .contains(&method.as_str())
+            {
+                documented.insert((method.to_uppercase(), text(path)));
+            }
+        }
+    }
+    let deployed: BTreeSet<_> = deployed.into_iter().map(|(m, p, _)| (m, p)).collect();
+    assert_eq!(documented, deployed, "openapi.yaml routes vs. the template");
+}
+
+#[test]
+fn each_function_is_granted_exactly_its_declared_permissions() {
+    let template = template();
+    let table_arn = "GetAtt Table.Arn";
+    let index_arn = format!("Sub ${{Table.Arn}}/index/{}", table::LIST_INDEX);
+    let secret_arn = "Ref SigningKeysSecret";
+    let declared: BTreeMap<&str, Permissions> = BTreeMap::from([
+        ("device-authorization", device_authorization::PERMISSIONS),
+        ("token", token::PERMISSIONS),
+        ("verify", verify::PERMISSIONS),
+        ("admin", admin::PERMISSIONS),
+        ("discovery", discovery::PERMISSIONS),
+    ]);
+    let functions = functions(&template);
+    assert_eq!(
+        functions.keys().map(String::as_str).collect::<Vec<_>>(),
+        declared.keys().copied().collect::<Vec<_>>(),
+        "the template deploys exactly the workspace's functions"
+    );
+    for (binary, (resource, function)) in &functions {
+        let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let policies = function["Properties"]["Policies"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{resource}: an inline policy list"));
+        for policy in policies {
+            // Inline statements only: no managed policies, no SAM policy templates.
+            let statements = policy["Statement"]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{resource}: only inline policy documents"));
+            for statement in statements {
+                assert_eq!(text(&statement["Effect"]), "Allow", "{resource}");
+                let target = text(&statement["Resource"]);
+                assert!(
+                    [table_arn, index_arn.as_str(), secret_arn].contains(&target.as_str()),
+                    "{resource}: a grant on an unexpected resource {target}"
+                );
+                let actions = statement["Action"].as_sequence().expect("an action list");
+                granted
+                    .entry(target)
+                    .or_default()
+                    .extend(actions.iter().map(text));
+            }
+        }
+        let permissions = declared[binary.as_str()];
+        let expect = |actions: &[&str]| -> BTreeSet<String> {
+            actions.iter().map(|a| (*a).to_owned()).collect()
+        };
+        let on = |resource: &str| granted.get(resource).cloned().unwrap_or_default();
+        assert_eq!(on(table_arn), expect(permissions.table), "{binary}: table");
+        assert_eq!(on(&index_arn), expect(permissions.index), "{binary}: index");
+        assert_eq!(
+            on(secret_arn),
+            expect(permissions.signing_key_secret),
+            "{binary}: signing-key secret"
+        );
+    }
+}
+
+#[test]
+fn the_functions_are_built_and_sized_the_same_way_everywhere() {
+    let template = template();
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(text(&globals["Runtime"]), "provided.al2023");
+    assert_eq!(text(&globals["Handler"]), "bootstrap");
+    assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
+    for (binary, (resource, function)) in functions(&template) {
+        assert_eq!(
+            text(&function["Metadata"]["BuildMethod"]),
+            "rust-cargolambda",
+            "{resource}"
+        );
+        // cargo lambda deploy uses the template's memory and timeout.
+        let manifest = cargo_manifest(&format!("functions/{binary}/Cargo.toml"));
+        let deploy = &manifest["package"]["metadata"]["lambda"]["deploy"];
+        let properties = &function["Properties"];
+        let memory = properties
+            .get("MemorySize")
+            .unwrap_or(&globals["MemorySize"]);
+        let timeout = properties.get("Timeout").unwrap_or(&globals["Timeout"]);
+        assert_eq!(deploy["memory"].as_integer(), memory.as_i64(), "{binary}");
+        assert_eq!(deploy["timeout"].as_integer(), timeout.as_i64(), "{binary}");
+        assert_eq!(deploy["merge_env"].as_bool(), Some(true), "{binary}");
+    }
+}
+
+#[tokio::test]
+async fn the_template_declares_the_table_the_code_creates() {
+    // The code's table, as DynamoDB describes it.
+    let env = TestEnv::new().await;
+    let described = env
+        .dynamodb
+        .describe_table()
+        .table_name(&env.config.table_name)
+        .send()
+        .await
+        .expect("describing the table")
+        .table
+        .expect("a table");
+    let ttl = env
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(&env.config.table_name)
+        .send()
+        .await
+        .expect("describing TTL")
+        .time_to_live_description
+        .expect("a TTL description");
+
+    let keys = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement]| -> Vec<(String, String)> {
+        schema
+            .iter()
+            .map(|k| {
+                (
+                    k.attribute_name().to_owned(),
+                    k.key_type().as_str().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let code_attributes: BTreeSet<(String, String)> = described
+        .attribute_definitions()
+        .iter()
+        .map(|a| {
+            (
+                a.attribute_name().to_owned(),
+                a.attribute_type().as_str().to_owned(),
+            )
+        })
+        .collect();
+    let code_indexes: Vec<(String, Vec<(String, String)>, String)> = described
+        .global_secondary_indexes()
+        .iter()
+        .map(|i| {
+            (
+                i.index_name().unwrap_or_default().to_owned(),
+                keys(i.key_schema()),
+                i.projection()
+                    .and_then(|p| p.projection_type())
+                    .map(|t| t.as_str().to_owned())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+
+    // The template's table.
+    let template = template();
+    let table = &resources(&template)["Table"]["Properties"];
+    let pairs = |list: &Value, a: &str, b: &str| -> Vec<(String, String)> {
+        list.as_sequence()
+            .expect("a list")
+            .iter()
+            .map(|item| (text(&item[a]), text(&item[b])))
+            .collect()
+    };
+    assert_eq!(
+        pairs(&table["KeySchema"], "AttributeName", "KeyType"),
+        keys(described.key_schema()),
+        "key schema"
+    );
+    assert_eq!(
+        pairs(
+            &table["AttributeDefinitions"],
+            "AttributeName",
+            "AttributeType"
+        )
+        .into_iter()
+        .collect::<BTreeSet<_>>(),
+        code_attributes,
+        "attribute definitions"
+    );
+    let template_indexes: Vec<(String, Vec<(String, String)>, String)> =
+        table["GlobalSecondaryIndexes"]
+            .as_sequence()
+            .expect("indexes")
+            .iter()
+            .map(|i| {
+                (
+                    text(&i["IndexName"]),
+                    pairs(&i["KeySchema"], "AttributeName", "KeyType"),
+                    text(&i["Projection"]["ProjectionType"]),
+                )
+            })
+            .collect();
+    assert_eq!(template_indexes, code_indexes, "secondary indexes");
+    assert_eq!(text(&table["BillingMode"]), "PAY_PER_REQUEST");
+    assert_eq!(
+        text(&table["TimeToLiveSpecification"]["AttributeName"]),
+        ttl.attribute_name().unwrap_or_default()
+    );
+    assert_eq!(ttl.attribute_name(), Some(table::TTL_ATTRIBUTE));
+    assert_eq!(text(&table["TimeToLiveSpecification"]["Enabled"]), "true");
+    assert_eq!(
+        text(&table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]),
+        "true"
+    );
+    assert_eq!(
+        text(&table["DeletionProtectionEnabled"]),
+        "Ref TableDeletionProtection"
+    );
+}
