@@ -72,6 +72,8 @@ fn functions(template: &Value) -> BTreeMap<String, (String, &Value)> {
 }
 
 type Routes = BTreeSet<(String, String, String)>;
+/// An index: its name, key schema `(attribute, key type)` and projection type.
+type Index = (String, Vec<(String, String)>, String);
 
 #[test]
 fn the_routes_are_one_set_in_the_template_the_router_and_the_api_document() {
@@ -265,7 +267,7 @@ async fn the_template_declares_the_table_the_code_creates() {
             )
         })
         .collect();
-    let code_indexes: Vec<(String, Vec<(String, String)>, String)> = described
+    let code_indexes: Vec<Index> = described
         .global_secondary_indexes()
         .iter()
         .map(|i| {
@@ -306,19 +308,18 @@ async fn the_template_declares_the_table_the_code_creates() {
         code_attributes,
         "attribute definitions"
     );
-    let template_indexes: Vec<(String, Vec<(String, String)>, String)> =
-        table["GlobalSecondaryIndexes"]
-            .as_sequence()
-            .expect("indexes")
-            .iter()
-            .map(|i| {
-                (
-                    text(&i["IndexName"]),
-                    pairs(&i["KeySchema"], "AttributeName", "KeyType"),
-                    text(&i["Projection"]["ProjectionType"]),
-                )
-            })
-            .collect();
+    let template_indexes: Vec<Index> = table["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .expect("indexes")
+        .iter()
+        .map(|i| {
+            (
+                text(&i["IndexName"]),
+                pairs(&i["KeySchema"], "AttributeName", "KeyType"),
+                text(&i["Projection"]["ProjectionType"]),
+            )
+        })
+        .collect();
     assert_eq!(template_indexes, code_indexes, "secondary indexes");
     assert_eq!(text(&table["BillingMode"]), "PAY_PER_REQUEST");
     assert_eq!(
