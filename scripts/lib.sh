@@ -7,10 +7,11 @@ VENV=.venv
 ensure_venv() {
   local stamp="$VENV/.requirements-dev.txt"
   if [ -x "$VENV/bin/moto_server" ] && [ -x "$VENV/bin/cargo-lambda" ] \
+    && [ -x "$VENV/bin/schemathesis" ] && [ -x "$VENV/bin/cfn-lint" ] \
     && cmp -s requirements-dev.txt "$stamp"; then
     return
   fi
-  echo "==> installing local tools into $VENV (moto, cargo-lambda)" >&2
+  echo "==> installing local tools into $VENV (moto, cargo-lambda, cfn-lint, schemathesis)" >&2
   python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2

@@ -18,6 +18,13 @@ export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 unset AWS_PROFILE AWS_SESSION_TOKEN
 
+# The contract test (tests/api/contract.rs) runs schemathesis from the virtual environment.
+export SCHEMATHESIS="$PWD/$VENV/bin/schemathesis"
+
+echo "==> cfn-lint infra/template.yaml"
+"$VENV/bin/cfn-lint" infra/template.yaml
+echo "==> openapi-spec-validator openapi.yaml"
+"$VENV/bin/openapi-spec-validator" openapi.yaml
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"

@@ -2,6 +2,7 @@
 //! server (`make test` starts one).
 
 mod admin_api;
+mod contract;
 mod deployment;
 mod device_authorization;
 mod discovery_endpoint;

@@ -254,9 +254,9 @@ impl TestEnv {
         admin::App::new(self.config.clone(), self.store(), users).expect("an admin app")
     }
 
-    /// Serves the device, token, verify and discovery functions over real HTTP on a free
-    /// loopback port, as `cargo lambda watch` does, with the issuer set to that address;
-    /// returns the base URL. The server stops with the test's runtime.
+    /// Serves every function over real HTTP on a free loopback port, routed as `cargo
+    /// lambda watch` and API Gateway route, with the issuer set to that address; returns
+    /// the base URL. The server stops with the test's runtime.
     pub async fn serve(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -275,6 +275,7 @@ impl TestEnv {
             device: served.device_app(),
             token: served.token_app().await,
             verify: served.verify_app().await,
+            admin: served.admin_app().await,
             discovery: served.discovery_app(),
         });
         tokio::spawn(async move {
@@ -407,6 +408,7 @@ struct Apps {
     device: device_authorization::App,
     token: token::App,
     verify: verify::App,
+    admin: admin::App,
     discovery: discovery::App,
 }
 
@@ -437,6 +439,7 @@ impl Apps {
             p if p.starts_with("/v2/oidc/device_authorization/") => {
                 verify::handle(&self.verify, request).await
             }
+            p if p.starts_with("/admin/") => admin::handle(&self.admin, request).await,
             _ => discovery::handle(&self.discovery, request).await,
         };
         let (parts, body) = response.into_parts();
