@@ -10,7 +10,8 @@
 //!   clients and prints their credentials.
 //! - `xtask dev-token --sub ACCOUNT [--permissions A,B] [--ttl SECONDS]`: prints a
 //!   development user token, alone on standard output.
-//! - `xtask signing-keys`: prints a fresh signing key set (one RS256 key) for local runs.
+//! - `xtask signing-keys [--rotate [--retire KID]...]`: prints a fresh signing key set (one
+//!   RS256 key), or rotates the set read on standard input (see the README).
 //! - `xtask approve USER_CODE [--sub ACCOUNT]`, `xtask deny USER_CODE`: decide a pending
 //!   request from the command line, as the verification page would.
 
@@ -36,7 +37,7 @@ async fn main() -> ExitCode {
         Some("env") => print_env(),
         Some("setup") => setup().await,
         Some("dev-token") => dev_token(&args[1..]),
-        Some("signing-keys") => signing_keys(),
+        Some("signing-keys") => signing_keys(&args[1..]),
         Some("approve") => decide(&args[1..], true).await,
         Some("deny") => decide(&args[1..], false).await,
         _ => Err(USAGE.to_owned()),
@@ -229,8 +230,72 @@ fn dev_token(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// A key set with one fresh RSA-2048 key, as `SIGNING_KEYS` expects it.
-fn signing_keys() -> Result<(), String> {
+/// Prints a key set as `SIGNING_KEYS` (or the deployed secret) expects it.
+///
+/// - `signing-keys`: a new set with one fresh RSA-2048 key.
+/// - `signing-keys --rotate [--retire KID]...`: reads the current set on standard input,
+///   adds a fresh key, makes it active, raises `version`, and drops the keys named by
+///   `--retire` (only once the tokens they signed have expired).
+fn signing_keys(args: &[String]) -> Result<(), String> {
+    let mut rotate = false;
+    let mut retire = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--rotate" => rotate = true,
+            "--retire" => retire.push(rest.next().ok_or("--retire needs a kid")?.clone()),
+            other => return Err(format!("signing-keys: unknown argument {other}")),
+        }
+    }
+    if !retire.is_empty() && !rotate {
+        return Err("--retire goes with --rotate".to_owned());
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| "the system clock is before 1970")?
+        .as_secs();
+    let mut suffix = [0u8; 4];
+    device_flow::secret::fill_random(&mut suffix);
+    let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+    let kid = format!("k{now}-{suffix}");
+    let key =
+        serde_json::json!({"kid": kid, "alg": "RS256", "private_key_pem": rsa_private_key_pem()?});
+    let set = if rotate {
+        let mut current = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut current)
+            .map_err(|e| format!("reading the current key set: {e}"))?;
+        let mut set: serde_json::Value =
+            serde_json::from_str(&current).map_err(|_| "standard input is not a key set (JSON)")?;
+        // The service's own parser decides what a valid set is.
+        device_flow::token::KeySet::from_json(&current)
+            .map_err(|e| format!("the current key set is invalid: {e}"))?;
+        let version = set["version"]
+            .as_u64()
+            .ok_or("the key set has no version")?;
+        let keys = set["keys"]
+            .as_array_mut()
+            .ok_or("the key set has no keys")?;
+        for retired in &retire {
+            if *retired == kid || !keys.iter().any(|k| k["kid"] == retired.as_str()) {
+                return Err(format!("--retire {retired}: no such key in the set"));
+            }
+        }
+        keys.retain(|k| !retire.iter().any(|r| k["kid"] == r.as_str()));
+        keys.insert(0, key);
+        set["version"] = (version + 1).into();
+        set["active"] = kid.into();
+        set
+    } else {
+        serde_json::json!({"version": 1, "active": kid, "keys": [key]})
+    };
+    device_flow::token::KeySet::from_json(&set.to_string())
+        .map_err(|e| format!("the new key set is invalid: {e}"))?;
+    println!("{set}");
+    Ok(())
+}
+
+/// A fresh RSA-2048 private key, PKCS#8 PEM.
+fn rsa_private_key_pem() -> Result<String, String> {
     let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
         .map_err(|_| "generating an RSA key failed")?;
     let der = key.as_der().map_err(|_| "encoding the RSA key failed")?;
@@ -241,20 +306,7 @@ fn signing_keys() -> Result<(), String> {
         pem.push('\n');
     }
     pem.push_str("-----END PRIVATE KEY-----\n");
-    let kid = format!(
-        "local-{}",
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_err(|_| "the system clock is before 1970")?
-            .as_secs()
-    );
-    let set = serde_json::json!({
-        "version": 1,
-        "active": kid,
-        "keys": [{"kid": kid, "alg": "RS256", "private_key_pem": pem}],
-    });
-    println!("{set}");
-    Ok(())
+    Ok(pem)
 }
 
 /// Approves (as `--sub`, default `demo-user`) or denies the request behind a user code.
