@@ -41,8 +41,9 @@ pub const MAX_NAME_LEN: usize = 200;
 /// The longest a code can live: pending requests are never older (see `DELETE`).
 const MAX_CODE_LIFETIME: Duration = Duration::from_secs(1800);
 
-/// The AWS permissions this function needs, no more: the deployment template grants
-/// exactly these, and the tests check that the code uses each of them. Reads, writes and deletes clients, denies records, and lists through the index.
+/// The AWS permissions this function needs, no more: the deployment template grants exactly these,
+/// and the tests check that the code uses each of them. Reads, writes and deletes clients, denies
+/// records, and lists through the index.
 pub const PERMISSIONS: Permissions = Permissions {
     table: &[
         "dynamodb:GetItem",

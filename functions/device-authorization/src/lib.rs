@@ -19,8 +19,9 @@ use serde::Serialize;
 /// The parameters this endpoint reads; only these are named in error messages.
 const KNOWN_PARAMETERS: [&str; 4] = ["client_id", "client_secret", "scope", "response_type"];
 
-/// The AWS permissions this function needs, no more: the deployment template grants
-/// exactly these, and the tests check that the code uses each of them. Reads the client; writes the record and its user-code claim in one transaction.
+/// The AWS permissions this function needs, no more: the deployment template grants exactly these,
+/// and the tests check that the code uses each of them. Reads the client; writes the record and its
+/// user-code claim in one transaction.
 pub const PERMISSIONS: Permissions = Permissions {
     table: &["dynamodb:GetItem", "dynamodb:PutItem"],
     index: &[],

@@ -40,8 +40,8 @@ struct Metadata<'a> {
     scopes_supported: Option<Vec<&'a str>>,
 }
 
-/// The AWS permissions this function needs, no more: the deployment template grants
-/// exactly these, and the tests check that the code uses each of them. Reads the published JWKS.
+/// The AWS permissions this function needs, no more: the deployment template grants exactly these,
+/// and the tests check that the code uses each of them. Reads the published JWKS.
 pub const PERMISSIONS: Permissions = Permissions {
     table: &["dynamodb:GetItem"],
     index: &[],

@@ -21,9 +21,10 @@ use serde::Serialize;
 /// The parameters this endpoint reads; only these are named in error messages.
 const KNOWN_PARAMETERS: [&str; 4] = ["client_id", "client_secret", "grant_type", "device_code"];
 
-/// The AWS permissions this function needs, no more: the deployment template grants
-/// exactly these, and the tests check that the code uses each of them. Reads clients and records, updates a record on each poll, checks the client while
-/// consuming, publishes the JWKS at cold start, and reads the signing-key secret.
+/// The AWS permissions this function needs, no more: the deployment template grants exactly these,
+/// and the tests check that the code uses each of them. Reads clients and records, updates a record
+/// on each poll, checks the client while consuming, publishes the JWKS at cold start, and reads the
+/// signing-key secret.
 pub const PERMISSIONS: Permissions = Permissions {
     table: &[
         "dynamodb:GetItem",

@@ -29,9 +29,9 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024;
 /// Longest `sessionId` accepted.
 pub const MAX_SESSION_ID_LEN: usize = 256;
 
-/// The AWS permissions this function needs, no more: the deployment template grants
-/// exactly these, and the tests check that the code uses each of them. Reads the look-up counters and the code claim, reads the record, and updates the
-/// counters and the record.
+/// The AWS permissions this function needs, no more: the deployment template grants exactly these,
+/// and the tests check that the code uses each of them. Reads the look-up counters and the code
+/// claim, reads the record, and updates the counters and the record.
 pub const PERMISSIONS: Permissions = Permissions {
     table: &[
         "dynamodb:BatchGetItem",
