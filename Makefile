@@ -1,12 +1,19 @@
 # The two commands of the README, plus a helper. Each installs what it needs (a Python
 # virtual environment with moto and cargo-lambda) on first use.
-.PHONY: run test dev-token approve deny
+.PHONY: run test bench dev-token approve deny
 
 run:
 	@scripts/run-local.sh
 
 test:
 	@scripts/test.sh
+
+# Release binaries measured on a local DynamoDB: sizes, init, warm CPU per request, memory,
+# DynamoDB requests and capacity per login; then the Criterion micro-benchmarks.
+# The tables are those of BENCHMARKS.md.
+bench:
+	@scripts/bench.sh
+	@cargo bench --quiet -p device-flow --bench hot_paths -- --noplot 2>/dev/null | grep -E '^[a-z].*|time:'
 
 # make dev-token SUB=alice [PERMISSIONS=ADMINISTRATOR]
 dev-token:

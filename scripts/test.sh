@@ -31,4 +31,7 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> cargo test (DynamoDB at $AWS_ENDPOINT_URL_DYNAMODB)"
 cargo test --workspace
+echo "==> the benchmark harness, quick mode (make bench's code; figures meaningless)"
+scripts/bench.sh --quick >/dev/null
+cargo test --quiet -p device-flow --bench hot_paths >/dev/null
 echo "==> all checks and tests passed in $(( $(date +%s) - started ))s"

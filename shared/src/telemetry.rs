@@ -6,8 +6,9 @@
 
 use std::str::FromStr;
 
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::{Directive, LevelFilter};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Targets capped at INFO (see the module documentation).
 pub const QUIET_TARGETS: &[&str] = &[
@@ -25,16 +26,21 @@ pub const QUIET_TARGETS: &[&str] = &[
     "rustls",
 ];
 
-/// The filter for `level` (`error` to `trace`; anything else means `info`).
-pub fn filter(level: &str) -> EnvFilter {
-    let level = LevelFilter::from_str(level.trim()).unwrap_or(LevelFilter::INFO);
-    let mut filter = EnvFilter::default().add_directive(level.into());
-    for target in QUIET_TARGETS {
-        if let Ok(directive) = Directive::from_str(&format!("{target}=info")) {
-            filter = filter.add_directive(directive);
-        }
-    }
-    filter
+/// The filter for `level` (`error` to `trace`; anything else means `info`): that level
+/// everywhere, except [`QUIET_TARGETS`], which never go below INFO.
+///
+/// A plain target filter, not `EnvFilter`: the level is one word, and `EnvFilter` would
+/// bring a regular-expression engine into every binary for nothing.
+pub fn filter(level: &str) -> Targets {
+    // `LevelFilter` reads an empty string as ERROR; unset means the default here.
+    let level = match level.trim() {
+        "" => LevelFilter::INFO,
+        level => LevelFilter::from_str(level).unwrap_or(LevelFilter::INFO),
+    };
+    let quiet = level.min(LevelFilter::INFO);
+    Targets::new()
+        .with_default(level)
+        .with_targets(QUIET_TARGETS.iter().map(|target| (*target, quiet)))
 }
 
 /// Installs the subscriber for a function; call once, first thing in `main`.
@@ -43,15 +49,15 @@ pub fn init() {
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_default();
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt()
+    let format = tracing_subscriber::fmt::layer()
         .with_target(false)
-        .without_time()
-        .with_env_filter(filter(&level));
+        .without_time();
+    let registry = tracing_subscriber::registry().with(filter(&level));
     // `try_init` fails only if a subscriber is already installed, which is then kept.
     let _ = if json {
-        builder.json().try_init()
+        registry.with(format.json()).try_init()
     } else {
-        builder.try_init()
+        registry.with(format).try_init()
     };
 }
 
@@ -59,18 +65,33 @@ pub fn init() {
 mod tests {
     use super::*;
 
+    use tracing::Level;
+
     #[test]
     fn the_sdk_stays_at_info_even_at_trace() {
-        let rendered = filter("trace").to_string();
-        assert!(rendered.contains("trace"));
+        let filter = filter("trace");
+        assert!(filter.would_enable("device_flow::store", &Level::TRACE));
         for target in QUIET_TARGETS {
-            assert!(rendered.contains(&format!("{target}=info")), "{rendered}");
+            assert!(filter.would_enable(target, &Level::INFO), "{target}");
+            assert!(!filter.would_enable(target, &Level::DEBUG), "{target}");
+            let child = format!("{target}::client::orchestrator");
+            assert!(!filter.would_enable(&child, &Level::DEBUG), "{child}");
         }
     }
 
     #[test]
+    fn a_quieter_level_holds_for_the_sdk_too() {
+        let filter = filter("warn");
+        assert!(!filter.would_enable("aws_smithy_runtime", &Level::INFO));
+        assert!(filter.would_enable("aws_smithy_runtime", &Level::WARN));
+    }
+
+    #[test]
     fn unknown_levels_mean_info() {
-        assert!(filter("loud").to_string().contains("info"));
-        assert!(!filter("").to_string().contains("trace"));
+        for level in ["loud", ""] {
+            let filter = filter(level);
+            assert!(filter.would_enable("token", &Level::INFO), "{level}");
+            assert!(!filter.would_enable("token", &Level::DEBUG), "{level}");
+        }
     }
 }

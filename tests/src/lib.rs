@@ -673,10 +673,15 @@ pub fn capture_logs() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         // The functions' own filter, at its most verbose.
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(device_flow::telemetry::filter("trace"))
-            .with_ansi(false)
-            .with_writer(|| LogWriter)
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        let _ = tracing_subscriber::registry()
+            .with(device_flow::telemetry::filter("trace"))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(|| LogWriter),
+            )
             .try_init();
     });
 }

@@ -7,7 +7,7 @@ use device_authorization::{App, handle};
 use device_flow::{Config, Store};
 use lambda_http::{Error, run, service_fn};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     device_flow::telemetry::init();
     let config = Config::from_env()?;

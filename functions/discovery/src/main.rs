@@ -7,7 +7,7 @@ use device_flow::{Config, Store};
 use discovery::{App, handle};
 use lambda_http::{Error, run, service_fn};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     device_flow::telemetry::init();
     let config = Config::from_env()?;

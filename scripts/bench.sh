@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `make bench`: builds the release binaries and measures every function on a local
+# DynamoDB-compatible server (moto) that it starts and stops: sizes, init time, warm CPU
+# and latency per operation, peak memory, DynamoDB requests and capacity per login.
+# `scripts/bench.sh --quick` runs the same harness for a few iterations on debug builds
+# (make test does, so that the harness cannot rot); its figures mean nothing.
+# BENCH_BIN_DIR=DIR measures the binaries in DIR instead of building them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+quick=
+if [ "${1:-}" = "--quick" ]; then quick=--quick; fi
+
+ensure_venv
+functions=(-p device-authorization -p token -p verify -p admin -p discovery)
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+  bin_dir=$BENCH_BIN_DIR   # binaries built elsewhere (comparing two builds)
+elif [ -n "$quick" ]; then
+  cargo build --quiet "${functions[@]}"
+  bin_dir=target/debug
+else
+  echo "==> building the release binaries" >&2
+  cargo build --release --quiet "${functions[@]}"
+  bin_dir=target/release
+fi
+cargo build --quiet -p xtask
+
+port=$(free_port)
+start_moto "$port"
+trap stop_moto EXIT
+
+# The local configuration, on this run's own server and table.
+while IFS= read -r line; do export "$line"; done < <(target/debug/xtask env)
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+export TABLE_NAME="bench-$$"
+target/debug/xtask setup >/dev/null
+SIGNING_KEYS=$(target/debug/xtask signing-keys)
+BENCH_USER_TOKEN=$(target/debug/xtask dev-token --sub bench-user)
+BENCH_ADMIN_TOKEN=$(target/debug/xtask dev-token --sub bench-admin --permissions ADMINISTRATOR)
+export SIGNING_KEYS BENCH_USER_TOKEN BENCH_ADMIN_TOKEN
+
+if [ -z "$quick" ]; then
+  echo "# device-flow benchmarks ($(date -u +%Y-%m-%d), $(uname -m), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+  echo
+fi
+mkdir -p .local
+"$VENV/bin/python" scripts/bench.py --bin-dir "$bin_dir" --dynamodb "$AWS_ENDPOINT_URL_DYNAMODB" \
+  $quick --json .local/bench.json
