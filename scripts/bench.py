@@ -393,8 +393,7 @@ class Function:
         self.init_ms = (self.api.first_next_ns - self.started_ns) / 1e6
 
     def invoke(self, event):
-        response, latency = self.api.invoke(event)
-        return response, latency
+        return self.api.invoke(event)
 
     def stop(self):
         self.process.kill()
@@ -459,7 +458,7 @@ class Bench:
             self.results["functions"][name] = {
                 "size_bytes": os.path.getsize(self.binary(name)),
                 "init_ms": {"median": statistics.median(samples), "min": samples[0],
-                            "max": samples[-1], "p90": samples[int(len(samples) * 0.9) - 1 if len(samples) > 1 else 0],
+                            "max": samples[-1], "p90": samples[math.ceil(len(samples) * 0.9) - 1],
                             "starts": starts},
             }
 

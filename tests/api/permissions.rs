@@ -6,10 +6,9 @@
 use device_flow::domain::DeviceCode;
 use device_flow::permissions::Permissions;
 use device_flow::token::KeySet;
-use device_flow::user_auth::UserTokenVerifier;
 use integration_tests::{
     IamLog, TEST_RSA_PEM, TestEnv, admin_request, admin_token, form_post, get, json, key_set,
-    token_request, user_token, verification_request, with_basic,
+    token_request, user_token, user_verifier, verification_request, with_basic,
 };
 use lambda_http::Body;
 use lambda_http::http::Method;
@@ -33,12 +32,6 @@ fn assert_uses_exactly(function: &str, log: &IamLog, declared: &Permissions) {
         sorted(declared.index),
         "{function}: DynamoDB actions used on the index vs. declared"
     );
-}
-
-async fn verifier(env: &TestEnv) -> UserTokenVerifier {
-    UserTokenVerifier::new(env.config.user_tokens.as_ref().expect("user tokens"))
-        .await
-        .expect("a verifier")
 }
 
 #[tokio::test]
@@ -107,7 +100,7 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
     let verify = verify::App::new(
         env.config.clone(),
         env.store_recording(&verify_log),
-        verifier(&env).await,
+        user_verifier(&env.config).await,
     );
     let user = user_token("alice");
     let miss = verify::handle(
@@ -159,7 +152,7 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
     let admin = admin::App::new(
         env.config.clone(),
         env.store_recording(&admin_log),
-        verifier(&env).await,
+        user_verifier(&env.config).await,
     )
     .expect("an admin app");
     let root = admin_token("root");

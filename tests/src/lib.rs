@@ -47,16 +47,21 @@ impl Intercept for RequestLog {
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("?")
-            .trim_start_matches("DynamoDB_20120810.")
-            .to_owned();
-        self.0.lock().unwrap().push(target);
+        self.0
+            .lock()
+            .unwrap()
+            .push(operation(context.request()).to_owned());
         Ok(())
     }
+}
+
+/// The DynamoDB operation of an outgoing request, from its `X-Amz-Target` header.
+fn operation(request: &aws_sdk_dynamodb::config::http::HttpRequest) -> &str {
+    request
+        .headers()
+        .get("x-amz-target")
+        .unwrap_or("?")
+        .trim_start_matches("DynamoDB_20120810.")
 }
 
 /// The IAM actions a client's requests needed, as `(action, on the index)` pairs: a
@@ -90,19 +95,14 @@ impl Intercept for IamLog {
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let request = context.request();
-        let operation = request
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("?")
-            .trim_start_matches("DynamoDB_20120810.")
-            .to_owned();
+        let operation = operation(request);
         let body: serde_json::Value = request
             .body()
             .bytes()
             .and_then(|bytes| serde_json::from_slice(bytes).ok())
             .unwrap_or_default();
         let mut seen = self.0.lock().unwrap();
-        match operation.as_str() {
+        match operation {
             "TransactWriteItems" | "TransactGetItems" => {
                 for item in body["TransactItems"].as_array().into_iter().flatten() {
                     for kind in item.as_object().into_iter().flat_map(|o| o.keys()) {
@@ -230,33 +230,22 @@ impl TestEnv {
 
     /// The verify function's state for another configuration (another user-token key).
     pub async fn verify_app_with(&self, config: &Config) -> verify::App {
-        let users = device_flow::user_auth::UserTokenVerifier::new(
-            config
-                .user_tokens
-                .as_ref()
-                .expect("user-token configuration"),
-        )
-        .await
-        .expect("a user-token verifier");
-        verify::App::new(config.clone(), self.store(), users)
+        verify::App::new(config.clone(), self.store(), user_verifier(config).await)
     }
 
     /// The admin function's state.
     pub async fn admin_app(&self) -> admin::App {
-        let users = device_flow::user_auth::UserTokenVerifier::new(
-            self.config
-                .user_tokens
-                .as_ref()
-                .expect("user-token configuration"),
+        admin::App::new(
+            self.config.clone(),
+            self.store(),
+            user_verifier(&self.config).await,
         )
-        .await
-        .expect("a user-token verifier");
-        admin::App::new(self.config.clone(), self.store(), users).expect("an admin app")
+        .expect("an admin app")
     }
 
-    /// Serves every function over real HTTP on a free loopback port, routed as `cargo
-    /// lambda watch` and API Gateway route, with the issuer set to that address; returns
-    /// the base URL. The server stops with the test's runtime.
+    /// Serves every function over real HTTP on a free loopback port, routed by path as
+    /// API Gateway and `cargo lambda watch` route, with the issuer set to that address;
+    /// returns the base URL. The server stops with the test's runtime.
     pub async fn serve(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -448,6 +437,18 @@ impl Apps {
             http_body_util::Full::new(hyper::body::Bytes::from(body.as_ref().to_vec())),
         )
     }
+}
+
+/// The user-token verifier `config` describes, as the verify and admin functions build it.
+pub async fn user_verifier(config: &Config) -> device_flow::user_auth::UserTokenVerifier {
+    device_flow::user_auth::UserTokenVerifier::new(
+        config
+            .user_tokens
+            .as_ref()
+            .expect("user-token configuration"),
+    )
+    .await
+    .expect("a user-token verifier")
 }
 
 /// A client registration allowed the device grant and `read write`.
