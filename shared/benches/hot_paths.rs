@@ -7,9 +7,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use device_flow::Config;
+use device_flow::{FromEnv, VerifyConfig};
 use device_flow::domain::{
-    Approval, ClientId, DeviceAuthorization, DeviceCode, DeviceState, GrantType, NewClient,
+    Approval, ClientId, ClientName, DeviceAuthorization, DeviceCode, DeviceState, GrantType, NewClient,
     ScopeSet, Terms, UserCode, decide,
 };
 use device_flow::http::Form;
@@ -29,7 +29,7 @@ fn key_set(alg: &str, pem: &str) -> KeySet {
 fn approved_record(now: Timestamp) -> (DeviceAuthorization, Approval) {
     let (client, _) = NewClient {
         id: ClientId::parse("tv").expect("id"),
-        name: "TV".into(),
+        name: ClientName::parse("TV").expect("a name"),
         confidential: false,
         allowed_grants: vec![GrantType::DeviceCode],
         allowed_scopes: ScopeSet::parse("read write").expect("scopes"),
@@ -142,7 +142,7 @@ fn user_tokens(c: &mut Criterion) {
     ];
     for (alg, [(key_name, key)], token) in cases {
         let token = token.expect("a user token");
-        let config = Config::from_lookup(|name| match name {
+        let config = VerifyConfig::from_lookup(|name| match name {
             "TABLE_NAME" => Some("bench".into()),
             "ISSUER" => Some("https://auth.example".into()),
             "USER_TOKEN_ISSUER" => Some("https://idp.example".into()),
@@ -153,7 +153,7 @@ fn user_tokens(c: &mut Criterion) {
         .expect("a configuration");
         let verifier = runtime
             .block_on(UserTokenVerifier::new(
-                config.user_tokens.as_ref().expect("user tokens"),
+                &config.user_tokens,
             ))
             .expect("a verifier");
         c.bench_function(&format!("verify a user token ({alg})"), |b| {

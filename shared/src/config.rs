@@ -1,10 +1,16 @@
 //! Configuration, read once at cold start from environment variables.
 //!
-//! Every value is typed and checked here, so a misconfigured function fails at start with
-//! a message naming the variable, never on a request. Messages name variables, never
-//! their values (some are secrets).
+//! Each function builds the part it needs as its own type ([`DeviceConfig`],
+//! [`TokenConfig`], [`VerifyConfig`], [`AdminConfig`], [`DiscoveryConfig`]). Every value is
+//! typed and checked here, so a misconfigured function fails at start with a message
+//! naming the variable, never on a request; a setting a function needs is never an
+//! `Option` it checks later. Messages name variables, never their values (some are
+//! secrets).
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
+
+use crate::domain::Setting;
 
 /// Defaults (DESIGN.md, "Records and their life").
 pub const DEFAULT_DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(600);
@@ -12,50 +18,101 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 pub const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 pub const DEFAULT_RECORD_RETENTION: Duration = Duration::from_secs(86_400);
 
-/// The service's configuration.
+/// A function's configuration: read once at cold start, every value typed and checked.
+pub trait FromEnv: Sized {
+    /// Reads configuration through `lookup`, which maps a variable name to its value.
+    /// An empty value counts as unset.
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError>;
+
+    /// Reads the process environment.
+    fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+/// The device endpoint's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
+pub struct DeviceConfig {
     /// `TABLE_NAME`: the one DynamoDB table.
     pub table_name: String,
-    /// `ISSUER`: the public base URL of the service, without a trailing slash. It is the
-    /// `iss` of access tokens and the base of the discovery documents.
-    pub issuer: String,
     /// `VERIFICATION_URI`: the page where users enter their code (default `{ISSUER}/device`).
     pub verification_uri: String,
-    /// `DEVICE_CODE_LIFETIME_SECONDS` (60 to 1800, default 600).
-    pub device_code_lifetime: Duration,
-    /// `POLL_INTERVAL_SECONDS` (1 to 60, default 5).
-    pub poll_interval: Duration,
-    /// `ACCESS_TOKEN_LIFETIME_SECONDS` (60 to 86400, default 3600).
-    pub access_token_lifetime: Duration,
+    /// What a client gets unless its own record overrides it.
+    pub defaults: IssueDefaults,
     /// `RECORD_RETENTION_SECONDS` (0 to 30 days, default 1 day): how long a finished or
     /// expired record stays readable after it expires, so that late polls still hear
     /// `expired_token` and admins can see it; DynamoDB TTL removes it afterwards.
     pub record_retention: Duration,
+}
+
+/// The deployment's lifetimes and interval, each in the range of its [`Setting`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssueDefaults {
+    /// `DEVICE_CODE_LIFETIME_SECONDS` (default 600).
+    pub device_code_lifetime: Duration,
+    /// `POLL_INTERVAL_SECONDS` (default 5).
+    pub poll_interval: Duration,
+    /// `ACCESS_TOKEN_LIFETIME_SECONDS` (default 3600).
+    pub access_token_lifetime: Duration,
+}
+
+/// The token endpoint's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenConfig {
+    pub table_name: String,
+    /// `ISSUER`: the public base URL of the service, without a trailing slash: the `iss`
+    /// of access tokens.
+    pub issuer: String,
     /// `ACCESS_TOKEN_AUDIENCE`: the `aud` of access tokens (default: the issuer).
     pub access_token_audience: String,
-    /// Where the token function's signing keys come from: `SIGNING_KEYS` (the key set
-    /// JSON itself) or `SIGNING_KEYS_SECRET_ID` (a Secrets Manager secret holding it).
-    /// Only the token function needs it.
-    pub signing_keys: Option<SigningKeysSource>,
-    /// `SCOPES_SUPPORTED`: space-separated scopes to advertise in the metadata.
-    pub scopes_supported: Option<String>,
-    /// The identity provider whose tokens sign users in (verification and admin APIs).
-    /// `None` when `USER_TOKEN_ISSUER` is unset; the functions that need it refuse to start.
-    pub user_tokens: Option<UserTokenConfig>,
+    /// Where the signing keys come from: `SIGNING_KEYS` (the key set JSON itself) or
+    /// `SIGNING_KEYS_SECRET_ID` (a Secrets Manager secret holding it). Required.
+    pub signing_keys: SigningKeysSource,
+}
+
+/// The verification API's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyConfig {
+    pub table_name: String,
+    /// The identity provider whose tokens sign users in. Required.
+    pub user_tokens: UserTokenConfig,
     /// Brute-force protection of user-code look-ups (RFC 8628 §5.1).
     pub lookup_limits: LookupLimits,
+}
+
+/// The admin API's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    pub table_name: String,
+    /// The identity provider whose tokens sign administrators in. Required.
+    pub user_tokens: UserTokenConfig,
     /// `ADMIN_PERMISSION` (default `ADMINISTRATOR`): what the admin API requires in the
     /// user token's permissions claim.
     pub admin_permission: String,
-    /// `ADMIN_CURSOR_SECRET` (32 bytes or more): signs the admin listing's cursors, so that
-    /// a modified cursor is refused. Required by the admin function only.
-    pub admin_cursor_secret: Option<CursorSecret>,
+    /// `ADMIN_CURSOR_SECRET` (32 bytes or more): signs the listing's page tokens, so that
+    /// a modified one is refused. Required.
+    pub cursor_secret: CursorSecret,
 }
 
-/// The key that signs admin cursors. `Debug` never prints it.
+/// The discovery function's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveryConfig {
+    pub table_name: String,
+    /// `ISSUER`, the base of every advertised endpoint.
+    pub issuer: String,
+    /// `SCOPES_SUPPORTED`: space-separated scopes to advertise in the metadata.
+    pub scopes_supported: Option<String>,
+}
+
+/// The key that signs admin page tokens. `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct CursorSecret(pub String);
+pub struct CursorSecret(String);
+
+impl CursorSecret {
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
 
 impl std::fmt::Debug for CursorSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -157,179 +214,244 @@ pub enum ConfigError {
     },
 }
 
-impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+/// Typed reads of the variables, naming the variable in every refusal.
+struct Env<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
-    /// Reads configuration through `lookup`, which maps a variable name to its value.
-    /// An empty value counts as unset.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
-        let seconds = |name: &'static str, default: Duration, min: u64, max: u64| {
-            let Some(raw) = get(name) else {
-                return Ok(default);
-            };
-            let value: u64 = raw.trim().parse().map_err(|_| ConfigError::Invalid {
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name).ok_or(ConfigError::Missing(name))
+    }
+
+    fn table_name(&self) -> Result<String, ConfigError> {
+        self.required("TABLE_NAME")
+    }
+
+    fn issuer(&self) -> Result<String, ConfigError> {
+        absolute_url("ISSUER", &self.required("ISSUER")?)
+    }
+
+    fn seconds(
+        &self,
+        name: &'static str,
+        default: Duration,
+        range: RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(default);
+        };
+        let value: u64 = raw.parse().map_err(|_| ConfigError::Invalid {
+            name,
+            reason: "not a whole number of seconds",
+        })?;
+        if !range.contains(&value) {
+            return Err(ConfigError::Invalid {
                 name,
-                reason: "not a whole number of seconds",
-            })?;
-            if !(min..=max).contains(&value) {
-                return Err(ConfigError::Invalid {
+                reason: "out of the allowed range",
+            });
+        }
+        Ok(Duration::from_secs(value))
+    }
+
+    /// A per-client setting's deployment default, in the range the admin API accepts.
+    fn setting(
+        &self,
+        name: &'static str,
+        setting: Setting,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        self.seconds(name, default, setting.range())
+    }
+
+    fn count(&self, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or(ConfigError::Invalid {
                     name,
-                    reason: "out of the allowed range",
+                    reason: "must be a whole number from 1 to 10000",
+                }),
+        }
+    }
+
+    /// A secret of at least 32 bytes.
+    fn key(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        match self.get(name) {
+            Some(secret) if secret.len() < 32 => Err(ConfigError::Invalid {
+                name,
+                reason: "must be at least 32 bytes",
+            }),
+            other => Ok(other),
+        }
+    }
+
+    /// The trusted issuer of user tokens (required by the functions that call this).
+    fn user_tokens(&self) -> Result<UserTokenConfig, ConfigError> {
+        let issuer = self.required("USER_TOKEN_ISSUER")?;
+        let algorithm = match self.get("USER_TOKEN_ALGORITHM").as_deref() {
+            None | Some("RS256") => UserTokenAlgorithm::Rs256,
+            Some("ES256") => UserTokenAlgorithm::Es256,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "USER_TOKEN_ALGORITHM",
+                    reason: "must be RS256 or ES256",
                 });
             }
-            Ok(Duration::from_secs(value))
         };
+        let key = match (
+            self.key("USER_TOKEN_HS256_SECRET")?,
+            self.get("USER_TOKEN_PUBLIC_KEY_PEM"),
+            self.get("USER_TOKEN_JWKS_URL"),
+        ) {
+            (Some(secret), None, None) => UserTokenKey::Hs256Secret(secret),
+            (None, Some(pem), None) => UserTokenKey::PublicKeyPem { algorithm, pem },
+            (None, None, Some(url)) => UserTokenKey::JwksUrl {
+                algorithm,
+                url: absolute_url("USER_TOKEN_JWKS_URL", &url)?,
+            },
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "USER_TOKEN_ISSUER",
+                    reason: "set exactly one of USER_TOKEN_HS256_SECRET, \
+                             USER_TOKEN_PUBLIC_KEY_PEM and USER_TOKEN_JWKS_URL",
+                });
+            }
+        };
+        Ok(UserTokenConfig {
+            issuer,
+            audience: self.required("USER_TOKEN_AUDIENCE")?,
+            key,
+            permissions_claim: self
+                .get("USER_TOKEN_PERMISSIONS_CLAIM")
+                .unwrap_or_else(|| "permissions".to_owned()),
+        })
+    }
+}
 
-        let issuer = absolute_url("ISSUER", &required("ISSUER")?)?;
-        let verification_uri = match get("VERIFICATION_URI") {
+impl FromEnv for DeviceConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(lookup);
+        let verification_uri = match env.get("VERIFICATION_URI") {
             Some(uri) => absolute_url("VERIFICATION_URI", &uri)?,
-            None => format!("{issuer}/device"),
+            None => format!("{}/device", env.issuer()?),
         };
-        let signing_keys = match (get("SIGNING_KEYS"), get("SIGNING_KEYS_SECRET_ID")) {
+        Ok(Self {
+            table_name: env.table_name()?,
+            verification_uri,
+            defaults: IssueDefaults {
+                device_code_lifetime: env.setting(
+                    "DEVICE_CODE_LIFETIME_SECONDS",
+                    Setting::DeviceCodeLifetime,
+                    DEFAULT_DEVICE_CODE_LIFETIME,
+                )?,
+                poll_interval: env.setting(
+                    "POLL_INTERVAL_SECONDS",
+                    Setting::PollInterval,
+                    DEFAULT_POLL_INTERVAL,
+                )?,
+                access_token_lifetime: env.setting(
+                    "ACCESS_TOKEN_LIFETIME_SECONDS",
+                    Setting::AccessTokenLifetime,
+                    DEFAULT_ACCESS_TOKEN_LIFETIME,
+                )?,
+            },
+            record_retention: env.seconds(
+                "RECORD_RETENTION_SECONDS",
+                DEFAULT_RECORD_RETENTION,
+                0..=30 * 86_400,
+            )?,
+        })
+    }
+}
+
+impl FromEnv for TokenConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(lookup);
+        let issuer = env.issuer()?;
+        let signing_keys = match (env.get("SIGNING_KEYS"), env.get("SIGNING_KEYS_SECRET_ID")) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::Invalid {
                     name: "SIGNING_KEYS",
                     reason: "set either SIGNING_KEYS or SIGNING_KEYS_SECRET_ID, not both",
                 });
             }
-            (Some(json), None) => Some(SigningKeysSource::Inline(json)),
-            (None, Some(id)) => Some(SigningKeysSource::SecretsManager(id.trim().to_owned())),
-            (None, None) => None,
-        };
-        let scopes_supported = match get("SCOPES_SUPPORTED") {
-            Some(scopes) => {
-                let set = crate::domain::ScopeSet::parse(scopes.trim()).map_err(|_| {
-                    ConfigError::Invalid {
-                        name: "SCOPES_SUPPORTED",
-                        reason: "not a space-separated list of scope tokens",
-                    }
-                })?;
-                Some(set.to_string())
-            }
-            None => None,
-        };
-        let user_tokens = match get("USER_TOKEN_ISSUER") {
-            None => None,
-            Some(issuer) => {
-                let algorithm = match get("USER_TOKEN_ALGORITHM").as_deref().map(str::trim) {
-                    None | Some("RS256") => UserTokenAlgorithm::Rs256,
-                    Some("ES256") => UserTokenAlgorithm::Es256,
-                    Some(_) => {
-                        return Err(ConfigError::Invalid {
-                            name: "USER_TOKEN_ALGORITHM",
-                            reason: "must be RS256 or ES256",
-                        });
-                    }
-                };
-                let key = match (
-                    get("USER_TOKEN_HS256_SECRET"),
-                    get("USER_TOKEN_PUBLIC_KEY_PEM"),
-                    get("USER_TOKEN_JWKS_URL"),
-                ) {
-                    (Some(secret), None, None) => {
-                        if secret.len() < 32 {
-                            return Err(ConfigError::Invalid {
-                                name: "USER_TOKEN_HS256_SECRET",
-                                reason: "must be at least 32 bytes",
-                            });
-                        }
-                        UserTokenKey::Hs256Secret(secret)
-                    }
-                    (None, Some(pem), None) => UserTokenKey::PublicKeyPem { algorithm, pem },
-                    (None, None, Some(url)) => UserTokenKey::JwksUrl {
-                        algorithm,
-                        url: absolute_url("USER_TOKEN_JWKS_URL", &url)?,
-                    },
-                    _ => {
-                        return Err(ConfigError::Invalid {
-                            name: "USER_TOKEN_ISSUER",
-                            reason: "set exactly one of USER_TOKEN_HS256_SECRET, \
-                                     USER_TOKEN_PUBLIC_KEY_PEM and USER_TOKEN_JWKS_URL",
-                        });
-                    }
-                };
-                Some(UserTokenConfig {
-                    issuer: issuer.trim().to_owned(),
-                    audience: required("USER_TOKEN_AUDIENCE")?.trim().to_owned(),
-                    key,
-                    permissions_claim: get("USER_TOKEN_PERMISSIONS_CLAIM")
-                        .map(|c| c.trim().to_owned())
-                        .unwrap_or_else(|| "permissions".to_owned()),
-                })
-            }
-        };
-        let count = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(raw) => raw
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=10_000).contains(n))
-                    .ok_or(ConfigError::Invalid {
-                        name,
-                        reason: "must be a whole number from 1 to 10000",
-                    }),
-            }
-        };
-        let lookup_limits = LookupLimits {
-            per_account: count("LOOKUP_FAILURES_PER_ACCOUNT", 5)?,
-            per_ip: count("LOOKUP_FAILURES_PER_IP", 20)?,
-            window: seconds(
-                "LOOKUP_WINDOW_SECONDS",
-                Duration::from_secs(600),
-                60,
-                86_400,
-            )?,
-        };
-        let admin_cursor_secret = match get("ADMIN_CURSOR_SECRET") {
-            Some(secret) if secret.len() < 32 => {
-                return Err(ConfigError::Invalid {
-                    name: "ADMIN_CURSOR_SECRET",
-                    reason: "must be at least 32 bytes",
-                });
-            }
-            other => other.map(CursorSecret),
+            (Some(json), None) => SigningKeysSource::Inline(json),
+            (None, Some(id)) => SigningKeysSource::SecretsManager(id),
+            (None, None) => return Err(ConfigError::Missing("SIGNING_KEYS_SECRET_ID")),
         };
         Ok(Self {
-            admin_permission: get("ADMIN_PERMISSION")
-                .map(|p| p.trim().to_owned())
-                .unwrap_or_else(|| "ADMINISTRATOR".to_owned()),
-            admin_cursor_secret,
-            user_tokens,
-            lookup_limits,
-            access_token_audience: get("ACCESS_TOKEN_AUDIENCE")
-                .map(|a| a.trim().to_owned())
+            table_name: env.table_name()?,
+            access_token_audience: env
+                .get("ACCESS_TOKEN_AUDIENCE")
                 .unwrap_or_else(|| issuer.clone()),
-            signing_keys,
-            scopes_supported,
-            table_name: required("TABLE_NAME")?.trim().to_owned(),
             issuer,
-            verification_uri,
-            device_code_lifetime: seconds(
-                "DEVICE_CODE_LIFETIME_SECONDS",
-                DEFAULT_DEVICE_CODE_LIFETIME,
-                60,
-                1800,
-            )?,
-            poll_interval: seconds("POLL_INTERVAL_SECONDS", DEFAULT_POLL_INTERVAL, 1, 60)?,
-            access_token_lifetime: seconds(
-                "ACCESS_TOKEN_LIFETIME_SECONDS",
-                DEFAULT_ACCESS_TOKEN_LIFETIME,
-                60,
-                86_400,
-            )?,
-            record_retention: seconds(
-                "RECORD_RETENTION_SECONDS",
-                DEFAULT_RECORD_RETENTION,
-                0,
-                30 * 86_400,
-            )?,
+            signing_keys,
+        })
+    }
+}
+
+impl FromEnv for VerifyConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(lookup);
+        Ok(Self {
+            table_name: env.table_name()?,
+            user_tokens: env.user_tokens()?,
+            lookup_limits: LookupLimits {
+                per_account: env.count("LOOKUP_FAILURES_PER_ACCOUNT", 5)?,
+                per_ip: env.count("LOOKUP_FAILURES_PER_IP", 20)?,
+                window: env.seconds(
+                    "LOOKUP_WINDOW_SECONDS",
+                    Duration::from_secs(600),
+                    60..=86_400,
+                )?,
+            },
+        })
+    }
+}
+
+impl FromEnv for AdminConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(lookup);
+        Ok(Self {
+            table_name: env.table_name()?,
+            user_tokens: env.user_tokens()?,
+            admin_permission: env
+                .get("ADMIN_PERMISSION")
+                .unwrap_or_else(|| "ADMINISTRATOR".to_owned()),
+            cursor_secret: env
+                .key("ADMIN_CURSOR_SECRET")?
+                .map(CursorSecret)
+                .ok_or(ConfigError::Missing("ADMIN_CURSOR_SECRET"))?,
+        })
+    }
+}
+
+impl FromEnv for DiscoveryConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(lookup);
+        let scopes_supported = match env.get("SCOPES_SUPPORTED") {
+            Some(scopes) => Some(
+                crate::domain::ScopeSet::parse(&scopes)
+                    .map_err(|_| ConfigError::Invalid {
+                        name: "SCOPES_SUPPORTED",
+                        reason: "not a space-separated list of scope tokens",
+                    })?
+                    .to_string(),
+            ),
+            None => None,
+        };
+        Ok(Self {
+            table_name: env.table_name()?,
+            issuer: env.issuer()?,
+            scopes_supported,
         })
     }
 }
@@ -365,51 +487,97 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn load<C: FromEnv>(vars: &[(&str, &str)]) -> Result<C, ConfigError> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
+        C::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const BASE: [(&str, &str); 2] = [("TABLE_NAME", "t"), ("ISSUER", "https://a")];
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut vars = BASE.to_vec();
+        vars.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        vars.extend_from_slice(extra);
+        vars
     }
 
     #[test]
     fn minimal_configuration_gets_the_defaults() {
-        let c = load(&[("TABLE_NAME", "t"), ("ISSUER", "https://auth.example.com/")]).unwrap();
-        assert_eq!(c.issuer, "https://auth.example.com");
+        let c: DeviceConfig =
+            load(&[("TABLE_NAME", "t"), ("ISSUER", "https://auth.example.com/")]).unwrap();
         assert_eq!(c.verification_uri, "https://auth.example.com/device");
-        assert_eq!(c.device_code_lifetime, Duration::from_secs(600));
-        assert_eq!(c.poll_interval, Duration::from_secs(5));
-        assert_eq!(c.access_token_lifetime, Duration::from_secs(3600));
+        assert_eq!(c.defaults.device_code_lifetime, Duration::from_secs(600));
+        assert_eq!(c.defaults.poll_interval, Duration::from_secs(5));
+        assert_eq!(c.defaults.access_token_lifetime, Duration::from_secs(3600));
+        let d: DiscoveryConfig =
+            load(&[("TABLE_NAME", "t"), ("ISSUER", "https://auth.example.com/")]).unwrap();
+        assert_eq!(d.issuer, "https://auth.example.com");
     }
 
     #[test]
     fn missing_and_empty_variables_are_named() {
         assert_eq!(
-            load(&[("ISSUER", "https://a")]),
+            load::<DiscoveryConfig>(&[("ISSUER", "https://a")]),
             Err(ConfigError::Missing("TABLE_NAME"))
         );
         assert_eq!(
-            load(&[("TABLE_NAME", "t"), ("ISSUER", " ")]),
+            load::<DeviceConfig>(&[("TABLE_NAME", "t"), ("ISSUER", " ")]),
             Err(ConfigError::Missing("ISSUER"))
         );
     }
 
     #[test]
+    fn each_function_fails_at_start_without_what_it_needs() {
+        assert_eq!(
+            load::<TokenConfig>(&BASE),
+            Err(ConfigError::Missing("SIGNING_KEYS_SECRET_ID"))
+        );
+        assert_eq!(
+            load::<VerifyConfig>(&BASE),
+            Err(ConfigError::Missing("USER_TOKEN_ISSUER"))
+        );
+        let user_tokens = with(&[
+            ("USER_TOKEN_ISSUER", "https://idp"),
+            ("USER_TOKEN_AUDIENCE", "api"),
+            ("USER_TOKEN_HS256_SECRET", SECRET),
+        ]);
+        assert!(load::<VerifyConfig>(&user_tokens).is_ok());
+        assert_eq!(
+            load::<AdminConfig>(&user_tokens),
+            Err(ConfigError::Missing("ADMIN_CURSOR_SECRET"))
+        );
+        let mut admin = user_tokens.clone();
+        admin.push(("ADMIN_CURSOR_SECRET", "short"));
+        assert!(matches!(
+            load::<AdminConfig>(&admin),
+            Err(ConfigError::Invalid {
+                name: "ADMIN_CURSOR_SECRET",
+                ..
+            })
+        ));
+        admin.pop();
+        admin.push(("ADMIN_CURSOR_SECRET", SECRET));
+        let c: AdminConfig = load(&admin).unwrap();
+        assert_eq!(c.admin_permission, "ADMINISTRATOR");
+        assert!(!format!("{c:?}").contains(SECRET));
+    }
+
+    #[test]
     fn bad_values_are_rejected_with_the_variable_name() {
-        let base = [("TABLE_NAME", "t"), ("ISSUER", "https://a")];
         for (name, value) in [
             ("POLL_INTERVAL_SECONDS", "five"),
             ("POLL_INTERVAL_SECONDS", "0"),
             ("DEVICE_CODE_LIFETIME_SECONDS", "99999"),
+            ("ACCESS_TOKEN_LIFETIME_SECONDS", "59"),
             ("VERIFICATION_URI", "ftp://x"),
             ("VERIFICATION_URI", "https://x/device?a=b"),
             ("ISSUER", "https:///path"),
         ] {
-            let mut vars = base.to_vec();
-            vars.retain(|(k, _)| *k != name);
-            vars.push((name, value));
-            match load(&vars) {
+            match load::<DeviceConfig>(&with(&[(name, value)])) {
                 Err(ConfigError::Invalid { name: n, .. }) => assert_eq!(n, name),
                 other => panic!("{name}={value}: {other:?}"),
             }
@@ -417,58 +585,78 @@ mod tests {
     }
 
     #[test]
+    fn the_deployment_and_the_admin_api_accept_the_same_ranges() {
+        for setting in [
+            Setting::DeviceCodeLifetime,
+            Setting::PollInterval,
+            Setting::AccessTokenLifetime,
+        ] {
+            let name = match setting {
+                Setting::DeviceCodeLifetime => "DEVICE_CODE_LIFETIME_SECONDS",
+                Setting::PollInterval => "POLL_INTERVAL_SECONDS",
+                Setting::AccessTokenLifetime => "ACCESS_TOKEN_LIFETIME_SECONDS",
+            };
+            let range = setting.range();
+            for value in [range.start() - 1, *range.start(), *range.end(), range.end() + 1] {
+                let text = value.to_string();
+                let vars: Vec<(&str, &str)> = with(&[]).into_iter().chain([(name, text.as_str())]).collect();
+                assert_eq!(
+                    load::<DeviceConfig>(&vars).is_ok(),
+                    setting.parse(value).is_ok(),
+                    "{name}={value}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn signing_keys_come_from_one_source_and_never_print() {
-        let base = [("TABLE_NAME", "t"), ("ISSUER", "https://a")];
-        let mut inline = base.to_vec();
-        inline.push(("SIGNING_KEYS", "{\"secret\":1}"));
-        let c = load(&inline).unwrap();
+        let c: TokenConfig = load(&with(&[("SIGNING_KEYS", "{\"secret\":1}")])).unwrap();
         assert_eq!(
             c.signing_keys,
-            Some(SigningKeysSource::Inline("{\"secret\":1}".into()))
+            SigningKeysSource::Inline("{\"secret\":1}".into())
         );
         assert!(!format!("{c:?}").contains("secret\""));
         assert_eq!(c.access_token_audience, "https://a");
 
-        let mut both = inline.clone();
-        both.push(("SIGNING_KEYS_SECRET_ID", "arn:x"));
-        assert!(load(&both).is_err());
-        let mut arn = base.to_vec();
-        arn.push(("SIGNING_KEYS_SECRET_ID", "arn:x"));
+        let both = with(&[
+            ("SIGNING_KEYS", "{\"secret\":1}"),
+            ("SIGNING_KEYS_SECRET_ID", "arn:x"),
+        ]);
+        assert!(load::<TokenConfig>(&both).is_err());
         assert_eq!(
-            load(&arn).unwrap().signing_keys,
-            Some(SigningKeysSource::SecretsManager("arn:x".into()))
+            load::<TokenConfig>(&with(&[("SIGNING_KEYS_SECRET_ID", "arn:x")]))
+                .unwrap()
+                .signing_keys,
+            SigningKeysSource::SecretsManager("arn:x".into())
         );
     }
 
     #[test]
     fn user_tokens_need_exactly_one_key_and_never_print_the_secret() {
-        let secret = "0123456789abcdef0123456789abcdef";
-        let base = [
-            ("TABLE_NAME", "t"),
-            ("ISSUER", "https://a"),
+        let base = with(&[
             ("USER_TOKEN_ISSUER", "https://idp"),
             ("USER_TOKEN_AUDIENCE", "api"),
-        ];
-        let mut hs = base.to_vec();
-        hs.push(("USER_TOKEN_HS256_SECRET", secret));
-        let c = load(&hs).unwrap();
-        let user = c.user_tokens.clone().unwrap();
-        assert_eq!(user.key, UserTokenKey::Hs256Secret(secret.into()));
-        assert_eq!(user.permissions_claim, "permissions");
-        assert!(!format!("{c:?}").contains(secret));
+        ]);
+        let mut hs = base.clone();
+        hs.push(("USER_TOKEN_HS256_SECRET", SECRET));
+        let c: VerifyConfig = load(&hs).unwrap();
+        assert_eq!(c.user_tokens.key, UserTokenKey::Hs256Secret(SECRET.into()));
+        assert_eq!(c.user_tokens.permissions_claim, "permissions");
+        assert!(!format!("{c:?}").contains(SECRET));
 
         let mut both = hs.clone();
         both.push(("USER_TOKEN_JWKS_URL", "https://idp/jwks"));
-        assert!(load(&both).is_err());
-        assert!(load(&base).is_err(), "no key at all");
-        let mut short = base.to_vec();
+        assert!(load::<VerifyConfig>(&both).is_err());
+        assert!(load::<VerifyConfig>(&base).is_err(), "no key at all");
+        let mut short = base.clone();
         short.push(("USER_TOKEN_HS256_SECRET", "short"));
-        assert!(load(&short).is_err());
+        assert!(load::<VerifyConfig>(&short).is_err());
 
-        let mut jwks = base.to_vec();
+        let mut jwks = base.clone();
         jwks.push(("USER_TOKEN_JWKS_URL", "https://idp/.well-known/jwks.json"));
         jwks.push(("USER_TOKEN_ALGORITHM", "ES256"));
-        match load(&jwks).unwrap().user_tokens.unwrap().key {
+        match load::<VerifyConfig>(&jwks).unwrap().user_tokens.key {
             UserTokenKey::JwksUrl { algorithm, .. } => {
                 assert_eq!(algorithm, UserTokenAlgorithm::Es256)
             }
@@ -477,27 +665,29 @@ mod tests {
         let mut none_alg = jwks.clone();
         none_alg.push(("USER_TOKEN_ALGORITHM", "none"));
         none_alg.retain(|(k, v)| *k != "USER_TOKEN_ALGORITHM" || *v == "none");
-        assert!(load(&none_alg).is_err());
+        assert!(load::<VerifyConfig>(&none_alg).is_err());
     }
 
     #[test]
     fn lookup_limits_default_to_five_per_account_per_ten_minutes() {
-        let c = load(&[("TABLE_NAME", "t"), ("ISSUER", "https://a")]).unwrap();
+        let base = with(&[
+            ("USER_TOKEN_ISSUER", "https://idp"),
+            ("USER_TOKEN_AUDIENCE", "api"),
+            ("USER_TOKEN_HS256_SECRET", SECRET),
+        ]);
+        let c: VerifyConfig = load(&base).unwrap();
         assert_eq!(c.lookup_limits.per_account, 5);
         assert_eq!(c.lookup_limits.per_ip, 20);
         assert_eq!(c.lookup_limits.window, Duration::from_secs(600));
-        assert!(c.user_tokens.is_none());
-        let bad = load(&[
-            ("TABLE_NAME", "t"),
-            ("ISSUER", "https://a"),
-            ("LOOKUP_FAILURES_PER_ACCOUNT", "0"),
-        ]);
-        assert!(bad.is_err());
+        let mut bad = base.clone();
+        bad.push(("LOOKUP_FAILURES_PER_ACCOUNT", "0"));
+        assert!(load::<VerifyConfig>(&bad).is_err());
     }
 
     #[test]
     fn messages_never_contain_values() {
-        let err = load(&[("TABLE_NAME", "t"), ("ISSUER", "s3cr3t-value")]).unwrap_err();
+        let err = load::<DiscoveryConfig>(&[("TABLE_NAME", "t"), ("ISSUER", "s3cr3t-value")])
+            .unwrap_err();
         assert!(!err.to_string().contains("s3cr3t"));
     }
 }

@@ -1,22 +1,29 @@
-//! The crate every function of the device-flow service uses: domain types, the
-//! DynamoDB store, configuration, OAuth client authentication, HTTP helpers and the
-//! three error formats.
+//! The crate every function of the device-flow service uses.
+//!
+//! Layers, top to bottom (an arrow never points up):
+//! - [`http`]: the wire formats: forms, credentials, success bodies and the three error
+//!   formats, each outcome rendered in one place;
+//! - [`usecase`]: one module per thing a device, a person or an administrator does, typed
+//!   in and typed out, no HTTP;
+//! - [`domain`] (types that validate on construction, pure decisions) and [`store`] (the
+//!   DynamoDB table), with [`token`] (access tokens), [`user_auth`] (user tokens),
+//!   [`config`], [`time`] and [`secret`] beside them.
 
 pub mod config;
 pub mod domain;
-pub mod error;
 pub mod http;
-pub mod oauth;
 pub mod permissions;
 pub mod secret;
 pub mod store;
 pub mod telemetry;
 pub mod time;
 pub mod token;
+pub mod usecase;
 pub mod user_auth;
 
 pub use config::{
-    Config, CursorSecret, LookupLimits, SigningKeysSource, UserTokenAlgorithm, UserTokenConfig,
-    UserTokenKey,
+    AdminConfig, CursorSecret, DeviceConfig, DiscoveryConfig, FromEnv, LookupLimits,
+    SigningKeysSource, TokenConfig, UserTokenAlgorithm, UserTokenConfig, UserTokenKey,
+    VerifyConfig,
 };
 pub use store::Store;

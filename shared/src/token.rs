@@ -162,6 +162,37 @@ impl KeySet {
     }
 }
 
+/// Mints access tokens: the signing keys and the deployment's issuer and audience, built
+/// once per cold start.
+pub struct TokenMinter {
+    pub keys: KeySet,
+    issuer: String,
+    audience: String,
+}
+
+impl TokenMinter {
+    pub fn new(config: &crate::config::TokenConfig, keys: KeySet) -> Self {
+        Self {
+            keys,
+            issuer: config.issuer.clone(),
+            audience: config.access_token_audience.clone(),
+        }
+    }
+
+    /// The signed token that `record`, approved by `approval`, yields at `now`, with its
+    /// claims.
+    pub fn mint(
+        &self,
+        record: &DeviceAuthorization,
+        approval: &Approval,
+        now: Timestamp,
+    ) -> Result<(String, AccessTokenClaims), KeyError> {
+        let claims =
+            AccessTokenClaims::for_grant(&self.issuer, &self.audience, record, approval, now);
+        Ok((self.keys.sign(&claims)?, claims))
+    }
+}
+
 /// The claims of an access token (RFC 9068 §2.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessTokenClaims {

@@ -42,6 +42,32 @@ impl User {
     }
 }
 
+/// A signed-in user who holds the administrator permission: the admin use cases take one,
+/// so that none of them can run for anyone else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Administrator {
+    /// Who acts, for the audit log.
+    pub account_id: String,
+}
+
+impl Administrator {
+    /// `user`, if their token grants `permission` (the deployment's administrator
+    /// permission).
+    pub fn authorize(user: &User, permission: &str) -> Option<Self> {
+        user.has_permission(permission).then(|| Self {
+            account_id: user.account_id.clone(),
+        })
+    }
+
+    /// Someone at the deployment's own command line (the development tasks), who holds
+    /// the table's credentials and so needs no token.
+    pub fn operator(name: &str) -> Self {
+        Self {
+            account_id: name.to_owned(),
+        }
+    }
+}
+
 /// Why a request is not signed in. The messages are fixed and say nothing of the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {

@@ -1,9 +1,10 @@
 //! OAuth clients: their ids, secrets, kinds and what each may do.
 
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use super::ScopeSet;
+use super::{ScopeError, ScopeSet};
 use crate::secret;
 use crate::time::Timestamp;
 
@@ -25,6 +26,13 @@ impl ClientId {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
         valid.then(|| Self(input.to_owned()))
+    }
+
+    /// A fresh random id (128 bits, hex), for a client registered without one.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 16];
+        secret::fill_random(&mut bytes);
+        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
     }
 
     pub fn as_str(&self) -> &str {
@@ -133,6 +141,158 @@ pub enum ClientKind {
     Confidential { secret_hash: SecretHash },
 }
 
+/// Longest client name accepted.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// A client's display name: 1 to [`MAX_NAME_LEN`] characters, trimmed, without control
+/// characters (it is shown to users on the verification page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientName(String);
+
+impl ClientName {
+    pub fn parse(input: &str) -> Result<Self, ClientError> {
+        let name = input.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_NAME_LEN
+            || name.chars().any(char::is_control)
+        {
+            return Err(ClientError::Name);
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// The per-client overrides of the deployment's settings, each with the one range that
+/// both the admin API and the deployment configuration accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    DeviceCodeLifetime,
+    PollInterval,
+    AccessTokenLifetime,
+}
+
+/// The longest a device code can live, whoever sets it: no pending request is ever older
+/// (deleting a client revokes its pending requests of this age and younger).
+pub const MAX_DEVICE_CODE_LIFETIME: Duration =
+    Duration::from_secs(*Setting::DeviceCodeLifetime.range().end());
+
+impl Setting {
+    /// The admin API's field name.
+    pub const fn field(self) -> &'static str {
+        match self {
+            Self::DeviceCodeLifetime => "device_code_lifetime_seconds",
+            Self::PollInterval => "poll_interval_seconds",
+            Self::AccessTokenLifetime => "access_token_lifetime_seconds",
+        }
+    }
+
+    /// The allowed values, in whole seconds.
+    pub const fn range(self) -> RangeInclusive<u64> {
+        match self {
+            Self::DeviceCodeLifetime => 60..=1800,
+            Self::PollInterval => 1..=60,
+            Self::AccessTokenLifetime => 60..=86_400,
+        }
+    }
+
+    /// `seconds` as a duration, if it is in range.
+    pub fn parse(self, seconds: u64) -> Result<Duration, ClientError> {
+        if self.range().contains(&seconds) {
+            Ok(Duration::from_secs(seconds))
+        } else {
+            Err(ClientError::OutOfRange(self))
+        }
+    }
+
+    /// An optional override: `None` stays `None` (the deployment's value applies).
+    pub fn parse_optional(self, seconds: Option<u64>) -> Result<Option<Duration>, ClientError> {
+        seconds.map(|s| self.parse(s)).transpose()
+    }
+}
+
+/// Why a client's settings were refused. The messages name fields, never echo values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    #[error("client_id must be 1 to 128 characters of A-Z a-z 0-9 - . _ ~")]
+    ClientId,
+    #[error("name must be 1 to 200 characters, without control characters")]
+    Name,
+    #[error("an allowed grant type is unknown")]
+    UnknownGrant,
+    #[error("allowed_scopes: {0}")]
+    Scopes(#[from] ScopeError),
+    #[error("{} must be from {} to {}", .0.field(), .0.range().start(), .0.range().end())]
+    OutOfRange(Setting),
+    #[error("a public client has no secret to rotate")]
+    NoSecretToRotate,
+}
+
+/// Parses grant type names; any unknown one refuses the whole list.
+pub fn parse_grants<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<GrantType>, ClientError> {
+    let mut grants = names
+        .into_iter()
+        .map(GrantType::parse)
+        .collect::<Option<Vec<_>>>()
+        .ok_or(ClientError::UnknownGrant)?;
+    grants.sort();
+    grants.dedup();
+    Ok(grants)
+}
+
+/// Who a request says it is, before the client is looked up: `client_id` alone (a
+/// public client), or with a secret (RFC 6749 §2.3.1).
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub client_id: ClientId,
+    pub secret: Option<ClientSecret>,
+    /// The credentials came in an `Authorization: Basic` header, so a refusal must
+    /// challenge (RFC 6749 §5.2).
+    pub used_basic: bool,
+}
+
+/// Client authentication failed. One answer for every cause, so it does not tell which
+/// part was wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("client authentication failed")]
+pub struct AuthenticationFailed;
+
+impl ClientCredentials {
+    /// Checks these credentials against the client found in the store (`None`: no such
+    /// client). A public client must not present a secret; a confidential one must
+    /// present the right one, compared in constant time.
+    pub fn authenticate(
+        &self,
+        client: Option<OAuthClient>,
+    ) -> Result<OAuthClient, AuthenticationFailed> {
+        let client = client.ok_or(AuthenticationFailed)?;
+        let ok = match (&client.kind, &self.secret) {
+            (ClientKind::Public, None) => true,
+            (ClientKind::Confidential { secret_hash }, Some(secret)) => secret_hash.verify(secret),
+            _ => false,
+        };
+        if ok { Ok(client) } else { Err(AuthenticationFailed) }
+    }
+}
+
+/// What an administrator changes in a client (`PATCH`): `None` leaves a field as it is;
+/// `Some(None)` clears an override.
+#[derive(Debug, Clone, Default)]
+pub struct ClientChanges {
+    pub name: Option<ClientName>,
+    pub allowed_grants: Option<Vec<GrantType>>,
+    pub allowed_scopes: Option<ScopeSet>,
+    pub device_code_lifetime: Option<Option<Duration>>,
+    pub poll_interval: Option<Option<Duration>>,
+    pub access_token_lifetime: Option<Option<Duration>>,
+    pub rotate_secret: bool,
+}
+
 /// A registered OAuth client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthClient {
@@ -156,13 +316,55 @@ impl OAuthClient {
     pub fn may_use(&self, grant: GrantType) -> bool {
         self.allowed_grants.contains(&grant)
     }
+
+    /// Applies `changes` as of `now`. `updated_at` becomes strictly later than before, so
+    /// that the store's optimistic check always sees the change. Returns the new secret
+    /// when it was rotated (shown once; only its hash is kept).
+    pub fn apply(
+        &mut self,
+        changes: ClientChanges,
+        now: Timestamp,
+    ) -> Result<Option<ClientSecret>, ClientError> {
+        let mut new_secret = None;
+        if changes.rotate_secret {
+            if self.kind == ClientKind::Public {
+                return Err(ClientError::NoSecretToRotate);
+            }
+            let secret = ClientSecret::generate();
+            self.kind = ClientKind::Confidential {
+                secret_hash: secret.hash(),
+            };
+            new_secret = Some(secret);
+        }
+        if let Some(name) = changes.name {
+            self.name = name.into_string();
+        }
+        if let Some(grants) = changes.allowed_grants {
+            self.allowed_grants = grants;
+        }
+        if let Some(scopes) = changes.allowed_scopes {
+            self.allowed_scopes = scopes;
+        }
+        if let Some(v) = changes.device_code_lifetime {
+            self.device_code_lifetime = v;
+        }
+        if let Some(v) = changes.poll_interval {
+            self.poll_interval = v;
+        }
+        if let Some(v) = changes.access_token_lifetime {
+            self.access_token_lifetime = v;
+        }
+        self.updated_at =
+            Timestamp::from_millis(now.as_millis().max(self.updated_at.as_millis() + 1));
+        Ok(new_secret)
+    }
 }
 
 /// What an administrator asks for when registering a client.
 #[derive(Debug, Clone)]
 pub struct NewClient {
     pub id: ClientId,
-    pub name: String,
+    pub name: ClientName,
     pub confidential: bool,
     pub allowed_grants: Vec<GrantType>,
     pub allowed_scopes: ScopeSet,
@@ -187,7 +389,7 @@ impl NewClient {
         grants.dedup();
         let client = OAuthClient {
             id: self.id,
-            name: self.name,
+            name: self.name.into_string(),
             kind,
             allowed_grants: grants,
             allowed_scopes: self.allowed_scopes,
@@ -206,7 +408,7 @@ impl NewClient {
 pub(crate) fn test_client(id: &str) -> OAuthClient {
     NewClient {
         id: ClientId::parse(id).expect("a valid test client id"),
-        name: format!("Test {id}"),
+        name: ClientName::parse(&format!("Test {id}")).expect("a valid name"),
         confidential: false,
         allowed_grants: vec![GrantType::DeviceCode],
         allowed_scopes: ScopeSet::parse("read write").expect("valid scopes"),
@@ -247,7 +449,7 @@ mod tests {
     fn registering_a_confidential_client_returns_its_secret_once() {
         let new = NewClient {
             id: ClientId::parse("svc").unwrap(),
-            name: "Service".into(),
+            name: ClientName::parse("Service").unwrap(),
             confidential: true,
             allowed_grants: vec![GrantType::DeviceCode, GrantType::DeviceCode],
             allowed_scopes: ScopeSet::parse("read").unwrap(),
@@ -277,5 +479,113 @@ mod tests {
             assert_eq!(GrantType::parse(grant.as_str()), Some(grant));
         }
         assert_eq!(GrantType::parse("password"), None);
+    }
+
+    #[test]
+    fn names_are_trimmed_bounded_and_printable() {
+        assert_eq!(
+            ClientName::parse("  TV app ").unwrap().into_string(),
+            "TV app"
+        );
+        assert_eq!(ClientName::parse("   "), Err(ClientError::Name));
+        assert_eq!(ClientName::parse("a\u{7}b"), Err(ClientError::Name));
+        assert!(ClientName::parse(&"é".repeat(MAX_NAME_LEN)).is_ok());
+        assert_eq!(
+            ClientName::parse(&"é".repeat(MAX_NAME_LEN + 1)),
+            Err(ClientError::Name)
+        );
+    }
+
+    #[test]
+    fn settings_have_one_range_each() {
+        assert_eq!(
+            Setting::DeviceCodeLifetime.parse(1800),
+            Ok(Duration::from_secs(1800))
+        );
+        assert_eq!(MAX_DEVICE_CODE_LIFETIME, Duration::from_secs(1800));
+        let err = Setting::PollInterval.parse(0).unwrap_err();
+        assert_eq!(err.to_string(), "poll_interval_seconds must be from 1 to 60");
+        assert_eq!(Setting::AccessTokenLifetime.parse_optional(None), Ok(None));
+        assert!(Setting::AccessTokenLifetime.parse(86_401).is_err());
+    }
+
+    #[test]
+    fn grant_lists_are_sorted_and_refuse_unknown_names() {
+        let grants = parse_grants(["refresh_token", GrantType::DEVICE_CODE_URN, "refresh_token"]);
+        assert_eq!(grants, Ok(vec![GrantType::DeviceCode, GrantType::RefreshToken]));
+        assert_eq!(parse_grants(["password"]), Err(ClientError::UnknownGrant));
+    }
+
+    #[test]
+    fn changes_apply_and_always_move_updated_at_forward() {
+        let mut client = test_client("tv");
+        client.updated_at = Timestamp::from_millis(100);
+        let changes = ClientChanges {
+            name: Some(ClientName::parse("Renamed").unwrap()),
+            poll_interval: Some(Some(Duration::from_secs(9))),
+            ..ClientChanges::default()
+        };
+        assert!(client.apply(changes, Timestamp::from_millis(50)).unwrap().is_none());
+        assert_eq!(client.name, "Renamed");
+        assert_eq!(client.poll_interval, Some(Duration::from_secs(9)));
+        assert_eq!(client.updated_at, Timestamp::from_millis(101));
+        let rotate = ClientChanges {
+            rotate_secret: true,
+            ..ClientChanges::default()
+        };
+        assert_eq!(
+            client.apply(rotate, Timestamp::from_millis(500)).unwrap_err(),
+            ClientError::NoSecretToRotate
+        );
+    }
+
+    #[test]
+    fn rotating_replaces_the_secret() {
+        let old = ClientSecret::generate();
+        let mut client = OAuthClient {
+            kind: ClientKind::Confidential {
+                secret_hash: old.hash(),
+            },
+            ..test_client("svc")
+        };
+        let rotate = ClientChanges {
+            rotate_secret: true,
+            ..ClientChanges::default()
+        };
+        let new = client.apply(rotate, Timestamp::from_millis(5)).unwrap().unwrap();
+        let credentials = |secret: &ClientSecret| ClientCredentials {
+            client_id: client.id.clone(),
+            secret: Some(secret.clone()),
+            used_basic: false,
+        };
+        assert!(credentials(&new).authenticate(Some(client.clone())).is_ok());
+        assert!(credentials(&old).authenticate(Some(client.clone())).is_err());
+    }
+
+    #[test]
+    fn every_authentication_failure_is_the_same() {
+        let secret = ClientSecret::generate();
+        let confidential = OAuthClient {
+            kind: ClientKind::Confidential {
+                secret_hash: secret.hash(),
+            },
+            ..test_client("c1")
+        };
+        let public = test_client("c1");
+        let with = |secret: Option<&str>| ClientCredentials {
+            client_id: ClientId::parse("c1").unwrap(),
+            secret: secret.map(|s| ClientSecret::new(s.to_owned())),
+            used_basic: false,
+        };
+        assert!(with(None).authenticate(Some(public.clone())).is_ok());
+        assert!(with(Some(secret.expose())).authenticate(Some(confidential.clone())).is_ok());
+        for (credentials, stored) in [
+            (with(None), None),
+            (with(None), Some(confidential.clone())),
+            (with(Some("wrong")), Some(confidential)),
+            (with(Some("anything")), Some(public)),
+        ] {
+            assert_eq!(credentials.authenticate(stored), Err(AuthenticationFailed));
+        }
     }
 }

@@ -85,6 +85,19 @@ pub enum DeviceState {
     },
 }
 
+impl DeviceState {
+    /// The stored status of this state: the one place a state gets its name (items,
+    /// condition expressions, the listing filter). Expiry is not a stored state.
+    pub fn status(&self) -> Status {
+        match self {
+            Self::Pending => Status::Pending,
+            Self::Approved(_) => Status::Approved,
+            Self::Denied { .. } => Status::Denied,
+            Self::Consumed { .. } => Status::Consumed,
+        }
+    }
+}
+
 /// Who approved a request, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approval {
@@ -108,6 +121,17 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in the order of a record's life.
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Approved,
+        Self::Denied,
+        Self::Consumed,
+        Self::Expired,
+    ];
+
+    /// The status's name, as stored (for the four stored states) and as the admin API's
+    /// `status` filter spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -119,15 +143,7 @@ impl Status {
     }
 
     pub fn parse(input: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Approved,
-            Self::Denied,
-            Self::Consumed,
-            Self::Expired,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == input)
+        Self::ALL.into_iter().find(|s| s.as_str() == input)
     }
 }
 
@@ -196,12 +212,9 @@ impl DeviceAuthorization {
     /// The record's status at `now`. A consumed or denied record stays so forever; a
     /// pending or approved one whose time is up is expired.
     pub fn status(&self, now: Timestamp) -> Status {
-        match &self.state {
-            DeviceState::Consumed { .. } => Status::Consumed,
-            DeviceState::Denied { .. } => Status::Denied,
-            _ if self.is_expired(now) => Status::Expired,
-            DeviceState::Pending => Status::Pending,
-            DeviceState::Approved(_) => Status::Approved,
+        match self.state.status() {
+            Status::Pending | Status::Approved if self.is_expired(now) => Status::Expired,
+            stored => stored,
         }
     }
 }
@@ -349,13 +362,7 @@ mod tests {
 
     #[test]
     fn status_names_round_trip() {
-        for s in [
-            Status::Pending,
-            Status::Approved,
-            Status::Denied,
-            Status::Consumed,
-            Status::Expired,
-        ] {
+        for s in Status::ALL {
             assert_eq!(Status::parse(s.as_str()), Some(s));
         }
         assert_eq!(Status::parse("PENDING"), None);

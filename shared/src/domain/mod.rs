@@ -9,7 +9,9 @@ pub mod user_code;
 #[cfg(test)]
 pub(crate) use client::test_client;
 pub use client::{
-    ClientId, ClientKind, ClientSecret, GrantType, NewClient, OAuthClient, SecretHash,
+    AuthenticationFailed, ClientChanges, ClientCredentials, ClientError, ClientId, ClientKind,
+    ClientName, ClientSecret, GrantType, MAX_DEVICE_CODE_LIFETIME, NewClient, OAuthClient,
+    SecretHash, Setting, parse_grants,
 };
 pub use device_authorization::{
     Approval, DeviceAuthorization, DeviceState, POLL_TOLERANCE, PollDecision, SLOW_DOWN_STEP,

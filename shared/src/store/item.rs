@@ -14,7 +14,7 @@ use super::table::{
 };
 use crate::domain::{
     Approval, ClientId, ClientKind, DeviceAuthorization, DeviceAuthorizationId, DeviceState,
-    GrantType, OAuthClient, ScopeSet, SecretHash, UserCode,
+    GrantType, OAuthClient, ScopeSet, SecretHash, Status, UserCode,
 };
 use crate::time::Timestamp;
 
@@ -130,15 +130,6 @@ fn millis(d: Duration) -> AttributeValue {
     n(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The stored name of a state.
-pub fn state_name(state: &DeviceState) -> &'static str {
-    match state {
-        DeviceState::Pending => "pending",
-        DeviceState::Approved(_) => "approved",
-        DeviceState::Denied { .. } => "denied",
-        DeviceState::Consumed { .. } => "consumed",
-    }
-}
 
 /// A device authorization as an item; kept `retention` past its expiry before TTL.
 pub fn device_to_item(record: &DeviceAuthorization, retention: Duration) -> Item {
@@ -153,7 +144,7 @@ pub fn device_to_item(record: &DeviceAuthorization, retention: Duration) -> Item
         put(attr::SCOPE, s(record.scope.to_string()));
     }
     put(attr::USER_CODE, s(record.user_code.as_str()));
-    put(attr::STATUS, s(state_name(&record.state)));
+    put(attr::STATUS, s(record.state.status().as_str()));
     put(attr::CREATED_AT, time(record.created_at));
     put(attr::EXPIRES_AT, time(record.expires_at));
     put(attr::POLL_INTERVAL_MS, millis(record.interval));
@@ -214,17 +205,18 @@ pub fn device_from_item(item: &Item) -> Result<DeviceAuthorization, StoreError> 
             session_id: r.opt_string(attr::SESSION_ID)?.map(str::to_owned),
         })
     };
-    let state = match r.string(attr::STATUS)? {
-        "pending" => DeviceState::Pending,
-        "approved" => DeviceState::Approved(approval()?),
-        "denied" => DeviceState::Denied {
+    let state = match Status::parse(r.string(attr::STATUS)?) {
+        Some(Status::Pending) => DeviceState::Pending,
+        Some(Status::Approved) => DeviceState::Approved(approval()?),
+        Some(Status::Denied) => DeviceState::Denied {
             denied_at: r.time(attr::DENIED_AT)?,
         },
-        "consumed" => DeviceState::Consumed {
+        Some(Status::Consumed) => DeviceState::Consumed {
             approval: approval()?,
             consumed_at: r.time(attr::CONSUMED_AT)?,
         },
-        _ => return Err(StoreError::Corrupt(attr::STATUS)),
+        // `expired` is derived from the time, never stored.
+        Some(Status::Expired) | None => return Err(StoreError::Corrupt(attr::STATUS)),
     };
     Ok(DeviceAuthorization {
         id: DeviceAuthorizationId::parse(r.string(attr::ID)?)

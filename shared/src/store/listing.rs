@@ -1,6 +1,8 @@
 //! Listing records and clients newest first, one `Query` of the listing index per page,
 //! never a scan.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::item::{self, CLIENT_KIND, DEVICE_KIND, Item, attr};
@@ -15,7 +17,51 @@ use crate::time::Timestamp;
 #[derive(Debug)]
 pub struct Page<T> {
     pub items: Vec<T>,
-    pub next: Option<Item>,
+    pub next: Option<PageKey>,
+}
+
+/// The two listings of the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    DeviceAuthorizations,
+    Clients,
+}
+
+impl Listing {
+    fn kind(self) -> &'static str {
+        match self {
+            Self::DeviceAuthorizations => DEVICE_KIND,
+            Self::Clients => CLIENT_KIND,
+        }
+    }
+}
+
+/// Where a page of a listing starts: the index key DynamoDB stopped at. Opaque outside
+/// the store; it travels only inside a signed page token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageKey(Item);
+
+impl PageKey {
+    /// The key as text, for the page token to carry.
+    pub fn encode(&self) -> String {
+        let strings: BTreeMap<&str, &str> = self
+            .0
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.as_s().ok()?.as_str())))
+            .collect();
+        serde_json::to_string(&strings).unwrap_or_default()
+    }
+
+    /// Reads back what [`PageKey::encode`] wrote, if it is a page boundary of `listing`
+    /// (so that no start key can point anywhere else).
+    pub fn decode(text: &str, listing: Listing) -> Option<Self> {
+        let strings: BTreeMap<String, String> = serde_json::from_str(text).ok()?;
+        let key: Item = strings
+            .into_iter()
+            .map(|(name, value)| (name, AttributeValue::S(value)))
+            .collect();
+        is_page_key(&key, listing.kind()).then_some(Self(key))
+    }
 }
 
 /// Which records to list.
@@ -26,16 +72,15 @@ pub struct DeviceFilter {
 }
 
 /// The four key attributes a page boundary of the listing index consists of.
-pub const PAGE_KEY_ATTRIBUTES: [&str; 4] = [
+const PAGE_KEY_ATTRIBUTES: [&str; 4] = [
     PARTITION_KEY,
     SORT_KEY,
     LIST_INDEX_PARTITION_KEY,
     LIST_INDEX_SORT_KEY,
 ];
 
-/// Checks that `key` is a page boundary of the `kind` partition of the listing index, so
-/// that no start key can point anywhere else.
-pub fn is_page_key(key: &Item, kind: &str) -> bool {
+/// Checks that `key` is a page boundary of the `kind` partition of the listing index.
+fn is_page_key(key: &Item, kind: &str) -> bool {
     key.len() == PAGE_KEY_ATTRIBUTES.len()
         && PAGE_KEY_ATTRIBUTES
             .iter()
@@ -68,9 +113,9 @@ impl Store {
         &self,
         kind: &str,
         limit: i32,
-        start: Option<Item>,
+        start: Option<PageKey>,
         filter: Option<Filter<'_>>,
-    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+    ) -> Result<(Vec<Item>, Option<PageKey>), StoreError> {
         let mut request = self
             .client
             .query()
@@ -81,7 +126,7 @@ impl Store {
             .expression_attribute_values(":kind", s(kind))
             .scan_index_forward(false)
             .limit(limit)
-            .set_exclusive_start_key(start);
+            .set_exclusive_start_key(start.map(|key| key.0));
         if let Some(filter) = filter {
             request = request.filter_expression(filter.expression);
             for (placeholder, name) in filter.names {
@@ -92,7 +137,10 @@ impl Store {
             }
         }
         let output = request.send().await.map_err(StoreError::request)?;
-        Ok((output.items.unwrap_or_default(), output.last_evaluated_key))
+        Ok((
+            output.items.unwrap_or_default(),
+            output.last_evaluated_key.map(PageKey),
+        ))
     }
 
     /// One page of device authorizations, newest first, filtered by status (derived at
@@ -104,7 +152,7 @@ impl Store {
         &self,
         filter: &DeviceFilter,
         limit: i32,
-        start: Option<Item>,
+        start: Option<PageKey>,
         now: Timestamp,
     ) -> Result<Page<DeviceAuthorization>, StoreError> {
         let mut clauses = Vec::new();
@@ -121,14 +169,14 @@ impl Store {
                 Status::Consumed => "#status = :consumed",
                 Status::Expired => "#status IN (:pending, :approved) AND #expires <= :now",
             };
-            for (placeholder, name) in [
-                (":pending", "pending"),
-                (":approved", "approved"),
-                (":denied", "denied"),
-                (":consumed", "consumed"),
+            for (placeholder, stored) in [
+                (":pending", Status::Pending),
+                (":approved", Status::Approved),
+                (":denied", Status::Denied),
+                (":consumed", Status::Consumed),
             ] {
                 if clause.contains(placeholder) {
-                    values.push((placeholder, s(name)));
+                    values.push((placeholder, s(stored.as_str())));
                 }
             }
             if !clause.contains(":now") {
@@ -148,7 +196,12 @@ impl Store {
             values,
         });
         let (items, next) = self
-            .query_listing(DEVICE_KIND, limit, start, filter_expression)
+            .query_listing(
+                Listing::DeviceAuthorizations.kind(),
+                limit,
+                start,
+                filter_expression,
+            )
             .await?;
         Ok(Page {
             items: items
@@ -163,9 +216,11 @@ impl Store {
     pub async fn list_clients(
         &self,
         limit: i32,
-        start: Option<Item>,
+        start: Option<PageKey>,
     ) -> Result<Page<OAuthClient>, StoreError> {
-        let (items, next) = self.query_listing(CLIENT_KIND, limit, start, None).await?;
+        let (items, next) = self
+            .query_listing(Listing::Clients.kind(), limit, start, None)
+            .await?;
         Ok(Page {
             items: items
                 .iter()
@@ -200,5 +255,18 @@ mod tests {
         let mut number = page_key(DEVICE_KIND);
         number.insert(PARTITION_KEY.into(), AttributeValue::N("1".into()));
         assert!(!is_page_key(&number, DEVICE_KIND));
+    }
+
+    #[test]
+    fn page_keys_round_trip_through_text_for_their_listing_only() {
+        let key = PageKey(page_key(DEVICE_KIND));
+        let text = key.encode();
+        assert_eq!(
+            PageKey::decode(&text, Listing::DeviceAuthorizations),
+            Some(key)
+        );
+        assert_eq!(PageKey::decode(&text, Listing::Clients), None);
+        assert_eq!(PageKey::decode("{}", Listing::Clients), None);
+        assert_eq!(PageKey::decode("not json", Listing::Clients), None);
     }
 }

@@ -3,13 +3,14 @@
 //! Every state change is a conditional write naming the state it starts from; a lost
 //! condition comes back as a typed outcome, never as a string to match.
 
-pub mod item;
+mod item;
 mod listing;
 mod lookup;
-pub mod table;
+mod table;
 mod transitions;
 
-pub use listing::{DeviceFilter, PAGE_KEY_ATTRIBUTES, Page, is_page_key};
+pub use listing::{DeviceFilter, Listing, Page, PageKey};
+pub use table::{LIST_INDEX, TTL_ATTRIBUTE, create_table};
 pub use lookup::{LookupRead, Requester, Window};
 pub use transitions::{ConsumeOutcome, DecideOutcome, PollWrite};
 
@@ -22,7 +23,9 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
-use crate::domain::{ClientId, DeviceAuthorization, DeviceAuthorizationId, OAuthClient, UserCode};
+use crate::domain::{
+    ClientId, DeviceAuthorization, DeviceAuthorizationId, OAuthClient, Status, UserCode,
+};
 use crate::time::Timestamp;
 use item::attr;
 use table::PARTITION_KEY;
@@ -253,7 +256,10 @@ impl Store {
                     ":client",
                     AttributeValue::S(client_id.as_str().into()),
                 )
-                .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
+                .expression_attribute_values(
+                    ":pending",
+                    AttributeValue::S(Status::Pending.as_str().into()),
+                )
                 .set_exclusive_start_key(start)
                 .send()
                 .await

@@ -14,9 +14,9 @@ use aws_sdk_dynamodb::types::{
 use super::item::{self, Item, attr};
 use super::table::PARTITION_KEY;
 use super::{Cancellation, Store, StoreError, cancellations};
-use crate::domain::GrantType;
 use crate::domain::{
-    Approval, ClientId, DeviceAuthorization, DeviceAuthorizationId, POLL_TOLERANCE, SLOW_DOWN_STEP,
+    Approval, ClientId, DeviceAuthorization, DeviceAuthorizationId, DeviceState, GrantType,
+    POLL_TOLERANCE, SLOW_DOWN_STEP, Status,
 };
 use crate::time::Timestamp;
 
@@ -111,7 +111,7 @@ impl Store {
             .expression_attribute_names("#last", attr::LAST_POLLED_AT)
             .expression_attribute_names("#interval", attr::POLL_INTERVAL_MS)
             .expression_attribute_values(":client", s(client_id.as_str()))
-            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":pending", s(Status::Pending.as_str()))
             .expression_attribute_values(":now", n(now.as_millis()))
             .expression_attribute_values(":base", n(base))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
@@ -155,7 +155,7 @@ impl Store {
             .expression_attribute_names("#interval", attr::POLL_INTERVAL_MS)
             .expression_attribute_names("#last", attr::LAST_POLLED_AT)
             .expression_attribute_names("#next", attr::NEXT_POLL_AT)
-            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":pending", s(Status::Pending.as_str()))
             .expression_attribute_values(":seen", n(ms(record.interval)))
             .expression_attribute_values(":step", n(ms(SLOW_DOWN_STEP)))
             .expression_attribute_values(":now", n(now.as_millis()))
@@ -204,8 +204,8 @@ impl Store {
             .expression_attribute_names("#last", attr::LAST_POLLED_AT)
             .expression_attribute_names("#client", attr::CLIENT_ID)
             .expression_attribute_names("#expires", attr::EXPIRES_AT)
-            .expression_attribute_values(":consumed", s("consumed"))
-            .expression_attribute_values(":approved", s("approved"))
+            .expression_attribute_values(":consumed", s(Status::Consumed.as_str()))
+            .expression_attribute_values(":approved", s(Status::Approved.as_str()))
             .expression_attribute_values(":client", s(record.client_id.as_str()))
             .expression_attribute_values(":now", n(now.as_millis()))
             .build()?;
@@ -261,7 +261,7 @@ impl Store {
             .update_item()
             .expression_attribute_names("#by", attr::APPROVED_BY)
             .expression_attribute_names("#at", attr::APPROVED_AT)
-            .expression_attribute_values(":new", s("approved"))
+            .expression_attribute_values(":new", s(Status::Approved.as_str()))
             .expression_attribute_values(":by", s(&approval.account_id));
         if let Some(session) = &approval.session_id {
             expression.push_str(", #session = :session");
@@ -284,7 +284,7 @@ impl Store {
             .update_item()
             .update_expression("SET #status = :new, #at = :now")
             .expression_attribute_names("#at", attr::DENIED_AT)
-            .expression_attribute_values(":new", s("denied"));
+            .expression_attribute_values(":new", s(Status::Denied.as_str()));
         self.decide_pending(request, id, now).await
     }
 
@@ -302,7 +302,7 @@ impl Store {
             .condition_expression("#status = :pending AND #expires > :now")
             .expression_attribute_names("#status", attr::STATUS)
             .expression_attribute_names("#expires", attr::EXPIRES_AT)
-            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":pending", s(Status::Pending.as_str()))
             .expression_attribute_values(":now", n(now.as_millis()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -313,7 +313,7 @@ impl Store {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
                     Ok(match old_record(failed.item())? {
                         None => DecideOutcome::NotFound,
-                        Some(r) if r.state != crate::domain::DeviceState::Pending => {
+                        Some(r) if r.state != DeviceState::Pending => {
                             DecideOutcome::AlreadyDecided
                         }
                         Some(_) => DecideOutcome::Expired,

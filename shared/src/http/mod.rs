@@ -1,7 +1,21 @@
-//! HTTP plumbing shared by the functions: strict form bodies, HTTP Basic credentials and
-//! JSON responses.
+//! The HTTP layer the functions' handlers use: strict form bodies, HTTP Basic
+//! credentials, JSON responses, and the three error formats of the API, each with the one
+//! mapping of every use-case outcome into it.
+//!
+//! - [`oauth`]: RFC 6749 §5.2 (and RFC 8628 §3.5) for `/oauth2/v1/*`.
+//! - [`zitadel`]: Zitadel's `{code, message, details}` for the verification API.
+//! - [`storyden`]: Storyden's `{error, message, suggested, metadata}` for the admin API.
+//!
+//! Server-side failures are logged here with their cause chain, and the client sees only
+//! a generic message. Client-facing messages are fixed strings chosen by the code, so no
+//! secret, code or token can reach them.
+
+pub mod oauth;
+pub mod storyden;
+pub mod zitadel;
 
 use std::collections::HashMap;
+use std::error::Error as StdError;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -16,6 +30,28 @@ pub const MAX_FORM_BYTES: usize = 8 * 1024;
 
 /// Most parameters accepted in one form body.
 pub const MAX_FORM_FIELDS: usize = 32;
+
+/// Logs an internal failure with its whole source chain.
+pub fn log_internal(context: &str, error: &(dyn StdError + 'static)) {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    tracing::error!(error = %chain, "{context}");
+}
+
+/// A request body's bytes (`None` for a body kind API Gateway never sends).
+pub fn body_bytes(body: &Body) -> Option<&[u8]> {
+    match body {
+        Body::Empty => Some(&[]),
+        Body::Text(text) => Some(text.as_bytes()),
+        Body::Binary(bytes) => Some(bytes),
+        _ => None,
+    }
+}
 
 /// A JSON response with the given status.
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
@@ -59,12 +95,7 @@ impl Form {
     /// A request with no body and no `Content-Type` (`curl -u id:secret -X POST ...`) is
     /// an empty form: there is nothing to misread.
     pub fn parse(headers: &HeaderMap, body: &Body) -> Result<Self, FormError> {
-        let bytes: &[u8] = match body {
-            Body::Empty => &[],
-            Body::Text(text) => text.as_bytes(),
-            Body::Binary(bytes) => bytes,
-            _ => return Err(FormError::WrongContentType),
-        };
+        let bytes = body_bytes(body).ok_or(FormError::WrongContentType)?;
         let untyped_empty = bytes.is_empty() && !headers.contains_key(header::CONTENT_TYPE);
         if !untyped_empty && !is_form_content_type(headers) {
             return Err(FormError::WrongContentType);

@@ -1,0 +1,596 @@
+//! The admin API's wire format, in Storyden's shape (seed 001): the views of records and
+//! clients, the request bodies and query strings, and the one place where each outcome of
+//! the admin use cases becomes an `{error, message, suggested, metadata}` error.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::{Form, body_bytes, json_response, log_internal};
+use crate::domain::{
+    ClientChanges, ClientError, ClientId, ClientKind, ClientName, DeviceAuthorization,
+    DeviceState, NewClient, OAuthClient, ScopeSet, Setting, Status, parse_grants,
+};
+use crate::time::Timestamp;
+use crate::usecase::list_device_authorisations::{DeviceListQuery, ListError};
+use crate::usecase::manage_clients::{ClientAdminError, WithSecret};
+use crate::usecase::{Internal, ListPage, PageSize};
+use crate::user_auth::AuthError;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Longest error message that quotes the JSON parser.
+const MAX_MESSAGE_LEN: usize = 300;
+
+/// An error in Storyden's shape (seed 001): `{"error","message","suggested","metadata"}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Stable, machine-readable, e.g. `not_found`.
+    pub error: &'static str,
+    pub message: Cow<'static, str>,
+    /// What the caller could do about it, when there is something.
+    pub suggested: Option<Cow<'static, str>>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        error: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            error,
+            message: message.into(),
+            suggested: None,
+            metadata: serde_json::Map::new(),
+        }
+    }
+
+    pub fn suggest(mut self, suggestion: impl Into<Cow<'static, str>>) -> Self {
+        self.suggested = Some(suggestion.into());
+        self
+    }
+
+    /// A generic internal error; the cause is logged, never shown.
+    pub fn internal(context: &str, cause: &(dyn StdError + 'static)) -> Self {
+        log_internal(context, cause);
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed to process the request",
+        )
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            error: &'static str,
+            message: &'a str,
+            suggested: Option<&'a str>,
+            metadata: &'a serde_json::Map<String, serde_json::Value>,
+        }
+        json_response(
+            self.status,
+            &Wire {
+                error: self.error,
+                message: &self.message,
+                suggested: self.suggested.as_deref(),
+                metadata: &self.metadata,
+            },
+        )
+    }
+}
+
+/// A refused request.
+pub fn bad_request(message: impl Into<Cow<'static, str>>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+}
+
+pub fn not_found(what: &'static str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", what)
+}
+
+pub fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed",
+    )
+}
+
+/// Signed in, without the administrator permission.
+pub fn forbidden() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "the administrator permission is required",
+    )
+}
+
+impl From<Internal> for ApiError {
+    fn from(error: Internal) -> Self {
+        Self::internal(error.context, &*error.source)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", error.to_string())
+            .suggest("send Authorization: Bearer <user token>")
+    }
+}
+
+impl From<ClientError> for ApiError {
+    fn from(error: ClientError) -> Self {
+        let suggestion = match error {
+            ClientError::UnknownGrant => {
+                Some("use urn:ietf:params:oauth:grant-type:device_code or refresh_token")
+            }
+            _ => None,
+        };
+        let refused = bad_request(error.to_string());
+        match suggestion {
+            Some(s) => refused.suggest(s),
+            None => refused,
+        }
+    }
+}
+
+fn invalid_page_token() -> ApiError {
+    bad_request("the cursor is invalid")
+        .suggest("use next_cursor exactly as returned, with the same filters")
+}
+
+impl From<ListError> for ApiError {
+    fn from(error: ListError) -> Self {
+        match error {
+            ListError::InvalidPageToken(_) => invalid_page_token(),
+            ListError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<ClientAdminError> for ApiError {
+    fn from(error: ClientAdminError) -> Self {
+        match error {
+            ClientAdminError::NotFound => not_found("no such client"),
+            ClientAdminError::AlreadyExists => {
+                Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
+                    .suggest("choose another client_id, or leave it out to have one generated")
+            }
+            ClientAdminError::Conflict => {
+                Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
+                    .suggest("read it again and repeat the change")
+            }
+            ClientAdminError::Invalid(e) => e.into(),
+            ClientAdminError::InvalidPageToken(_) => invalid_page_token(),
+            ClientAdminError::Internal(e) => e.into(),
+        }
+    }
+}
+
+/// Marks a response that carries a secret as never to be cached.
+pub fn no_store(mut response: Response<Body>) -> Response<Body> {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `204 No Content`.
+pub fn no_content() -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+/// A JSON body of at most [`MAX_BODY_BYTES`].
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &Body) -> Result<T, ApiError> {
+    let bytes = body_bytes(body).ok_or_else(|| bad_request("unsupported body"))?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the body is larger than 16 KiB",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        let mut message = format!("the body is not valid: {e}");
+        if message.len() > MAX_MESSAGE_LEN {
+            // Cut on a character boundary: serde quotes the input, which may be any UTF-8.
+            let mut end = MAX_MESSAGE_LEN;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+        }
+        bad_request(message).suggest("send a JSON object with the documented fields")
+    })
+}
+
+/// The query string's parameters.
+pub fn query(query: Option<&str>) -> Result<Form, ApiError> {
+    Form::parse_bytes(query.unwrap_or_default().as_bytes())
+        .map_err(|e| bad_request(format!("the query string is invalid: {e}")))
+}
+
+/// `limit` (1 to 200; absent: the default).
+pub fn page_size(query: &Form) -> Result<Option<PageSize>, ApiError> {
+    query
+        .get("limit")
+        .map(|raw| {
+            raw.parse()
+                .ok()
+                .and_then(PageSize::new)
+                .ok_or_else(|| bad_request("limit must be a whole number from 1 to 200"))
+        })
+        .transpose()
+}
+
+/// `cursor`: the `next_cursor` of the previous page.
+pub fn page_token(query: &Form) -> Option<String> {
+    query.get("cursor").map(str::to_owned)
+}
+
+/// The device-authorisation listing's query: `status`, `client_id`, `limit`, `cursor`.
+pub fn device_list_query(query: &Form) -> Result<DeviceListQuery, ApiError> {
+    let status = query
+        .get("status")
+        .map(|raw| {
+            Status::parse(raw).ok_or_else(|| {
+                bad_request("status is not one of pending, approved, denied, consumed, expired")
+            })
+        })
+        .transpose()?;
+    let client_id = query
+        .get("client_id")
+        .map(|raw| ClientId::parse(raw).ok_or_else(|| bad_request("client_id is malformed")))
+        .transpose()?;
+    Ok(DeviceListQuery {
+        status,
+        client_id,
+        size: page_size(query)?,
+        page_token: page_token(query),
+    })
+}
+
+/// A record as seed 001 shows it; unset times are `null`.
+#[derive(Serialize)]
+pub struct DeviceAuthorisationView {
+    id: String,
+    #[serde(rename = "createdAt")]
+    created_at: String,
+    client_id: String,
+    user_code: String,
+    scope: String,
+    expires_at: String,
+    poll_interval_seconds: u64,
+    last_polled_at: Option<String>,
+    approved_by_account_id: Option<String>,
+    approved_at: Option<String>,
+    denied_at: Option<String>,
+    consumed_at: Option<String>,
+}
+
+impl From<&DeviceAuthorization> for DeviceAuthorisationView {
+    fn from(r: &DeviceAuthorization) -> Self {
+        let (approval, denied_at, consumed_at) = match &r.state {
+            DeviceState::Pending => (None, None, None),
+            DeviceState::Approved(a) => (Some(a), None, None),
+            DeviceState::Denied { denied_at } => (None, Some(*denied_at), None),
+            DeviceState::Consumed {
+                approval,
+                consumed_at,
+            } => (Some(approval), None, Some(*consumed_at)),
+        };
+        Self {
+            id: r.id.as_str().to_owned(),
+            created_at: r.created_at.to_rfc3339(),
+            client_id: r.client_id.as_str().to_owned(),
+            user_code: r.user_code.to_string(),
+            scope: r.scope.to_string(),
+            expires_at: r.expires_at.to_rfc3339(),
+            poll_interval_seconds: r.interval.as_secs(),
+            last_polled_at: r.last_polled_at.map(Timestamp::to_rfc3339),
+            approved_by_account_id: approval.map(|a| a.account_id.clone()),
+            approved_at: approval.map(|a| a.approved_at.to_rfc3339()),
+            denied_at: denied_at.map(Timestamp::to_rfc3339),
+            consumed_at: consumed_at.map(Timestamp::to_rfc3339),
+        }
+    }
+}
+
+/// `{"device_authorisations": [...], "next_cursor": ...}`.
+pub fn device_list_response(page: &ListPage<DeviceAuthorization>) -> Response<Body> {
+    #[derive(Serialize)]
+    struct Wire<'a> {
+        device_authorisations: Vec<DeviceAuthorisationView>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_cursor: Option<&'a str>,
+    }
+    json_response(
+        StatusCode::OK,
+        &Wire {
+            device_authorisations: page.items.iter().map(Into::into).collect(),
+            next_cursor: page.next_page_token.as_deref(),
+        },
+    )
+}
+
+/// A client as the admin API shows it. The secret hash never appears.
+#[derive(Serialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub allowed_grant_types: Vec<&'static str>,
+    pub allowed_scopes: Vec<String>,
+    pub device_code_lifetime_seconds: Option<u64>,
+    pub poll_interval_seconds: Option<u64>,
+    pub access_token_lifetime_seconds: Option<u64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&OAuthClient> for ClientView {
+    fn from(c: &OAuthClient) -> Self {
+        Self {
+            client_id: c.id.as_str().to_owned(),
+            name: c.name.clone(),
+            kind: match c.kind {
+                ClientKind::Public => "public",
+                ClientKind::Confidential { .. } => "confidential",
+            },
+            allowed_grant_types: c.allowed_grants.iter().map(|g| g.as_str()).collect(),
+            allowed_scopes: c.allowed_scopes.iter().map(str::to_owned).collect(),
+            device_code_lifetime_seconds: c.device_code_lifetime.map(|d| d.as_secs()),
+            poll_interval_seconds: c.poll_interval.map(|d| d.as_secs()),
+            access_token_lifetime_seconds: c.access_token_lifetime.map(|d| d.as_secs()),
+            created_at: c.created_at.to_rfc3339(),
+            updated_at: c.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+/// One client.
+pub fn client_response(client: &OAuthClient) -> Response<Body> {
+    json_response(StatusCode::OK, &ClientView::from(client))
+}
+
+/// A client with its secret, which is shown this once; never cached.
+pub fn client_with_secret_response(status: StatusCode, created: &WithSecret) -> Response<Body> {
+    #[derive(Serialize)]
+    struct Wire<'a> {
+        #[serde(flatten)]
+        client: ClientView,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_secret: Option<&'a str>,
+    }
+    no_store(json_response(
+        status,
+        &Wire {
+            client: ClientView::from(&created.client),
+            client_secret: created.secret.as_ref().map(|s| s.expose()),
+        },
+    ))
+}
+
+/// `{"clients": [...], "next_cursor": ...}`.
+pub fn client_list_response(page: &ListPage<OAuthClient>) -> Response<Body> {
+    #[derive(Serialize)]
+    struct Wire<'a> {
+        clients: Vec<ClientView>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_cursor: Option<&'a str>,
+    }
+    json_response(
+        StatusCode::OK,
+        &Wire {
+            clients: page.items.iter().map(Into::into).collect(),
+            next_cursor: page.next_page_token.as_deref(),
+        },
+    )
+}
+
+/// `POST /admin/oauth/clients`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClientRequest {
+    /// Generated when absent.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ClientType,
+    pub allowed_grant_types: Vec<String>,
+    #[serde(default)]
+    pub allowed_scopes: Vec<String>,
+    #[serde(default)]
+    pub device_code_lifetime_seconds: Option<u64>,
+    #[serde(default)]
+    pub poll_interval_seconds: Option<u64>,
+    #[serde(default)]
+    pub access_token_lifetime_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientType {
+    Public,
+    Confidential,
+}
+
+fn scopes(scopes: &[String]) -> Result<ScopeSet, ClientError> {
+    Ok(ScopeSet::from_tokens(scopes.iter().map(String::as_str))?)
+}
+
+impl CreateClientRequest {
+    /// The registration this body asks for, every field checked by the client's own rules.
+    pub fn into_new_client(self) -> Result<NewClient, ClientError> {
+        let id = match &self.client_id {
+            Some(id) => ClientId::parse(id).ok_or(ClientError::ClientId)?,
+            None => ClientId::generate(),
+        };
+        Ok(NewClient {
+            id,
+            name: ClientName::parse(&self.name)?,
+            confidential: matches!(self.kind, ClientType::Confidential),
+            allowed_grants: parse_grants(self.allowed_grant_types.iter().map(String::as_str))?,
+            allowed_scopes: scopes(&self.allowed_scopes)?,
+            device_code_lifetime: Setting::DeviceCodeLifetime
+                .parse_optional(self.device_code_lifetime_seconds)?,
+            poll_interval: Setting::PollInterval.parse_optional(self.poll_interval_seconds)?,
+            access_token_lifetime: Setting::AccessTokenLifetime
+                .parse_optional(self.access_token_lifetime_seconds)?,
+        })
+    }
+}
+
+/// `PATCH /admin/oauth/clients/{id}`: absent fields stay; `null` clears a lifetime.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchClientRequest {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    allowed_grant_types: Option<Vec<String>>,
+    #[serde(default)]
+    allowed_scopes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    device_code_lifetime_seconds: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    poll_interval_seconds: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    access_token_lifetime_seconds: Option<Option<u64>>,
+    #[serde(default)]
+    rotate_secret: bool,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(deserializer).map(Some)
+}
+
+impl PatchClientRequest {
+    /// The changes this body asks for, every field checked by the client's own rules.
+    pub fn into_changes(self) -> Result<ClientChanges, ClientError> {
+        let setting = |setting: Setting, value: Option<Option<u64>>| {
+            value.map(|v| setting.parse_optional(v)).transpose()
+        };
+        Ok(ClientChanges {
+            name: self.name.as_deref().map(ClientName::parse).transpose()?,
+            allowed_grants: self
+                .allowed_grant_types
+                .as_ref()
+                .map(|g| parse_grants(g.iter().map(String::as_str)))
+                .transpose()?,
+            allowed_scopes: self.allowed_scopes.as_deref().map(scopes).transpose()?,
+            device_code_lifetime: setting(
+                Setting::DeviceCodeLifetime,
+                self.device_code_lifetime_seconds,
+            )?,
+            poll_interval: setting(Setting::PollInterval, self.poll_interval_seconds)?,
+            access_token_lifetime: setting(
+                Setting::AccessTokenLifetime,
+                self.access_token_lifetime_seconds,
+            )?,
+            rotate_secret: self.rotate_secret,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn body(response: &Response<Body>) -> Value {
+        serde_json::from_slice(response.body().as_ref()).unwrap()
+    }
+
+    #[test]
+    fn api_errors_follow_storyden() {
+        let r = ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such client")
+            .suggest("list the clients")
+            .into_response();
+        assert_eq!(r.status(), 404);
+        assert_eq!(
+            body(&r),
+            json!({"error": "not_found", "message": "no such client", "suggested": "list the clients", "metadata": {}})
+        );
+    }
+
+
+    #[test]
+    fn every_client_outcome_has_its_status() {
+        let cases = [
+            (ClientAdminError::NotFound, 404, "not_found"),
+            (ClientAdminError::AlreadyExists, 409, "conflict"),
+            (ClientAdminError::Conflict, 409, "conflict"),
+            (
+                ClientAdminError::Invalid(ClientError::Name),
+                400,
+                "invalid_request",
+            ),
+        ];
+        for (outcome, status, error) in cases {
+            let response = ApiError::from(outcome).into_response();
+            assert_eq!(response.status(), status);
+            assert_eq!(body(&response)["error"], error);
+        }
+    }
+
+    #[test]
+    fn a_long_parser_message_is_cut_on_a_character_boundary() {
+        let body = Body::from(format!("{{\"{}\": 1", "é".repeat(400)));
+        let err = json_body::<Value>(&body).unwrap_err();
+        assert!(err.message.len() <= MAX_MESSAGE_LEN);
+        assert_eq!(err.status, 400);
+    }
+
+    #[test]
+    fn patch_bodies_tell_null_from_absent() {
+        let patch: PatchClientRequest = serde_json::from_value(json!({
+            "poll_interval_seconds": null,
+            "access_token_lifetime_seconds": 900,
+        }))
+        .unwrap();
+        let changes = patch.into_changes().unwrap();
+        assert_eq!(changes.poll_interval, Some(None));
+        assert_eq!(
+            changes.access_token_lifetime,
+            Some(Some(std::time::Duration::from_secs(900)))
+        );
+        assert_eq!(changes.device_code_lifetime, None);
+        let out_of_range: PatchClientRequest =
+            serde_json::from_value(json!({"poll_interval_seconds": 0})).unwrap();
+        assert_eq!(
+            out_of_range.into_changes().unwrap_err(),
+            ClientError::OutOfRange(Setting::PollInterval)
+        );
+    }
+
+    #[test]
+    fn a_view_shows_every_seed_field_and_never_the_secret_hash() {
+        let client = crate::domain::test_client("tv");
+        let view = serde_json::to_value(ClientView::from(&client)).unwrap();
+        assert_eq!(view["client_id"], "tv");
+        assert_eq!(view["type"], "public");
+        assert!(view.get("secret_hash").is_none());
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let cause = std::io::Error::other("secret-detail");
+        let r = ApiError::internal("test", &cause).into_response();
+        assert_eq!(r.status(), 500);
+        assert!(!String::from_utf8_lossy(r.body().as_ref()).contains("secret-detail"));
+    }
+}

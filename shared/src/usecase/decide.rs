@@ -1,0 +1,108 @@
+//! The signed-in person approves or denies the request they looked up: one conditional
+//! write from `pending`, so that of two racing decisions exactly one wins.
+
+use super::{Context as _, Internal, Outcome, in_span};
+use crate::domain::{Approval, DeviceAuthorizationId};
+use crate::store::{DecideOutcome, Store};
+use crate::time::Clock;
+use crate::user_auth::{User, UserTokenVerifier};
+
+/// What the person decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Approve {
+        /// The verification page's own session id, recorded with the approval.
+        session_id: Option<String>,
+        /// When given, it must be a valid user token of the same person.
+        session_token: Option<String>,
+    },
+    Deny,
+}
+
+/// Why nothing was decided. Nothing was written in any of these cases.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    /// Unknown or expired.
+    #[error("device authorization not found")]
+    NotFound,
+    #[error("the device authorization was already decided")]
+    AlreadyDecided,
+    /// A concurrent transaction was changing the record; try again.
+    #[error("the device authorization is being changed, try again")]
+    Busy,
+    /// The `sessionToken` is not a valid token of the signed-in person.
+    #[error("the session does not belong to the signed-in user")]
+    ForeignSession,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl Outcome for DecideError {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::AlreadyDecided => "already_decided",
+            Self::Busy => "busy",
+            Self::ForeignSession => "foreign_session",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+/// Records `user`'s decision on the request `id`.
+pub async fn decide(
+    store: &Store,
+    users: &UserTokenVerifier,
+    clock: &dyn Clock,
+    user: &User,
+    id: &DeviceAuthorizationId,
+    decision: Decision,
+) -> Result<(), DecideError> {
+    let span = tracing::info_span!(
+        "decide",
+        account_id = %user.account_id,
+        record_id = %id,
+        outcome = tracing::field::Empty,
+    );
+    in_span(span, async {
+        let now = clock.now();
+        let verb = match decision {
+            Decision::Approve { .. } => "approved",
+            Decision::Deny => "denied",
+        };
+        let outcome = match decision {
+            Decision::Approve {
+                session_id,
+                session_token,
+            } => {
+                if let Some(token) = session_token {
+                    let same_user = users
+                        .verify(&token)
+                        .await
+                        .is_ok_and(|session_user| session_user.account_id == user.account_id);
+                    if !same_user {
+                        return Err(DecideError::ForeignSession);
+                    }
+                }
+                let approval = Approval {
+                    account_id: user.account_id.clone(),
+                    approved_at: now,
+                    session_id,
+                };
+                store.approve(id, &approval, now).await
+            }
+            Decision::Deny => store.deny(id, now).await,
+        }
+        .context("recording the decision failed")?;
+        match outcome {
+            DecideOutcome::Decided => {
+                tracing::info!("device authorization {verb}");
+                Ok(())
+            }
+            DecideOutcome::NotFound | DecideOutcome::Expired => Err(DecideError::NotFound),
+            DecideOutcome::AlreadyDecided => Err(DecideError::AlreadyDecided),
+            DecideOutcome::Busy => Err(DecideError::Busy),
+        }
+    })
+    .await
+}

@@ -1,0 +1,233 @@
+//! A device asks for a code (RFC 8628 §3.1-3.2): authenticate the client, decide what it
+//! may be given (a pure function), then write the record and the claim on its user code,
+//! drawing again on a user-code collision.
+//!
+//! DynamoDB cost: one `GetItem` (the client) and one `TransactWriteItems` (record and
+//! claim), plus one more transaction per collision.
+
+use std::time::Duration;
+
+use super::{Context as _, Internal, Outcome, in_span};
+use crate::config::{DeviceConfig, IssueDefaults};
+use crate::domain::{
+    ClientCredentials, DeviceAuthorization, DeviceCode, GrantType, OAuthClient, ScopeSet, Terms,
+    UserCode,
+};
+use crate::store::{CreateDeviceError, Store};
+use crate::time::Clock;
+
+/// How many user codes are drawn before giving up. With 20^8 codes, even a million live
+/// codes make one collision a 1-in-25,600 event; five in a row mean the store is
+/// misbehaving, not bad luck.
+pub const MAX_CODE_ATTEMPTS: usize = 5;
+
+/// What a device asks for.
+#[derive(Debug)]
+pub struct DeviceCodeRequest {
+    pub credentials: ClientCredentials,
+    /// `None`: the client's allowed scopes.
+    pub scope: Option<ScopeSet>,
+}
+
+/// What was issued. No `Debug`: it holds the device code.
+pub struct Issued {
+    /// Exists only here and in the response; the record keeps its hash.
+    pub device_code: DeviceCode,
+    pub record: DeviceAuthorization,
+}
+
+/// Why nothing was issued. Nothing was written in any of these cases.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("client authentication failed")]
+    InvalidClient { used_basic: bool },
+    #[error("the client may not use the device authorization grant")]
+    UnauthorizedClient,
+    #[error("the scope exceeds what the client may request")]
+    InvalidScope,
+    /// Every drawn user code was taken.
+    #[error("no free user code in {MAX_CODE_ATTEMPTS} draws")]
+    NoFreeUserCode,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl Outcome for IssueError {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Self::InvalidClient { .. } => "invalid_client",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::InvalidScope => "invalid_scope",
+            Self::NoFreeUserCode => "no_free_user_code",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+/// Where user codes come from: [`UserCode::generate`], or a fixed sequence in tests.
+pub type UserCodeSource = dyn Fn() -> UserCode + Send + Sync;
+
+/// Issues a device code and a user code to the requesting client.
+pub async fn issue_device_code(
+    store: &Store,
+    config: &DeviceConfig,
+    clock: &dyn Clock,
+    user_codes: &UserCodeSource,
+    request: DeviceCodeRequest,
+) -> Result<Issued, IssueError> {
+    let span = tracing::info_span!(
+        "issue_device_code",
+        client_id = %request.credentials.client_id,
+        record_id = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
+    let run = async {
+        let stored = store
+            .get_client(&request.credentials.client_id)
+            .await
+            .context("reading the client failed")?;
+        let client =
+            request
+                .credentials
+                .authenticate(stored)
+                .map_err(|_| IssueError::InvalidClient {
+                    used_basic: request.credentials.used_basic,
+                })?;
+        let terms = terms(&client, request.scope, &config.defaults)?;
+        let issued = write(store, clock, user_codes, &client, &terms, config.record_retention).await?;
+        tracing::Span::current().record("record_id", issued.record.id.as_str());
+        tracing::info!("device authorization issued");
+        Ok(issued)
+    };
+    in_span(span, run).await
+}
+
+/// Decides what `client` may be issued for `requested` scope, without any I/O.
+///
+/// - The client must be allowed the device grant, else `unauthorized_client`.
+/// - The scope defaults to the client's allowed scopes when none is asked for (RFC 6749
+///   §3.3 lets the server pick a default) and must lie within them, else `invalid_scope`.
+/// - The client's own lifetimes and interval override the deployment's.
+pub fn terms(
+    client: &OAuthClient,
+    requested: Option<ScopeSet>,
+    defaults: &IssueDefaults,
+) -> Result<Terms, IssueError> {
+    if !client.may_use(GrantType::DeviceCode) {
+        return Err(IssueError::UnauthorizedClient);
+    }
+    let scope = requested.unwrap_or_else(|| client.allowed_scopes.clone());
+    if !scope.is_subset(&client.allowed_scopes) {
+        return Err(IssueError::InvalidScope);
+    }
+    Ok(Terms {
+        scope,
+        lifetime: client
+            .device_code_lifetime
+            .unwrap_or(defaults.device_code_lifetime),
+        interval: client.poll_interval.unwrap_or(defaults.poll_interval),
+        access_token_lifetime: client
+            .access_token_lifetime
+            .unwrap_or(defaults.access_token_lifetime),
+    })
+}
+
+/// Each attempt draws a fresh device code and user code and writes both items in one
+/// transaction; a collision writes nothing and draws again, at most
+/// [`MAX_CODE_ATTEMPTS`] times.
+async fn write(
+    store: &Store,
+    clock: &dyn Clock,
+    user_codes: &UserCodeSource,
+    client: &OAuthClient,
+    terms: &Terms,
+    retention: Duration,
+) -> Result<Issued, IssueError> {
+    for _ in 0..MAX_CODE_ATTEMPTS {
+        let now = clock.now();
+        let device_code = DeviceCode::generate();
+        let record = DeviceAuthorization::new(device_code.id(), client, terms, user_codes(), now);
+        match store
+            .create_device_authorization(&record, retention, now)
+            .await
+        {
+            Ok(()) => {
+                return Ok(Issued {
+                    device_code,
+                    record,
+                });
+            }
+            Err(CreateDeviceError::UserCodeTaken | CreateDeviceError::IdTaken) => {
+                tracing::warn!("code collision, drawing again");
+            }
+            Err(CreateDeviceError::Store(e)) => {
+                return Err(Internal::new("writing the device authorization failed", e).into());
+            }
+        }
+    }
+    tracing::error!("no free user code found");
+    Err(IssueError::NoFreeUserCode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DEFAULT_ACCESS_TOKEN_LIFETIME, DEFAULT_POLL_INTERVAL};
+
+    fn defaults() -> IssueDefaults {
+        IssueDefaults {
+            device_code_lifetime: Duration::from_secs(600),
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            access_token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
+        }
+    }
+
+    fn client() -> OAuthClient {
+        crate::domain::test_client("tv")
+    }
+
+    fn scope(s: &str) -> Option<ScopeSet> {
+        Some(ScopeSet::parse(s).unwrap())
+    }
+
+    #[test]
+    fn a_requested_subset_is_granted_with_the_deployment_defaults() {
+        let t = terms(&client(), scope("read"), &defaults()).unwrap();
+        assert_eq!(t.scope, ScopeSet::parse("read").unwrap());
+        assert_eq!(t.lifetime, Duration::from_secs(600));
+        assert_eq!(t.interval, Duration::from_secs(5));
+        assert_eq!(t.access_token_lifetime, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn no_scope_means_all_the_allowed_scopes() {
+        let t = terms(&client(), None, &defaults()).unwrap();
+        assert_eq!(t.scope.to_string(), "read write");
+    }
+
+    #[test]
+    fn a_scope_beyond_the_allowed_is_invalid_scope() {
+        let err = terms(&client(), scope("read admin"), &defaults()).unwrap_err();
+        assert!(matches!(err, IssueError::InvalidScope));
+    }
+
+    #[test]
+    fn a_client_without_the_device_grant_is_unauthorized() {
+        let mut c = client();
+        c.allowed_grants = vec![GrantType::RefreshToken];
+        let err = terms(&c, None, &defaults()).unwrap_err();
+        assert!(matches!(err, IssueError::UnauthorizedClient));
+    }
+
+    #[test]
+    fn the_clients_own_lifetime_and_interval_win() {
+        let mut c = client();
+        c.device_code_lifetime = Some(Duration::from_secs(120));
+        c.poll_interval = Some(Duration::from_secs(15));
+        c.access_token_lifetime = Some(Duration::from_secs(900));
+        let t = terms(&c, None, &defaults()).unwrap();
+        assert_eq!(t.access_token_lifetime, Duration::from_secs(900));
+        assert_eq!(t.lifetime, Duration::from_secs(120));
+        assert_eq!(t.interval, Duration::from_secs(15));
+    }
+}

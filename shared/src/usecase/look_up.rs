@@ -1,0 +1,125 @@
+//! A signed-in person types the code from their TV: find the pending request it names,
+//! under the brute-force budget of RFC 8628 §5.1 (failed look-ups counted per account and
+//! per source IP in fixed windows).
+//!
+//! DynamoDB cost: one `BatchGetItem` (the counters and the code's claim), then the
+//! record's `GetItem` on a hit, or one counter update on a miss.
+
+use std::time::Duration;
+
+use super::{Context as _, Internal, Outcome, in_span};
+use crate::config::LookupLimits;
+use crate::domain::{DeviceAuthorization, Status, UserCode, user_code};
+use crate::store::{Requester, Store, Window};
+use crate::time::{Clock, Timestamp};
+
+/// Why no request is shown.
+#[derive(Debug, thiserror::Error)]
+pub enum LookUpError {
+    /// Longer than any way of typing a code; refused before it costs anything.
+    #[error("the user code is too long")]
+    TooLong,
+    /// Unknown, malformed, expired or already decided: one answer for all, so that the
+    /// answer leaks nothing. Counted against the budget.
+    #[error("device authorization not found")]
+    NotFound,
+    /// The budget of failed look-ups is spent until the window ends.
+    #[error("too many failed look-ups, try again later")]
+    RateLimited { retry_after: Duration },
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl Outcome for LookUpError {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Self::TooLong => "too_long",
+            Self::NotFound => "not_found",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+/// The pending request behind `typed` (the code as the person typed it: any case, with or
+/// without the dash or spaces), for `requester`.
+pub async fn look_up(
+    store: &Store,
+    limits: &LookupLimits,
+    clock: &dyn Clock,
+    requester: Requester<'_>,
+    typed: &str,
+) -> Result<DeviceAuthorization, LookUpError> {
+    let span = tracing::info_span!(
+        "look_up",
+        account_id = %requester.account_id,
+        record_id = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
+    in_span(span, async {
+        if typed.len() > user_code::MAX_INPUT_LEN {
+            return Err(LookUpError::TooLong);
+        }
+        // A malformed code is looked up like any other, so that it counts as a failure.
+        let code = UserCode::parse(typed).ok();
+        let now = clock.now();
+        let window = Window::containing(now, limits.window);
+        let read = store
+            .read_lookup(requester, code.as_ref(), window, now)
+            .await
+            .context("reading the user code failed")?;
+        if read.account_failures >= limits.per_account || read.ip_failures >= limits.per_ip {
+            tracing::warn!(
+                security_event = "user_code_lookup_throttled",
+                "too many failed user-code look-ups"
+            );
+            return Err(LookUpError::RateLimited {
+                retry_after: retry_after(now, window.end),
+            });
+        }
+        let record = match &read.claimed_by {
+            Some(id) => store
+                .get_device_authorization(id)
+                .await
+                .context("reading the device authorization failed")?
+                .filter(|r| r.status(now) == Status::Pending),
+            None => None,
+        };
+        let Some(record) = record else {
+            store
+                .record_lookup_failure(requester, window)
+                .await
+                .context("counting a failed look-up failed")?;
+            return Err(LookUpError::NotFound);
+        };
+        tracing::Span::current().record("record_id", record.id.as_str());
+        Ok(record)
+    })
+    .await
+}
+
+/// Whole seconds until `end`, rounded up and at least one: a client that waits exactly
+/// this long must find the window over.
+fn retry_after(now: Timestamp, end: Timestamp) -> Duration {
+    Duration::from_secs(
+        end.as_millis()
+            .saturating_sub(now.as_millis())
+            .div_ceil(1000)
+            .max(1),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up() {
+        let end = Timestamp::from_millis(600_000);
+        let secs = |now| retry_after(Timestamp::from_millis(now), end).as_secs();
+        assert_eq!(secs(123_456), 477);
+        assert_eq!(secs(599_999), 1);
+        assert_eq!(secs(0), 600);
+        assert_eq!(secs(600_000), 1);
+    }
+}

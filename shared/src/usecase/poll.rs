@@ -1,0 +1,207 @@
+//! A device polls the token endpoint (RFC 8628 §3.4-3.5) until the user decides, then
+//! exchanges its device code for an access token, exactly once.
+//!
+//! DynamoDB cost: a public client's pending poll is one conditional `UpdateItem`; a
+//! confidential client's adds the `GetItem` that authenticates it; a too-early poll adds
+//! the `UpdateItem` that grows the interval; the poll that gets the token adds one
+//! `TransactWriteItems` that consumes the record.
+
+use std::time::Duration;
+
+use super::{Context as _, Internal, Outcome, in_span};
+use crate::domain::{
+    ClientCredentials, DeviceAuthorization, DeviceCode, DeviceState, GrantType, PollDecision,
+    decide,
+};
+use crate::store::{ConsumeOutcome, PollWrite, Store};
+use crate::time::{Clock, Timestamp};
+use crate::token::TokenMinter;
+
+/// A poll: who asks, for which device code.
+#[derive(Debug)]
+pub struct PollRequest {
+    pub credentials: ClientCredentials,
+    pub device_code: DeviceCode,
+}
+
+/// The access token this poll won. No `Debug`: it holds the token.
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in: Duration,
+    /// Space-separated; `None` when no scope was granted.
+    pub scope: Option<String>,
+}
+
+/// Every answer but a token (RFC 8628 §3.5, RFC 6749 §5.2).
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// The client failed to authenticate, or polled without a secret for a code issued
+    /// to a confidential client.
+    #[error("client authentication failed")]
+    InvalidClient { used_basic: bool },
+    #[error("the client may not use the device authorization grant")]
+    UnauthorizedClient,
+    /// The client was deleted, or lost the grant, after the user approved.
+    #[error("the client no longer exists or may not use this grant")]
+    ClientGone,
+    /// Not decided yet, or the record was busy: poll again after the interval.
+    #[error("the user has not decided yet")]
+    Pending,
+    /// Polled sooner than the interval; the interval is now `interval` (persisted).
+    #[error("polling too fast, slow down")]
+    SlowDown { interval: Duration },
+    #[error("the user denied the request")]
+    Denied,
+    #[error("the device code has expired")]
+    Expired,
+    /// Unknown, malformed, another client's, or already exchanged.
+    #[error("the device code is invalid")]
+    InvalidGrant,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl Outcome for PollError {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Self::InvalidClient { .. } | Self::ClientGone => "invalid_client",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::Pending => "authorization_pending",
+            Self::SlowDown { .. } => "slow_down",
+            Self::Denied => "access_denied",
+            Self::Expired => "expired_token",
+            Self::InvalidGrant => "invalid_grant",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+/// Records one poll and says what it means; an approved code is consumed and its token
+/// minted here, for exactly one of any number of concurrent polls.
+///
+/// A client that presents a secret is authenticated against its record first; one that
+/// presents only its id may poll only codes issued to a public client, which the poll's
+/// own conditional write checks, so that a public pending poll costs one request.
+pub async fn poll(
+    store: &Store,
+    tokens: &TokenMinter,
+    clock: &dyn Clock,
+    request: PollRequest,
+) -> Result<IssuedToken, PollError> {
+    let id = request.device_code.id();
+    let span = tracing::info_span!(
+        "poll",
+        client_id = %request.credentials.client_id,
+        record_id = %id,
+        outcome = tracing::field::Empty,
+    );
+    in_span(span, async {
+        let credentials = &request.credentials;
+        let client_id = &credentials.client_id;
+        let invalid_client = || PollError::InvalidClient {
+            used_basic: credentials.used_basic,
+        };
+        let require_public = credentials.secret.is_none();
+        if !require_public {
+            let stored = store
+                .get_client(client_id)
+                .await
+                .context("reading the client failed")?;
+            let client = credentials
+                .authenticate(stored)
+                .map_err(|_| invalid_client())?;
+            if !client.may_use(GrantType::DeviceCode) {
+                return Err(PollError::UnauthorizedClient);
+            }
+        }
+        let now = clock.now();
+        let record = match store
+            .record_poll(&id, client_id, require_public, now)
+            .await
+            .context("recording the poll failed")?
+        {
+            PollWrite::Recorded | PollWrite::Busy => return Err(PollError::Pending),
+            PollWrite::Refused(record) => record,
+        };
+        if let Some(r) = &record
+            && &r.client_id == client_id
+            && require_public
+            && !r.public_client
+        {
+            return Err(invalid_client());
+        }
+        match decide(record.as_ref(), client_id, now) {
+            // Only reachable when a concurrent write changed the record between the
+            // condition and our read of it: pending is the safe answer.
+            PollDecision::Pending => Err(PollError::Pending),
+            PollDecision::SlowDown => {
+                let Some(record) = record else {
+                    return Err(PollError::Pending);
+                };
+                let interval = store
+                    .slow_down(&record, now)
+                    .await
+                    .context("recording slow_down failed")?;
+                Err(PollError::SlowDown { interval })
+            }
+            PollDecision::Denied => Err(PollError::Denied),
+            PollDecision::Expired => Err(PollError::Expired),
+            PollDecision::InvalidGrant { replay } => {
+                if replay {
+                    tracing::warn!(
+                        security_event = "device_code_replay",
+                        "an exchanged device code was presented again"
+                    );
+                }
+                Err(PollError::InvalidGrant)
+            }
+            PollDecision::Issue => match record {
+                Some(record) => exchange(store, tokens, clock, &record, now).await,
+                None => Err(PollError::InvalidGrant),
+            },
+        }
+    })
+    .await
+}
+
+/// Consumes the approved record and, if this request won, mints the token.
+async fn exchange(
+    store: &Store,
+    tokens: &TokenMinter,
+    clock: &dyn Clock,
+    record: &DeviceAuthorization,
+    now: Timestamp,
+) -> Result<IssuedToken, PollError> {
+    let DeviceState::Approved(approval) = &record.state else {
+        return Err(PollError::InvalidGrant);
+    };
+    match store
+        .consume(record, now)
+        .await
+        .context("consuming the device code failed")?
+    {
+        ConsumeOutcome::Consumed => {}
+        ConsumeOutcome::Lost if record.is_expired(clock.now()) => return Err(PollError::Expired),
+        ConsumeOutcome::Lost => {
+            tracing::warn!(
+                security_event = "device_code_race_lost",
+                "a concurrent request consumed this device code first"
+            );
+            return Err(PollError::InvalidGrant);
+        }
+        // Nothing was consumed and the record may still be approved: telling the device
+        // to poll again (rather than invalid_grant, which ends its login) is the only
+        // answer that never loses a token.
+        ConsumeOutcome::Conflict => return Err(PollError::Pending),
+        ConsumeOutcome::ClientGone => return Err(PollError::ClientGone),
+    }
+    let (access_token, claims) = tokens
+        .mint(record, approval, now)
+        .context("signing the access token failed")?;
+    tracing::info!(kid = tokens.keys.active_kid(), "access token issued");
+    Ok(IssuedToken {
+        access_token,
+        expires_in: claims.lifetime(),
+        scope: claims.scope,
+    })
+}
