@@ -7,15 +7,15 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use device_flow::{FromEnv, VerifyConfig};
 use device_flow::domain::{
-    Approval, ClientId, ClientName, DeviceAuthorization, DeviceCode, DeviceState, GrantType, NewClient,
-    ScopeSet, Terms, UserCode, decide,
+    Approval, ClientId, ClientName, DeviceAuthorization, DeviceCode, DeviceState, GrantType,
+    NewClient, ScopeSet, Terms, UserCode, decide,
 };
 use device_flow::http::Form;
 use device_flow::time::Timestamp;
 use device_flow::token::{AccessTokenClaims, KeySet};
 use device_flow::user_auth::UserTokenVerifier;
+use device_flow::{FromEnv, VerifyConfig};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 fn key_set(alg: &str, pem: &str) -> KeySet {
@@ -152,9 +152,7 @@ fn user_tokens(c: &mut Criterion) {
         })
         .expect("a configuration");
         let verifier = runtime
-            .block_on(UserTokenVerifier::new(
-                &config.user_tokens,
-            ))
+            .block_on(UserTokenVerifier::new(&config.user_tokens))
             .expect("a verifier");
         c.bench_function(&format!("verify a user token ({alg})"), |b| {
             b.iter(|| {

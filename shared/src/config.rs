@@ -271,14 +271,15 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     fn count(&self, name: &'static str, default: u32) -> Result<u32, ConfigError> {
         match self.get(name) {
             None => Ok(default),
-            Some(raw) => raw
-                .parse()
-                .ok()
-                .filter(|n| (1..=10_000).contains(n))
-                .ok_or(ConfigError::Invalid {
-                    name,
-                    reason: "must be a whole number from 1 to 10000",
-                }),
+            Some(raw) => {
+                raw.parse()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or(ConfigError::Invalid {
+                        name,
+                        reason: "must be a whole number from 1 to 10000",
+                    })
+            }
         }
     }
 
@@ -597,9 +598,17 @@ mod tests {
                 Setting::AccessTokenLifetime => "ACCESS_TOKEN_LIFETIME_SECONDS",
             };
             let range = setting.range();
-            for value in [range.start() - 1, *range.start(), *range.end(), range.end() + 1] {
+            for value in [
+                range.start() - 1,
+                *range.start(),
+                *range.end(),
+                range.end() + 1,
+            ] {
                 let text = value.to_string();
-                let vars: Vec<(&str, &str)> = with(&[]).into_iter().chain([(name, text.as_str())]).collect();
+                let vars: Vec<(&str, &str)> = with(&[])
+                    .into_iter()
+                    .chain([(name, text.as_str())])
+                    .collect();
                 assert_eq!(
                     load::<DeviceConfig>(&vars).is_ok(),
                     setting.parse(value).is_ok(),

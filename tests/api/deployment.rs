@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use device_flow::permissions::Permissions;
-use device_flow::store::table;
+use device_flow::store::{LIST_INDEX, TTL_ATTRIBUTE};
 use integration_tests::TestEnv;
 use serde_yaml::Value;
 
@@ -142,7 +142,7 @@ fn the_routes_are_one_set_in_the_template_the_router_and_the_api_document() {
 fn each_function_is_granted_exactly_its_declared_permissions() {
     let template = template();
     let table_arn = "GetAtt Table.Arn";
-    let index_arn = format!("Sub ${{Table.Arn}}/index/{}", table::LIST_INDEX);
+    let index_arn = format!("Sub ${{Table.Arn}}/index/{}", LIST_INDEX);
     let secret_arn = "Ref SigningKeysSecret";
     let declared: BTreeMap<&str, Permissions> = BTreeMap::from([
         ("device-authorization", device_authorization::PERMISSIONS),
@@ -230,7 +230,7 @@ async fn the_template_declares_the_table_the_code_creates() {
     let described = env
         .dynamodb
         .describe_table()
-        .table_name(&env.config.table_name)
+        .table_name(&env.table_name)
         .send()
         .await
         .expect("describing the table")
@@ -239,7 +239,7 @@ async fn the_template_declares_the_table_the_code_creates() {
     let ttl = env
         .dynamodb
         .describe_time_to_live()
-        .table_name(&env.config.table_name)
+        .table_name(&env.table_name)
         .send()
         .await
         .expect("describing TTL")
@@ -326,7 +326,7 @@ async fn the_template_declares_the_table_the_code_creates() {
         text(&table["TimeToLiveSpecification"]["AttributeName"]),
         ttl.attribute_name().unwrap_or_default()
     );
-    assert_eq!(ttl.attribute_name(), Some(table::TTL_ATTRIBUTE));
+    assert_eq!(ttl.attribute_name(), Some(TTL_ATTRIBUTE));
     assert_eq!(text(&table["TimeToLiveSpecification"]["Enabled"]), "true");
     assert_eq!(
         text(&table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]),

@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use device_authorization::{App, handle};
+use device_flow::DeviceConfig;
 use device_flow::domain::{DeviceCode, GrantType, ScopeSet, UserCode, user_code};
-use device_flow::oauth::device_authorization::MAX_CODE_ATTEMPTS;
 use device_flow::time::{Clock, SystemClock, Timestamp};
-use integration_tests::{TestEnv, form_post, json, new_client, with_basic};
+use device_flow::usecase::issue_device_code::MAX_CODE_ATTEMPTS;
+use integration_tests::{TestEnv, VERIFICATION_URI, form_post, json, new_client, with_basic};
 use lambda_http::http::{HeaderValue, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
@@ -41,7 +42,7 @@ async fn assert_nothing_written(env: &TestEnv) {
 }
 
 /// Checks a successful response field by field and returns its body.
-fn assert_issued(env: &TestEnv, response: &Response<Body>) -> Value {
+fn assert_issued(response: &Response<Body>) -> Value {
     let body = json(response);
     assert_eq!(response.status(), 200, "{body}");
     assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
@@ -63,10 +64,10 @@ fn assert_issued(env: &TestEnv, response: &Response<Body>) -> Value {
             .all(|b| user_code::ALPHABET.contains(&b)),
         "{user_code}"
     );
-    assert_eq!(body["verification_uri"], env.config.verification_uri);
+    assert_eq!(body["verification_uri"], VERIFICATION_URI);
     assert_eq!(
         body["verification_uri_complete"],
-        format!("{}?user_code={user_code}", env.config.verification_uri)
+        format!("{}?user_code={user_code}", VERIFICATION_URI)
     );
     assert_eq!(body["expires_in"], 600);
     assert_eq!(body["interval"], 5);
@@ -81,7 +82,7 @@ async fn a_public_client_gets_a_device_code_and_a_user_code() {
     let app = env.device_app();
 
     let response = post(&app, form_post(PATH, "client_id=tv&scope=read")).await;
-    let body = assert_issued(&env, &response);
+    let body = assert_issued(&response);
 
     let code = DeviceCode::parse(body["device_code"].as_str().unwrap()).unwrap();
     let record = env
@@ -151,7 +152,7 @@ async fn every_item_written_for_a_code_carries_a_ttl() {
     let claim = &env.items_of_kind("USERCODE").await[0];
     let ttl = |item: &integration_tests::Item| item["ttl"].as_n().unwrap().parse::<u64>().unwrap();
     assert!(
-        ttl(record) >= ttl(claim) + env.config.record_retention.as_secs(),
+        ttl(record) >= ttl(claim) + env.config::<DeviceConfig>().record_retention.as_secs(),
         "the record outlives its code by the retention window"
     );
 }
@@ -166,7 +167,7 @@ async fn a_confidential_client_authenticates_with_http_basic() {
         secret.expose(),
     );
     let response = post(&env.device_app(), request).await;
-    assert_issued(&env, &response);
+    assert_issued(&response);
 }
 
 #[tokio::test]
@@ -178,7 +179,7 @@ async fn a_confidential_client_authenticates_with_client_secret_post() {
         secret.expose()
     );
     let response = post(&env.device_app(), form_post(PATH, body)).await;
-    assert_issued(&env, &response);
+    assert_issued(&response);
 }
 
 #[tokio::test]
@@ -205,7 +206,7 @@ async fn a_confidential_client_may_send_no_body_at_all() {
     let mut request = with_basic(form_post(PATH, Body::Empty), "backend", secret.expose());
     request.headers_mut().remove(header::CONTENT_TYPE);
     let response = post(&env.device_app(), request).await;
-    assert_issued(&env, &response);
+    assert_issued(&response);
 }
 
 #[tokio::test]
@@ -214,7 +215,7 @@ async fn response_type_device_code_is_accepted() {
     env.public_client("tv").await;
     let body = "response_type=device_code&scope=read&client_id=tv";
     let response = post(&env.device_app(), form_post(PATH, body)).await;
-    assert_issued(&env, &response);
+    assert_issued(&response);
 }
 
 #[tokio::test]
@@ -454,7 +455,7 @@ async fn unknown_parameters_are_ignored() {
     env.public_client("tv").await;
     let body = "client_id=tv&foo=bar&nonce=%F0%9F%98%80";
     let response = post(&env.device_app(), form_post(PATH, body)).await;
-    assert_issued(&env, &response);
+    assert_issued(&response);
 }
 
 #[tokio::test]
@@ -464,7 +465,7 @@ async fn a_base64_encoded_body_from_api_gateway_is_read() {
     env.public_client("tv").await;
     let request = form_post(PATH, Body::Binary(b"client_id=tv&scope=read".to_vec()));
     let response = post(&env.device_app(), request).await;
-    assert_issued(&env, &response);
+    assert_issued(&response);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -518,7 +519,7 @@ async fn a_user_code_collision_draws_again_and_overwrites_nothing() {
     env.requests.take();
 
     let second = post(&app, form_post(PATH, "client_id=tv")).await;
-    let second = assert_issued(&env, &second);
+    let second = assert_issued(&second);
     assert_ne!(second["user_code"], "BCDF-GHJK");
     assert_eq!(
         env.requests.take(),

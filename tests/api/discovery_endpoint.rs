@@ -1,6 +1,6 @@
 //! The discovery function: metadata and JWKS.
 
-use integration_tests::{TestEnv, get, json};
+use integration_tests::{ISSUER, TestEnv, get, json};
 use lambda_http::http::{Method, header};
 
 #[tokio::test]
@@ -17,7 +17,7 @@ async fn metadata_is_served_at_both_well_known_locations() {
     );
 
     let m = json(&oauth);
-    let issuer = &env.config.issuer;
+    let issuer = ISSUER;
     assert_eq!(m["issuer"], *issuer);
     assert_eq!(
         m["device_authorization_endpoint"],
@@ -40,7 +40,7 @@ async fn metadata_is_served_at_both_well_known_locations() {
 #[tokio::test]
 async fn configured_scopes_are_advertised() {
     let mut env = TestEnv::new().await;
-    env.config.scopes_supported = Some("read write".into());
+    env.set_var("SCOPES_SUPPORTED", "read write");
     let response = discovery::handle(
         &env.discovery_app(),
         get("/.well-known/openid-configuration"),

@@ -42,8 +42,7 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
 
     // device-authorization: public and confidential requests.
     let device_log = IamLog::default();
-    let device =
-        device_authorization::App::new(env.config.clone(), env.store_recording(&device_log));
+    let device = device_authorization::App::new(env.config(), env.store_recording(&device_log));
     let mut codes = Vec::new();
     for request in [
         form_post("/oauth2/v1/device", "client_id=tv"),
@@ -77,7 +76,7 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
         .publish_jwks(&keys.jwks_json(), keys.version())
         .await
         .expect("publishing the JWKS");
-    let token = token::App::new(env.config.clone(), token_store, keys);
+    let token = token::App::new(env.config(), token_store, keys);
     let (public_code, user_code) = &codes[0];
     for _ in 0..2 {
         token::handle(&token, token_request("tv", public_code)).await;
@@ -98,9 +97,9 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
     // verify: a failed look-up, a look-up, an approval and a denial.
     let verify_log = IamLog::default();
     let verify = verify::App::new(
-        env.config.clone(),
+        env.config(),
         env.store_recording(&verify_log),
-        user_verifier(&env.config).await,
+        user_verifier(&env.config::<device_flow::AdminConfig>().user_tokens).await,
     );
     let user = user_token("alice");
     let miss = verify::handle(
@@ -150,11 +149,10 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
     // admin: every route, including a delete that denies the client's pending codes.
     let admin_log = IamLog::default();
     let admin = admin::App::new(
-        env.config.clone(),
+        env.config(),
         env.store_recording(&admin_log),
-        user_verifier(&env.config).await,
-    )
-    .expect("an admin app");
+        user_verifier(&env.config::<device_flow::AdminConfig>().user_tokens).await,
+    );
     let root = admin_token("root");
     let clients = "/admin/oauth/clients";
     for (method, path, body, status) in [
@@ -184,7 +182,7 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
 
     // discovery: the metadata (no request) and the JWKS.
     let discovery_log = IamLog::default();
-    let discovery = discovery::App::new(&env.config, env.store_recording(&discovery_log));
+    let discovery = discovery::App::new(&env.config(), env.store_recording(&discovery_log));
     for path in [
         "/.well-known/oauth-authorization-server",
         "/.well-known/jwks.json",

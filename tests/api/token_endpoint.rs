@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use device_flow::token::AccessTokenClaims;
+use device_flow::{FromEnv, TokenConfig};
 use integration_tests::{
-    ManualClock, TEST_EC_PEM, TEST_RSA_PEM, TestEnv, capture_logs, captured_logs, form_post, get,
-    json, key_set, token_request, with_basic,
+    ISSUER, ManualClock, TEST_EC_PEM, TEST_RSA_PEM, TestEnv, capture_logs, captured_logs,
+    form_post, get, json, key_set, token_request, with_basic,
 };
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
@@ -57,8 +58,8 @@ async fn verify_with_jwks(env: &TestEnv, token: &str) -> AccessTokenClaims {
     let kid = header.kid.expect("a kid");
     let jwk = jwks.find(&kid).expect("the token's key is published");
     let mut validation = Validation::new(header.alg);
-    validation.set_audience(&[&env.config.access_token_audience]);
-    validation.set_issuer(&[&env.config.issuer]);
+    validation.set_audience(&[&ISSUER]);
+    validation.set_issuer(&[&ISSUER]);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
     jsonwebtoken::decode::<AccessTokenClaims>(
         token,
@@ -544,10 +545,15 @@ async fn a_deleted_client_gets_no_token() {
     env.approve(&device_code, "a").await;
     env.dynamodb
         .delete_item()
-        .table_name(&env.config.table_name)
-        .set_key(Some(device_flow::store::item::client_key(
-            &device_flow::domain::ClientId::parse("tv").unwrap(),
-        )))
+        .table_name(&env.table_name)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("CLIENT#tv".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("CLIENT".into()),
+        )
         .send()
         .await
         .unwrap();
@@ -569,10 +575,15 @@ async fn a_client_no_longer_allowed_the_device_grant_gets_no_token() {
     // An administrator takes the grant away after the code was issued.
     env.dynamodb
         .update_item()
-        .table_name(&env.config.table_name)
-        .set_key(Some(device_flow::store::item::client_key(
-            &device_flow::domain::ClientId::parse("tv").unwrap(),
-        )))
+        .table_name(&env.table_name)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("CLIENT#tv".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("CLIENT".into()),
+        )
         .update_expression("SET allowed_grant_types = :grants")
         .expression_attribute_values(
             ":grants",
@@ -633,7 +644,7 @@ async fn no_secret_reaches_the_logs() {
 async fn signing_keys_load_from_a_secrets_manager_secret() {
     let env = TestEnv::new().await;
     let sdk = aws_config::load_from_env().await;
-    let name = format!("{}-signing-keys", env.config.table_name);
+    let name = format!("{}-signing-keys", env.table_name);
     aws_sdk_secretsmanager::Client::new(&sdk)
         .create_secret()
         .name(&name)
@@ -642,22 +653,25 @@ async fn signing_keys_load_from_a_secrets_manager_secret() {
         .await
         .expect("creating the secret");
 
-    let mut config = env.config.clone();
-    config.signing_keys = Some(device_flow::SigningKeysSource::SecretsManager(name));
+    let mut config: TokenConfig = env.config();
+    config.signing_keys = device_flow::SigningKeysSource::SecretsManager(name);
     let keys = token::load_keys(&config, &sdk)
         .await
         .expect("keys from the secret");
     assert_eq!(keys.active_kid(), "sm-key");
     assert_eq!(keys.version(), 3);
 
-    config.signing_keys = Some(device_flow::SigningKeysSource::SecretsManager(
-        "missing".into(),
-    ));
+    config.signing_keys = device_flow::SigningKeysSource::SecretsManager("missing".into());
     let err = token::load_keys(&config, &sdk).await.unwrap_err();
     assert!(matches!(err, token::LoadKeysError::Secret(_)), "{err}");
-    config.signing_keys = None;
-    assert!(matches!(
-        token::load_keys(&config, &sdk).await,
-        Err(token::LoadKeysError::NotConfigured)
-    ));
+    // Without either source the function does not start: the configuration refuses.
+    let refused = TokenConfig::from_lookup(|name| match name {
+        "TABLE_NAME" => Some(env.table_name.clone()),
+        "ISSUER" => Some(ISSUER.into()),
+        _ => None,
+    });
+    assert_eq!(
+        refused.unwrap_err().to_string(),
+        "environment variable SIGNING_KEYS_SECRET_ID is required"
+    );
 }

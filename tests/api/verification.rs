@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use device_flow::domain::{DeviceCode, DeviceState};
-use device_flow::{UserTokenAlgorithm, UserTokenKey};
+use device_flow::{UserTokenAlgorithm, UserTokenKey, VerifyConfig};
 use integration_tests::{
     ManualClock, TEST_RSA_PUBLIC_PEM, TestEnv, from_ip, json, sign_user_claims, token_request,
     user_claims, user_token, verification_request,
@@ -339,7 +339,7 @@ async fn the_sixth_failed_lookup_is_429_even_for_a_correct_code_until_the_window
 async fn failed_lookups_are_also_limited_per_source_ip() {
     let env = TestEnv::new().await;
     env.public_client("tv").await;
-    let mut config = env.config.clone();
+    let mut config: VerifyConfig = env.config();
     config.lookup_limits.per_ip = 3;
     let verify = env.verify_app_with(&config).await;
     let (_, user_code) = env.issue("tv", None).await;
@@ -424,13 +424,11 @@ async fn bad_user_tokens_are_401_in_the_seeds_format() {
     );
 
     // An HS256 token where RS256 is configured (the classic key-confusion attack).
-    let mut rs256 = env.config.clone();
-    if let Some(user_tokens) = rs256.user_tokens.as_mut() {
-        user_tokens.key = UserTokenKey::PublicKeyPem {
-            algorithm: UserTokenAlgorithm::Rs256,
-            pem: TEST_RSA_PUBLIC_PEM.to_owned(),
-        };
-    }
+    let mut rs256: VerifyConfig = env.config();
+    rs256.user_tokens.key = UserTokenKey::PublicKeyPem {
+        algorithm: UserTokenAlgorithm::Rs256,
+        pem: TEST_RSA_PUBLIC_PEM.to_owned(),
+    };
     let rs_verify = env.verify_app_with(&rs256).await;
     let confused = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),

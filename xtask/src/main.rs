@@ -21,10 +21,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::encoding::AsDer as _;
 use base64::Engine as _;
-use device_flow::domain::{Approval, GrantType, UserCode};
-use device_flow::store::{DecideOutcome, table};
+use device_flow::domain::{
+    Approval, ClientId, ClientName, GrantType, NewClient, ScopeSet, UserCode,
+};
+use device_flow::store::{DecideOutcome, create_table};
 use device_flow::time::{Clock, SystemClock};
-use device_flow::{Config, Store};
+use device_flow::usecase::manage_clients::{ClientAdminError, create_client};
+use device_flow::user_auth::Administrator;
+use device_flow::{DeviceConfig, FromEnv, Store};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
@@ -51,8 +55,10 @@ async fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str =
-    "usage: xtask env | setup | dev-token --sub ACCOUNT [--permissions A,B] [--ttl SECONDS]";
+const USAGE: &str = "usage: xtask env | setup \
+    | dev-token --sub ACCOUNT [--permissions A,B] [--ttl SECONDS] \
+    | signing-keys [--rotate [--retire KID]...] \
+    | approve USER_CODE [--sub ACCOUNT] | deny USER_CODE";
 
 /// The local configuration: the manifest's values, overridden by the process environment.
 fn local_env() -> Result<BTreeMap<String, String>, String> {
@@ -84,31 +90,37 @@ fn print_env() -> Result<(), String> {
     Ok(())
 }
 
-/// The demo clients of the local stack, as `POST /admin/oauth/clients` bodies.
-fn demo_clients() -> Vec<admin::CreateClientRequest> {
-    let client = |id: &str, name: &str, kind: admin::ClientType| admin::CreateClientRequest {
-        client_id: Some(id.to_owned()),
-        name: name.to_owned(),
-        kind,
-        allowed_grant_types: vec![GrantType::DEVICE_CODE_URN.to_owned()],
-        allowed_scopes: vec!["read".to_owned(), "write".to_owned()],
-        device_code_lifetime_seconds: None,
-        poll_interval_seconds: None,
-        access_token_lifetime_seconds: None,
+/// The demo clients of the local stack: a public one and a confidential one, both allowed
+/// the device grant and `read write`.
+fn demo_clients() -> Result<Vec<NewClient>, String> {
+    let client = |id: &str, name: &str, confidential: bool| {
+        Ok::<_, String>(NewClient {
+            id: ClientId::parse(id).ok_or("a demo client id is invalid")?,
+            name: ClientName::parse(name).map_err(|e| e.to_string())?,
+            confidential,
+            allowed_grants: vec![GrantType::DeviceCode],
+            allowed_scopes: ScopeSet::parse("read write").map_err(|e| e.to_string())?,
+            device_code_lifetime: None,
+            poll_interval: None,
+            access_token_lifetime: None,
+        })
     };
-    vec![
-        client("demo-cli", "Demo CLI", admin::ClientType::Public),
-        client(
-            "demo-service",
-            "Demo service",
-            admin::ClientType::Confidential,
-        ),
-    ]
+    Ok(vec![
+        client("demo-cli", "Demo CLI", false)?,
+        client("demo-service", "Demo service", true)?,
+    ])
+}
+
+/// The local table name, from the local configuration.
+fn local_table(env: &BTreeMap<String, String>) -> Result<String, String> {
+    let config =
+        DeviceConfig::from_lookup(|name| env.get(name).cloned()).map_err(|e| e.to_string())?;
+    Ok(config.table_name)
 }
 
 async fn setup() -> Result<(), String> {
     let env = local_env()?;
-    let config = Config::from_lookup(|name| env.get(name).cloned()).map_err(|e| e.to_string())?;
+    let table_name = local_table(&env)?;
     let sdk = aws_config::load_from_env().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
 
@@ -127,38 +139,40 @@ async fn setup() -> Result<(), String> {
         waited += Duration::from_millis(200);
     }
 
-    match table::create_table(&client, &config.table_name).await {
-        Ok(()) => eprintln!("created table {}", config.table_name),
+    match create_table(&client, &table_name).await {
+        Ok(()) => eprintln!("created table {table_name}"),
         Err(e) => {
             // An existing table (a persistent local server) is fine.
             let exists = client
                 .describe_table()
-                .table_name(&config.table_name)
+                .table_name(&table_name)
                 .send()
                 .await
                 .is_ok();
             if !exists {
                 return Err(format!("creating the table failed: {e}"));
             }
-            eprintln!("table {} exists", config.table_name);
+            eprintln!("table {table_name} exists");
         }
     }
 
-    // Seeded through the admin API's own create path.
-    let store = Store::new(client, config.table_name.clone());
-    for request in demo_clients() {
-        let id = request.client_id.clone().unwrap_or_default();
-        match admin::create_client(&store, request, SystemClock.now()).await {
-            Ok(created) => match created.client_secret {
-                Some(secret) => {
-                    println!("demo client {id} (confidential), client_secret: {secret}")
-                }
+    // Seeded through the admin API's own use case.
+    let store = Store::new(client, table_name);
+    let operator = Administrator::operator("xtask");
+    for new in demo_clients()? {
+        let id = new.id.clone();
+        match create_client(&store, &operator, new, SystemClock.now()).await {
+            Ok(created) => match created.secret {
+                Some(secret) => println!(
+                    "demo client {id} (confidential), client_secret: {}",
+                    secret.expose()
+                ),
                 None => println!("demo client {id} (public)"),
             },
-            Err(e) if e.error == "conflict" => {
+            Err(ClientAdminError::AlreadyExists) => {
                 println!("demo client {id} exists (its secret was printed when it was created)")
             }
-            Err(e) => return Err(format!("seeding {id} failed: {}", e.message)),
+            Err(e) => return Err(format!("seeding {id} failed: {e}")),
         }
     }
     Ok(())
@@ -321,9 +335,9 @@ async fn decide(args: &[String], approve: bool) -> Result<(), String> {
         _ => return Err(usage()),
     }
     let env = local_env()?;
-    let config = Config::from_lookup(|name| env.get(name).cloned()).map_err(|e| e.to_string())?;
+    let table_name = local_table(&env)?;
     let sdk = aws_config::load_from_env().await;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), table_name);
     let now = SystemClock.now();
     let id = store
         .find_user_code(&code, now)

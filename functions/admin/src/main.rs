@@ -5,24 +5,20 @@ use std::convert::Infallible;
 
 use admin::{App, handle};
 use device_flow::user_auth::UserTokenVerifier;
-use device_flow::{Config, Store};
+use device_flow::{AdminConfig, FromEnv, Store};
 use lambda_http::{Error, run, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     device_flow::telemetry::init();
-    let config = Config::from_env()?;
-    let user_tokens = config
-        .user_tokens
-        .as_ref()
-        .ok_or("USER_TOKEN_ISSUER and its key settings are required")?;
-    let users = UserTokenVerifier::new(user_tokens).await?;
+    let config = AdminConfig::from_env()?;
+    let users = UserTokenVerifier::new(&config.user_tokens).await?;
     let sdk = aws_config::load_from_env().await;
     let store = Store::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         config.table_name.clone(),
     );
-    let app = App::new(config, store, users)?;
+    let app = App::new(config, store, users);
     let app = &app;
     run(service_fn(move |request| async move {
         Ok::<_, Infallible>(handle(app, request).await)

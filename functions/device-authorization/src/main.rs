@@ -4,13 +4,13 @@
 use std::convert::Infallible;
 
 use device_authorization::{App, handle};
-use device_flow::{Config, Store};
+use device_flow::{DeviceConfig, FromEnv, Store};
 use lambda_http::{Error, run, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     device_flow::telemetry::init();
-    let config = Config::from_env()?;
+    let config = DeviceConfig::from_env()?;
     let sdk = aws_config::load_from_env().await;
     let store = Store::new(
         aws_sdk_dynamodb::Client::new(&sdk),

@@ -5,12 +5,12 @@
 //! what the token function published to the table at its own cold start: this function
 //! never sees the signing secret.
 
-use device_flow::Config;
-use device_flow::Store;
 use device_flow::domain::GrantType;
-use device_flow::error::OAuthError;
 use device_flow::http::json_response;
+use device_flow::http::oauth::OAuthError;
 use device_flow::permissions::Permissions;
+use device_flow::usecase::signing_keys::published_keys;
+use device_flow::{DiscoveryConfig, Store};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -55,7 +55,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: &Config, store: Store) -> Self {
+    pub fn new(config: &DiscoveryConfig, store: Store) -> Self {
         let issuer = config.issuer.as_str();
         let metadata = Metadata {
             issuer,
@@ -92,12 +92,9 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
         return cacheable(Body::from(app.metadata.clone()), METADATA_MAX_AGE);
     }
     if path == JWKS_PATH {
-        return match app.store.get_jwks().await {
-            Ok(jwks) => cacheable(
-                Body::from(jwks.unwrap_or_else(|| r#"{"keys":[]}"#.to_owned())),
-                JWKS_MAX_AGE,
-            ),
-            Err(e) => OAuthError::internal("reading the JWKS failed", &e).into_response(),
+        return match published_keys(&app.store).await {
+            Ok(jwks) => cacheable(Body::from(jwks), JWKS_MAX_AGE),
+            Err(e) => OAuthError::from(e).into_response(),
         };
     }
     not_found()

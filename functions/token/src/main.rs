@@ -6,23 +6,22 @@
 
 use std::convert::Infallible;
 
-use device_flow::{Config, Store};
+use device_flow::usecase::signing_keys::publish_keys;
+use device_flow::{FromEnv, Store, TokenConfig};
 use lambda_http::{Error, run, service_fn};
 use token::{App, handle, load_keys};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     device_flow::telemetry::init();
-    let config = Config::from_env()?;
+    let config = TokenConfig::from_env()?;
     let sdk = aws_config::load_from_env().await;
     let keys = load_keys(&config, &sdk).await?;
     let store = Store::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         config.table_name.clone(),
     );
-    store
-        .publish_jwks(&keys.jwks_json(), keys.version())
-        .await?;
+    publish_keys(&store, &keys).await?;
     let app = App::new(config, store, keys);
     let app = &app;
     run(service_fn(move |request| async move {

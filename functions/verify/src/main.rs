@@ -4,19 +4,15 @@
 use std::convert::Infallible;
 
 use device_flow::user_auth::UserTokenVerifier;
-use device_flow::{Config, Store};
+use device_flow::{FromEnv, Store, VerifyConfig};
 use lambda_http::{Error, run, service_fn};
 use verify::{App, handle};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     device_flow::telemetry::init();
-    let config = Config::from_env()?;
-    let user_tokens = config
-        .user_tokens
-        .as_ref()
-        .ok_or("USER_TOKEN_ISSUER and its key settings are required")?;
-    let users = UserTokenVerifier::new(user_tokens).await?;
+    let config = VerifyConfig::from_env()?;
+    let users = UserTokenVerifier::new(&config.user_tokens).await?;
     let sdk = aws_config::load_from_env().await;
     let store = Store::new(
         aws_sdk_dynamodb::Client::new(&sdk),

@@ -276,7 +276,11 @@ impl ClientCredentials {
             (ClientKind::Confidential { secret_hash }, Some(secret)) => secret_hash.verify(secret),
             _ => false,
         };
-        if ok { Ok(client) } else { Err(AuthenticationFailed) }
+        if ok {
+            Ok(client)
+        } else {
+            Err(AuthenticationFailed)
+        }
     }
 }
 
@@ -504,7 +508,10 @@ mod tests {
         );
         assert_eq!(MAX_DEVICE_CODE_LIFETIME, Duration::from_secs(1800));
         let err = Setting::PollInterval.parse(0).unwrap_err();
-        assert_eq!(err.to_string(), "poll_interval_seconds must be from 1 to 60");
+        assert_eq!(
+            err.to_string(),
+            "poll_interval_seconds must be from 1 to 60"
+        );
         assert_eq!(Setting::AccessTokenLifetime.parse_optional(None), Ok(None));
         assert!(Setting::AccessTokenLifetime.parse(86_401).is_err());
     }
@@ -512,7 +519,10 @@ mod tests {
     #[test]
     fn grant_lists_are_sorted_and_refuse_unknown_names() {
         let grants = parse_grants(["refresh_token", GrantType::DEVICE_CODE_URN, "refresh_token"]);
-        assert_eq!(grants, Ok(vec![GrantType::DeviceCode, GrantType::RefreshToken]));
+        assert_eq!(
+            grants,
+            Ok(vec![GrantType::DeviceCode, GrantType::RefreshToken])
+        );
         assert_eq!(parse_grants(["password"]), Err(ClientError::UnknownGrant));
     }
 
@@ -525,7 +535,12 @@ mod tests {
             poll_interval: Some(Some(Duration::from_secs(9))),
             ..ClientChanges::default()
         };
-        assert!(client.apply(changes, Timestamp::from_millis(50)).unwrap().is_none());
+        assert!(
+            client
+                .apply(changes, Timestamp::from_millis(50))
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(client.name, "Renamed");
         assert_eq!(client.poll_interval, Some(Duration::from_secs(9)));
         assert_eq!(client.updated_at, Timestamp::from_millis(101));
@@ -534,7 +549,9 @@ mod tests {
             ..ClientChanges::default()
         };
         assert_eq!(
-            client.apply(rotate, Timestamp::from_millis(500)).unwrap_err(),
+            client
+                .apply(rotate, Timestamp::from_millis(500))
+                .unwrap_err(),
             ClientError::NoSecretToRotate
         );
     }
@@ -552,14 +569,21 @@ mod tests {
             rotate_secret: true,
             ..ClientChanges::default()
         };
-        let new = client.apply(rotate, Timestamp::from_millis(5)).unwrap().unwrap();
+        let new = client
+            .apply(rotate, Timestamp::from_millis(5))
+            .unwrap()
+            .unwrap();
         let credentials = |secret: &ClientSecret| ClientCredentials {
             client_id: client.id.clone(),
             secret: Some(secret.clone()),
             used_basic: false,
         };
         assert!(credentials(&new).authenticate(Some(client.clone())).is_ok());
-        assert!(credentials(&old).authenticate(Some(client.clone())).is_err());
+        assert!(
+            credentials(&old)
+                .authenticate(Some(client.clone()))
+                .is_err()
+        );
     }
 
     #[test]
@@ -578,7 +602,11 @@ mod tests {
             used_basic: false,
         };
         assert!(with(None).authenticate(Some(public.clone())).is_ok());
-        assert!(with(Some(secret.expose())).authenticate(Some(confidential.clone())).is_ok());
+        assert!(
+            with(Some(secret.expose()))
+                .authenticate(Some(confidential.clone()))
+                .is_ok()
+        );
         for (credentials, stored) in [
             (with(None), None),
             (with(None), Some(confidential.clone())),

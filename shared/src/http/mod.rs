@@ -14,14 +14,17 @@ pub mod oauth;
 pub mod storyden;
 pub mod zitadel;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::error::Error as StdError;
+use std::str::Utf8Error;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use lambda_http::http::{HeaderMap, HeaderValue, StatusCode, header};
-use lambda_http::{Body, Response};
-use percent_encoding::percent_decode;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt as _, Response};
+use percent_encoding::{percent_decode, percent_decode_str};
 use serde::Serialize;
 
 /// Largest form body accepted. A device or token request is a few hundred bytes; this
@@ -49,6 +52,27 @@ pub fn body_bytes(body: &Body) -> Option<&[u8]> {
         Body::Empty => Some(&[]),
         Body::Text(text) => Some(text.as_bytes()),
         Body::Binary(bytes) => Some(bytes),
+        _ => None,
+    }
+}
+
+/// The route's path parameter `name`, as API Gateway (and `cargo lambda watch`) hands it
+/// over: `None` when the route has none by that name; `Some(Err(_))` when it does not
+/// percent-decode to UTF-8.
+///
+/// API Gateway passes parameters already decoded and `cargo lambda watch` as sent;
+/// decoding once more is safe because no valid user code, record id or client id
+/// contains `%`.
+pub fn path_parameter(request: &Request, name: &str) -> Option<Result<String, Utf8Error>> {
+    let raw = request.path_parameters_ref()?.first(name)?.to_owned();
+    Some(percent_decode_str(&raw).decode_utf8().map(Cow::into_owned))
+}
+
+/// The source IP API Gateway saw, when there is a request context.
+pub fn source_ip(request: &Request) -> Option<&str> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.as_deref(),
+        #[allow(unreachable_patterns)]
         _ => None,
     }
 }

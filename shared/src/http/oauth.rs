@@ -186,7 +186,8 @@ impl From<IssueError> for OAuthError {
         let description = error.to_string();
         match error {
             IssueError::InvalidClient { used_basic } => {
-                Self::invalid_client("client authentication failed").with_basic_challenge(used_basic)
+                Self::invalid_client("client authentication failed")
+                    .with_basic_challenge(used_basic)
             }
             IssueError::UnauthorizedClient => {
                 Self::new(OAuthErrorCode::UnauthorizedClient, description)
@@ -287,7 +288,10 @@ pub fn token_response(token: &IssuedToken) -> Response<Body> {
 /// Refused: more than one authentication method (RFC 6749 §2.3: "MUST NOT use more
 /// than one"), a form `client_id` that differs from the Basic one, a malformed
 /// `Authorization` header, and no client identification at all.
-pub fn client_credentials(headers: &HeaderMap, form: &Form) -> Result<ClientCredentials, OAuthError> {
+pub fn client_credentials(
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<ClientCredentials, OAuthError> {
     let form_id = form.get("client_id");
     let form_secret = form.get("client_secret");
     match basic_credentials(headers) {
@@ -412,7 +416,6 @@ mod tests {
         assert_eq!(r.headers()["retry-after"], "1");
     }
 
-
     #[test]
     fn a_public_client_is_identified_by_its_id() {
         let creds = client_credentials(&HeaderMap::new(), &form("client_id=c1")).unwrap();
@@ -422,8 +425,8 @@ mod tests {
 
     #[test]
     fn a_confidential_client_uses_post_or_basic() {
-        let post = client_credentials(&HeaderMap::new(), &form("client_id=c1&client_secret=s"))
-            .unwrap();
+        let post =
+            client_credentials(&HeaderMap::new(), &form("client_id=c1&client_secret=s")).unwrap();
         assert_eq!(post.secret.unwrap().expose(), "s");
         assert!(!post.used_basic);
         let basic = client_credentials(&basic("c1", "s"), &form("")).unwrap();
@@ -441,8 +444,7 @@ mod tests {
         assert_eq!(err.code, OAuthErrorCode::InvalidRequest);
         // Same id in both places is fine.
         assert!(client_credentials(&basic("c1", "s"), &form("client_id=c1")).is_ok());
-        let err =
-            client_credentials(&HeaderMap::new(), &form("client_id=bad%20id")).unwrap_err();
+        let err = client_credentials(&HeaderMap::new(), &form("client_id=bad%20id")).unwrap_err();
         assert_eq!(err.code, OAuthErrorCode::InvalidClient);
     }
 
@@ -450,7 +452,11 @@ mod tests {
     fn every_poll_outcome_has_its_rfc_code_and_status() {
         use std::time::Duration;
         let cases = [
-            (PollError::InvalidClient { used_basic: true }, "invalid_client", 401),
+            (
+                PollError::InvalidClient { used_basic: true },
+                "invalid_client",
+                401,
+            ),
             (PollError::ClientGone, "invalid_client", 401),
             (PollError::UnauthorizedClient, "unauthorized_client", 400),
             (PollError::Pending, "authorization_pending", 400),
@@ -481,7 +487,11 @@ mod tests {
     #[test]
     fn every_issue_outcome_has_its_rfc_code_and_status() {
         let cases = [
-            (IssueError::InvalidClient { used_basic: false }, "invalid_client", 401),
+            (
+                IssueError::InvalidClient { used_basic: false },
+                "invalid_client",
+                401,
+            ),
             (IssueError::UnauthorizedClient, "unauthorized_client", 400),
             (IssueError::InvalidScope, "invalid_scope", 400),
             (IssueError::NoFreeUserCode, "temporarily_unavailable", 503),

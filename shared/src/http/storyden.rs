@@ -11,8 +11,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{Form, body_bytes, json_response, log_internal};
 use crate::domain::{
-    ClientChanges, ClientError, ClientId, ClientKind, ClientName, DeviceAuthorization,
-    DeviceState, NewClient, OAuthClient, ScopeSet, Setting, Status, parse_grants,
+    ClientChanges, ClientError, ClientId, ClientKind, ClientName, DeviceAuthorization, DeviceState,
+    NewClient, OAuthClient, ScopeSet, Setting, Status, parse_grants,
 };
 use crate::time::Timestamp;
 use crate::usecase::list_device_authorisations::{DeviceListQuery, ListError};
@@ -121,8 +121,12 @@ impl From<Internal> for ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", error.to_string())
-            .suggest("send Authorization: Bearer <user token>")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            error.to_string(),
+        )
+        .suggest("send Authorization: Bearer <user token>")
     }
 }
 
@@ -526,7 +530,6 @@ mod tests {
             json!({"error": "not_found", "message": "no such client", "suggested": "list the clients", "metadata": {}})
         );
     }
-
 
     #[test]
     fn every_client_outcome_has_its_status() {

@@ -224,7 +224,10 @@ pub fn parse_decision(body: &Body) -> Result<Decision, GrpcError> {
                 Some(_) => Err(invalid("sessionId and sessionToken must be strings")),
             };
             let session_id = text("sessionId")?;
-            if session_id.as_ref().is_some_and(|s| s.len() > MAX_SESSION_ID_LEN) {
+            if session_id
+                .as_ref()
+                .is_some_and(|s| s.len() > MAX_SESSION_ID_LEN)
+            {
                 return Err(invalid("sessionId is too long"));
             }
             Ok(Decision::Approve {
@@ -260,7 +263,6 @@ mod tests {
         );
     }
 
-
     #[test]
     fn every_outcome_has_its_grpc_code() {
         let look_ups = [
@@ -276,7 +278,10 @@ mod tests {
         ];
         for (outcome, code, status) in look_ups {
             let response = GrpcError::from(outcome).into_response();
-            assert_eq!((body(&response)["code"].as_i64(), response.status().as_u16()), (Some(code), status));
+            assert_eq!(
+                (body(&response)["code"].as_i64(), response.status().as_u16()),
+                (Some(code), status)
+            );
         }
         let decisions = [
             (DecideError::NotFound, 5, 404),
@@ -286,7 +291,10 @@ mod tests {
         ];
         for (outcome, code, status) in decisions {
             let response = GrpcError::from(outcome).into_response();
-            assert_eq!((body(&response)["code"].as_i64(), response.status().as_u16()), (Some(code), status));
+            assert_eq!(
+                (body(&response)["code"].as_i64(), response.status().as_u16()),
+                (Some(code), status)
+            );
         }
         let limited = GrpcError::from(LookUpError::RateLimited {
             retry_after: std::time::Duration::from_secs(7),
@@ -315,7 +323,11 @@ mod tests {
             json!({"session": {"sessionId": "x".repeat(MAX_SESSION_ID_LEN + 1)}}),
             json!([1]),
         ] {
-            assert_eq!(parse(bad.clone()).unwrap_err().code, GrpcCode::InvalidArgument, "{bad}");
+            assert_eq!(
+                parse(bad.clone()).unwrap_err().code,
+                GrpcCode::InvalidArgument,
+                "{bad}"
+            );
         }
         let large = Body::from(vec![b' '; MAX_BODY_BYTES + 1]);
         assert!(parse_decision(&large).is_err());

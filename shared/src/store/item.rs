@@ -130,7 +130,6 @@ fn millis(d: Duration) -> AttributeValue {
     n(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-
 /// A device authorization as an item; kept `retention` past its expiry before TTL.
 pub fn device_to_item(record: &DeviceAuthorization, retention: Duration) -> Item {
     let mut item = device_key(&record.id);

@@ -10,8 +10,8 @@ mod table;
 mod transitions;
 
 pub use listing::{DeviceFilter, Listing, Page, PageKey};
-pub use table::{LIST_INDEX, TTL_ATTRIBUTE, create_table};
 pub use lookup::{LookupRead, Requester, Window};
+pub use table::{LIST_INDEX, TTL_ATTRIBUTE, create_table};
 pub use transitions::{ConsumeOutcome, DecideOutcome, PollWrite};
 
 use std::error::Error as StdError;

@@ -313,9 +313,7 @@ impl Store {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
                     Ok(match old_record(failed.item())? {
                         None => DecideOutcome::NotFound,
-                        Some(r) if r.state != DeviceState::Pending => {
-                            DecideOutcome::AlreadyDecided
-                        }
+                        Some(r) if r.state != DeviceState::Pending => DecideOutcome::AlreadyDecided,
                         Some(_) => DecideOutcome::Expired,
                     })
                 }

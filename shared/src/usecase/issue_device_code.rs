@@ -81,24 +81,31 @@ pub async fn issue_device_code(
         record_id = tracing::field::Empty,
         outcome = tracing::field::Empty,
     );
-    let run = async {
-        let stored = store
-            .get_client(&request.credentials.client_id)
-            .await
-            .context("reading the client failed")?;
-        let client =
-            request
-                .credentials
-                .authenticate(stored)
-                .map_err(|_| IssueError::InvalidClient {
+    let run =
+        async {
+            let stored = store
+                .get_client(&request.credentials.client_id)
+                .await
+                .context("reading the client failed")?;
+            let client = request.credentials.authenticate(stored).map_err(|_| {
+                IssueError::InvalidClient {
                     used_basic: request.credentials.used_basic,
-                })?;
-        let terms = terms(&client, request.scope, &config.defaults)?;
-        let issued = write(store, clock, user_codes, &client, &terms, config.record_retention).await?;
-        tracing::Span::current().record("record_id", issued.record.id.as_str());
-        tracing::info!("device authorization issued");
-        Ok(issued)
-    };
+                }
+            })?;
+            let terms = terms(&client, request.scope, &config.defaults)?;
+            let issued = write(
+                store,
+                clock,
+                user_codes,
+                &client,
+                &terms,
+                config.record_retention,
+            )
+            .await?;
+            tracing::Span::current().record("record_id", issued.record.id.as_str());
+            tracing::info!("device authorization issued");
+            Ok(issued)
+        };
     in_span(span, run).await
 }
 

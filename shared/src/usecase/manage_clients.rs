@@ -49,7 +49,11 @@ impl Outcome for ClientAdminError {
     }
 }
 
-fn span(action: &'static str, admin: &Administrator, client_id: Option<&ClientId>) -> tracing::Span {
+fn span(
+    action: &'static str,
+    admin: &Administrator,
+    client_id: Option<&ClientId>,
+) -> tracing::Span {
     tracing::info_span!(
         "manage_clients",
         action,

@@ -13,6 +13,7 @@ pub mod look_up;
 pub mod manage_clients;
 mod page_token;
 pub mod poll;
+pub mod signing_keys;
 
 pub use page_token::{ListPage, PageSize, PageTokens};
 
@@ -31,7 +32,10 @@ pub struct Internal {
 }
 
 impl Internal {
-    pub(crate) fn new(context: &'static str, source: impl StdError + Send + Sync + 'static) -> Self {
+    pub(crate) fn new(
+        context: &'static str,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
         Self {
             context,
             source: Box::new(source),
@@ -62,6 +66,9 @@ pub(crate) async fn in_span<T, E: Outcome>(
     body: impl Future<Output = Result<T, E>>,
 ) -> Result<T, E> {
     let result = body.instrument(span.clone()).await;
-    span.record("outcome", result.as_ref().err().map_or("ok", Outcome::outcome));
+    span.record(
+        "outcome",
+        result.as_ref().err().map_or("ok", Outcome::outcome),
+    );
     result
 }

@@ -1,0 +1,285 @@
+//! One test's world: a fresh table on the DynamoDB-compatible server, the deployment's
+//! configuration, and each function's state built as its cold start builds it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use device_flow::domain::{
+    Approval, ClientId, ClientName, ClientSecret, DeviceCode, GrantType, NewClient, OAuthClient,
+    ScopeSet,
+};
+use device_flow::store::{DecideOutcome, create_table};
+use device_flow::time::{Clock, SystemClock};
+use device_flow::token::KeySet;
+use device_flow::usecase::signing_keys::publish_keys;
+use device_flow::{AdminConfig, FromEnv, Store, VerifyConfig};
+
+use crate::interceptors::{IamLog, RequestLog};
+use crate::requests::{form_post, json};
+use crate::tokens::{
+    TEST_RSA_PEM, USER_TOKEN_AUDIENCE, USER_TOKEN_ISSUER, USER_TOKEN_SECRET, key_set, user_verifier,
+};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The tests' signing key set: one RS256 key, `test-rsa`.
+pub fn test_key_set() -> String {
+    key_set(1, "test-rsa", &[("test-rsa", "RS256", TEST_RSA_PEM)])
+}
+
+/// One test's world: a fresh table and a counting client.
+#[derive(Clone)]
+pub struct TestEnv {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub requests: RequestLog,
+    pub table_name: String,
+    /// The functions' environment variables; each function reads its own part.
+    vars: BTreeMap<String, String>,
+}
+
+/// The issuer and verification page of the tests' deployment.
+pub const ISSUER: &str = "https://auth.example.test";
+pub const VERIFICATION_URI: &str = "https://example.test/device";
+
+impl TestEnv {
+    /// Creates a uniquely named table on the server named by `AWS_ENDPOINT_URL_DYNAMODB`.
+    ///
+    /// # Panics
+    /// When no server is configured: tests that need DynamoDB fail loudly, never skip.
+    pub async fn new() -> Self {
+        assert!(
+            std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok_and(|v| !v.is_empty()),
+            "AWS_ENDPOINT_URL_DYNAMODB is not set: these tests need a DynamoDB-compatible \
+             server. Run them with `make test`, which starts one."
+        );
+        let sdk = aws_config::load_from_env().await;
+        let requests = RequestLog::default();
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(requests.clone())
+                .build(),
+        );
+        let mut suffix = [0u8; 8];
+        device_flow::secret::fill_random(&mut suffix);
+        let table_name = format!(
+            "test-{}",
+            suffix
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        create_table(&dynamodb, &table_name)
+            .await
+            .expect("creating the test table failed; is the DynamoDB server running?");
+        let vars = [
+            ("TABLE_NAME", table_name.as_str()),
+            ("ISSUER", ISSUER),
+            ("VERIFICATION_URI", VERIFICATION_URI),
+            ("SIGNING_KEYS", &test_key_set()),
+            ("USER_TOKEN_ISSUER", USER_TOKEN_ISSUER),
+            ("USER_TOKEN_AUDIENCE", USER_TOKEN_AUDIENCE),
+            ("USER_TOKEN_HS256_SECRET", USER_TOKEN_SECRET),
+            (
+                "ADMIN_CURSOR_SECRET",
+                "test-admin-cursor-secret-0123456789abcdef",
+            ),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+        requests.take();
+        Self {
+            dynamodb,
+            requests,
+            table_name,
+            vars,
+        }
+    }
+
+    /// The configuration a function of this deployment reads at cold start.
+    pub fn config<C: FromEnv>(&self) -> C {
+        C::from_lookup(|name| self.vars.get(name).cloned()).expect("test configuration")
+    }
+
+    /// Sets an environment variable of the deployment (before building an app).
+    pub fn set_var(&mut self, name: &str, value: &str) {
+        self.vars.insert(name.to_owned(), value.to_owned());
+    }
+
+    pub fn store(&self) -> Store {
+        Store::new(self.dynamodb.clone(), self.table_name.clone())
+    }
+
+    /// A store on this test's table whose client also records the IAM actions it needs.
+    pub fn store_recording(&self, log: &IamLog) -> Store {
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            self.dynamodb
+                .config()
+                .to_builder()
+                .interceptor(log.clone())
+                .build(),
+        );
+        Store::new(client, self.table_name.clone())
+    }
+
+    /// The device-authorization function's state, on this test's table.
+    pub fn device_app(&self) -> device_authorization::App {
+        device_authorization::App::new(self.config(), self.store())
+    }
+
+    /// The token function's state with `keys`, having published its JWKS as its cold
+    /// start does.
+    pub async fn token_app_with(&self, keys: &str) -> token::App {
+        let keys = KeySet::from_json(keys).expect("test key set");
+        publish_keys(&self.store(), &keys)
+            .await
+            .expect("publishing the JWKS");
+        self.requests.take();
+        token::App::new(self.config(), self.store(), keys)
+    }
+
+    /// The token function's state with one RS256 key, `test-rsa`.
+    pub async fn token_app(&self) -> token::App {
+        self.token_app_with(&test_key_set()).await
+    }
+
+    /// The verify function's state, trusting HS256 user tokens signed with
+    /// [`USER_TOKEN_SECRET`].
+    pub async fn verify_app(&self) -> verify::App {
+        self.verify_app_with(&self.config()).await
+    }
+
+    /// The verify function's state for another configuration (another user-token key).
+    pub async fn verify_app_with(&self, config: &VerifyConfig) -> verify::App {
+        let users = user_verifier(&config.user_tokens).await;
+        verify::App::new(config.clone(), self.store(), users)
+    }
+
+    /// The admin function's state.
+    pub async fn admin_app(&self) -> admin::App {
+        let config: AdminConfig = self.config();
+        let users = user_verifier(&config.user_tokens).await;
+        admin::App::new(config, self.store(), users)
+    }
+
+    /// The discovery function's state.
+    pub fn discovery_app(&self) -> discovery::App {
+        discovery::App::new(&self.config(), self.store())
+    }
+
+    /// Issues a device code to `client_id` (public, or confidential with `secret`)
+    /// through the device endpoint; returns the device code and the user code.
+    pub async fn issue(&self, client_id: &str, secret: Option<&ClientSecret>) -> (String, String) {
+        let mut body = format!("client_id={client_id}");
+        if let Some(secret) = secret {
+            body.push_str(&format!("&client_secret={}", secret.expose()));
+        }
+        let response =
+            device_authorization::handle(&self.device_app(), form_post("/oauth2/v1/device", body))
+                .await;
+        let body = json(&response);
+        assert_eq!(response.status(), 200, "{body}");
+        self.requests.take();
+        (
+            body["device_code"].as_str().unwrap_or_default().to_owned(),
+            body["user_code"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
+    /// Approves the request behind `device_code` as `account`, as the verification API will.
+    pub async fn approve(&self, device_code: &str, account: &str) {
+        let id = DeviceCode::parse(device_code).expect("a device code").id();
+        let approval = Approval {
+            account_id: account.to_owned(),
+            approved_at: SystemClock.now(),
+            session_id: Some("test-session".into()),
+        };
+        let outcome = self
+            .store()
+            .approve(&id, &approval, SystemClock.now())
+            .await;
+        assert_eq!(outcome.expect("approving"), DecideOutcome::Decided);
+        self.requests.take();
+    }
+
+    /// Denies the request behind `device_code`.
+    pub async fn deny(&self, device_code: &str) {
+        let id = DeviceCode::parse(device_code).expect("a device code").id();
+        let outcome = self.store().deny(&id, SystemClock.now()).await;
+        assert_eq!(outcome.expect("denying"), DecideOutcome::Decided);
+        self.requests.take();
+    }
+
+    /// Registers a client through the same path as the admin API.
+    pub async fn register(&self, new: NewClient) -> (OAuthClient, Option<ClientSecret>) {
+        let (client, secret) = new.register(SystemClock.now());
+        self.store()
+            .create_client(&client)
+            .await
+            .expect("registering a client");
+        self.requests.take();
+        (client, secret)
+    }
+
+    /// A public client allowed the device grant and `read write`.
+    pub async fn public_client(&self, id: &str) -> OAuthClient {
+        self.register(new_client(id, false)).await.0
+    }
+
+    /// A confidential client allowed the device grant and `read write`, with its secret.
+    pub async fn confidential_client(&self, id: &str) -> (OAuthClient, ClientSecret) {
+        let (client, secret) = self.register(new_client(id, true)).await;
+        (client, secret.expect("a confidential client has a secret"))
+    }
+
+    /// Every item in the table (a scan: for assertions only, never in the product).
+    pub async fn all_items(&self) -> Vec<Item> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamodb
+                .scan()
+                .table_name(&self.table_name)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        self.requests.take();
+        items
+    }
+
+    /// Items whose sort key is `kind` (`DEVICE`, `USERCODE`, `CLIENT`).
+    pub async fn items_of_kind(&self, kind: &str) -> Vec<Item> {
+        self.all_items()
+            .await
+            .into_iter()
+            .filter(|item| {
+                item.get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    == Some(kind)
+            })
+            .collect()
+    }
+}
+
+/// A client registration allowed the device grant and `read write`.
+pub fn new_client(id: &str, confidential: bool) -> NewClient {
+    NewClient {
+        id: ClientId::parse(id).expect("a valid client id"),
+        name: ClientName::parse(&format!("Test client {id}")).expect("a valid name"),
+        confidential,
+        allowed_grants: vec![GrantType::DeviceCode],
+        allowed_scopes: ScopeSet::parse("read write").expect("valid scopes"),
+        device_code_lifetime: None,
+        poll_interval: None,
+        access_token_lifetime: None,
+    }
+}

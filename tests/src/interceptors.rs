@@ -1,0 +1,106 @@
+//! SDK interceptors: what a DynamoDB client sent, by operation and by the IAM action
+//! each request needs.
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+
+/// The DynamoDB operations a client has sent, in order (one entry per HTTP request,
+/// retries included), read from the `X-Amz-Target` header.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLog(Arc<Mutex<Vec<String>>>);
+
+impl RequestLog {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for RequestLog {
+    fn name(&self) -> &'static str {
+        "RequestLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(operation(context.request()).to_owned());
+        Ok(())
+    }
+}
+
+/// The DynamoDB operation of an outgoing request, from its `X-Amz-Target` header.
+fn operation(request: &aws_sdk_dynamodb::config::http::HttpRequest) -> &str {
+    request
+        .headers()
+        .get("x-amz-target")
+        .unwrap_or("?")
+        .trim_start_matches("DynamoDB_20120810.")
+}
+
+/// The IAM actions a client's requests needed, as `(action, on the index)` pairs: a
+/// transaction counts as the actions of its items, a `Query` names the index it read.
+#[derive(Debug, Clone, Default)]
+pub struct IamLog(Arc<Mutex<std::collections::BTreeSet<(String, bool)>>>);
+
+impl IamLog {
+    /// The actions on the table and on the index, each sorted.
+    pub fn actions(&self) -> (Vec<String>, Vec<String>) {
+        let seen = self.0.lock().unwrap();
+        let of = |index: bool| {
+            seen.iter()
+                .filter(|(_, on_index)| *on_index == index)
+                .map(|(action, _)| action.clone())
+                .collect()
+        };
+        (of(false), of(true))
+    }
+}
+
+impl Intercept for IamLog {
+    fn name(&self) -> &'static str {
+        "IamLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        let operation = operation(request);
+        let body: serde_json::Value = request
+            .body()
+            .bytes()
+            .and_then(|bytes| serde_json::from_slice(bytes).ok())
+            .unwrap_or_default();
+        let mut seen = self.0.lock().unwrap();
+        match operation {
+            "TransactWriteItems" | "TransactGetItems" => {
+                for item in body["TransactItems"].as_array().into_iter().flatten() {
+                    for kind in item.as_object().into_iter().flat_map(|o| o.keys()) {
+                        let action = match kind.as_str() {
+                            "ConditionCheck" => "ConditionCheckItem".to_owned(),
+                            other => format!("{other}Item"),
+                        };
+                        seen.insert((format!("dynamodb:{action}"), false));
+                    }
+                }
+            }
+            _ => {
+                let on_index = body.get("IndexName").is_some();
+                seen.insert((format!("dynamodb:{operation}"), on_index));
+            }
+        }
+        Ok(())
+    }
+}
