@@ -20,7 +20,8 @@ dev-token:
 	@test -n "$(SUB)" || { echo "usage: make dev-token SUB=<account> [PERMISSIONS=A,B]" >&2; exit 2; }
 	@cargo run --quiet -p xtask -- dev-token --sub "$(SUB)" --permissions "$(PERMISSIONS)"
 
-# Until the verification API exists: make approve CODE=BCDF-GHJK [SUB=demo-user], make deny CODE=...
+# Decide a pending request from the command line, without a browser or a user token:
+# make approve CODE=BCDF-GHJK [SUB=demo-user], make deny CODE=...
 approve:
 	@test -n "$(CODE)" || { echo "usage: make approve CODE=<user code> [SUB=<account>]" >&2; exit 2; }
 	@scripts/with-local-env.sh cargo run --quiet -p xtask -- approve "$(CODE)" --sub "$(or $(SUB),demo-user)"

@@ -2,7 +2,7 @@
 //! the code and compared, in the tests, both with the calls the code really makes and
 //! with the policies in the deployment template (`infra/template.yaml`).
 //!
-//! Actions are IAM actions, not API operations: a `TransactWriteItems` is authorised
+//! Actions are IAM actions, not API operations: a `TransactWriteItems` is authorized
 //! item by item (`PutItem`, `UpdateItem`, `DeleteItem`, `ConditionCheckItem`).
 
 /// The AWS permissions of one function.

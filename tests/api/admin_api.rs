@@ -317,7 +317,7 @@ async fn the_client_lifecycle() {
     let list = json(&call(&app, Method::GET, CLIENTS, None).await);
     assert_eq!(list["clients"].as_array().unwrap().len(), 1);
 
-    // An authorisation issued before the scopes narrow keeps its scope.
+    // An authorization issued before the scopes narrow keeps its scope.
     let (before, _) = env
         .issue(
             "living-room-tv",
@@ -380,7 +380,7 @@ async fn the_client_lifecycle() {
         "authorization_pending"
     );
 
-    // Delete: its pending authorisation can no longer be approved or exchanged.
+    // Delete: its pending authorization can no longer be approved or exchanged.
     let deleted = call(
         &app,
         Method::DELETE,

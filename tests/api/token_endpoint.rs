@@ -8,11 +8,11 @@ use device_flow::token::AccessTokenClaims;
 use device_flow::{FromEnv, TokenConfig};
 use integration_tests::{
     ISSUER, ManualClock, TEST_EC_PEM, TEST_RSA_PEM, TestEnv, capture_logs, captured_logs,
-    form_post, get, json, key_set, token_request, with_basic,
+    form_post, get, json, key_set, token_request, user_token, verification_request, with_basic,
 };
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
-use lambda_http::http::{HeaderValue, header};
+use lambda_http::http::{HeaderValue, Method, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 use token::{App, handle};
@@ -612,13 +612,44 @@ async fn no_secret_reaches_the_logs() {
     let body = format!("{GRANT}&device_code={device_code}");
     let request = || with_basic(form_post(PATH, body.clone()), "backend", secret.expose());
     poll(&app, request()).await;
-    env.approve(&device_code, "a").await;
+    // The person looks the code up (a miss first, counted) and approves, through the
+    // verification API's use cases.
+    let verify = env.verify_app().await;
+    let user = user_token("a");
+    let lookup = |code: &str| verification_request(Method::GET, code, Body::Empty, Some(&user));
+    verify::handle(&verify, lookup("BCDF-GHJK")).await;
+    let found = json(&verify::handle(&verify, lookup(&user_code)).await);
+    let id = found["deviceAuthorizationRequest"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let approve = serde_json::json!({"session": {"sessionId": "s1", "sessionToken": user}});
+    let approved = verify::handle(
+        &verify,
+        verification_request(
+            Method::POST,
+            &id,
+            Body::from(approve.to_string()),
+            Some(&user),
+        ),
+    )
+    .await;
+    assert_eq!(approved.status(), 200);
     let token = assert_token(&poll(&app, request()).await);
     // A replay, which is logged as a security event.
     assert_error(&poll(&app, request()).await, 400, "invalid_grant");
 
     let logs = captured_logs();
     assert!(logs.contains("device_code_replay"), "the replay is logged");
+    // Each use case logs inside its span, whose fields are safe identifiers only.
+    for span in [
+        "issue_device_code{client_id=backend",
+        "poll{client_id=backend",
+        "look_up{account_id=a",
+        "decide{account_id=a",
+    ] {
+        assert!(logs.contains(span), "no {span} span in the logs");
+    }
     for (what, secret) in [
         ("device code", device_code.as_str()),
         ("user code", user_code.as_str()),
@@ -627,6 +658,8 @@ async fn no_secret_reaches_the_logs() {
         ("access token", token.as_str()),
         ("signature", token.rsplit('.').next().unwrap()),
         ("private key", &TEST_RSA_PEM[28..80]),
+        ("user token", user.as_str()),
+        ("user token signature", user.rsplit('.').next().unwrap()),
     ] {
         let line = logs
             .lines()

@@ -1,8 +1,8 @@
-//! The admin API, in Storyden's shape (seed 001): every device authorisation, and the
+//! The admin API, in Storyden's shape (seed 001): every device authorization, and the
 //! OAuth clients. Every route requires a user token whose permissions claim holds the
 //! administrator permission.
 //!
-//! - `GET /admin/oauth/device-authorizations`: [`list_device_authorisations`].
+//! - `GET /admin/oauth/device-authorizations`: [`list_device_authorizations`].
 //! - `GET, POST /admin/oauth/clients`, `GET, PATCH, DELETE /admin/oauth/clients/{client_id}`:
 //!   [`manage_clients`](device_flow::usecase::manage_clients).
 
@@ -16,7 +16,7 @@ use device_flow::http::storyden::{
 use device_flow::permissions::Permissions;
 use device_flow::time::{Clock, SystemClock};
 use device_flow::usecase::PageTokens;
-use device_flow::usecase::list_device_authorisations::list_device_authorisations;
+use device_flow::usecase::list_device_authorizations::list_device_authorizations;
 use device_flow::usecase::manage_clients::{
     create_client, delete_client, list_clients, read_client, update_client,
 };
@@ -102,7 +102,7 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, ApiError>
     match (request.uri().path().trim_end_matches('/'), method) {
         (DEVICE_AUTHORIZATIONS_PATH, Method::GET) => {
             let query = device_list_query(&query()?)?;
-            let page = list_device_authorisations(store, &app.pages, clock, &admin, query);
+            let page = list_device_authorizations(store, &app.pages, clock, &admin, query);
             Ok(device_list_response(&page.await?))
         }
         (CLIENTS_PATH, Method::GET) => {

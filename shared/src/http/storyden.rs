@@ -15,7 +15,7 @@ use crate::domain::{
     NewClient, OAuthClient, ScopeSet, Setting, Status, parse_grants,
 };
 use crate::time::Timestamp;
-use crate::usecase::list_device_authorisations::{DeviceListQuery, ListError};
+use crate::usecase::list_device_authorizations::{DeviceListQuery, ListError};
 use crate::usecase::manage_clients::{ClientAdminError, WithSecret};
 use crate::usecase::{Internal, ListPage, PageSize};
 use crate::user_auth::AuthError;
@@ -242,7 +242,7 @@ pub fn page_token(query: &Form) -> Option<String> {
     query.get("cursor").map(str::to_owned)
 }
 
-/// The device-authorisation listing's query: `status`, `client_id`, `limit`, `cursor`.
+/// The device-authorization listing's query: `status`, `client_id`, `limit`, `cursor`.
 pub fn device_list_query(query: &Form) -> Result<DeviceListQuery, ApiError> {
     let status = query
         .get("status")
@@ -266,7 +266,7 @@ pub fn device_list_query(query: &Form) -> Result<DeviceListQuery, ApiError> {
 
 /// A record as seed 001 shows it; unset times are `null`.
 #[derive(Serialize)]
-pub struct DeviceAuthorisationView {
+pub struct DeviceAuthorizationView {
     id: String,
     #[serde(rename = "createdAt")]
     created_at: String,
@@ -282,7 +282,7 @@ pub struct DeviceAuthorisationView {
     consumed_at: Option<String>,
 }
 
-impl From<&DeviceAuthorization> for DeviceAuthorisationView {
+impl From<&DeviceAuthorization> for DeviceAuthorizationView {
     fn from(r: &DeviceAuthorization) -> Self {
         let (approval, denied_at, consumed_at) = match &r.state {
             DeviceState::Pending => (None, None, None),
@@ -314,7 +314,7 @@ impl From<&DeviceAuthorization> for DeviceAuthorisationView {
 pub fn device_list_response(page: &ListPage<DeviceAuthorization>) -> Response<Body> {
     #[derive(Serialize)]
     struct Wire<'a> {
-        device_authorisations: Vec<DeviceAuthorisationView>,
+        device_authorisations: Vec<DeviceAuthorizationView>,
         #[serde(skip_serializing_if = "Option::is_none")]
         next_cursor: Option<&'a str>,
     }

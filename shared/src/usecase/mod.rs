@@ -8,7 +8,7 @@
 
 pub mod decide;
 pub mod issue_device_code;
-pub mod list_device_authorisations;
+pub mod list_device_authorizations;
 pub mod look_up;
 pub mod manage_clients;
 mod page_token;

@@ -1,4 +1,4 @@
-//! An administrator lists device authorisations (seed 001): newest first, filtered by
+//! An administrator lists device authorizations (seed 001): newest first, filtered by
 //! status and client, one `Query` of the listing index per page, never a scan.
 
 use super::page_token::InvalidPageToken;
@@ -35,9 +35,9 @@ impl Outcome for ListError {
     }
 }
 
-/// One page of device authorisations. A filtered page may hold fewer items than asked
+/// One page of device authorizations. A filtered page may hold fewer items than asked
 /// for, even none, and still have a next page: the size bounds what the store reads.
-pub async fn list_device_authorisations(
+pub async fn list_device_authorizations(
     store: &Store,
     tokens: &PageTokens,
     clock: &dyn Clock,
@@ -45,7 +45,7 @@ pub async fn list_device_authorisations(
     query: DeviceListQuery,
 ) -> Result<ListPage<DeviceAuthorization>, ListError> {
     let span = tracing::info_span!(
-        "list_device_authorisations",
+        "list_device_authorizations",
         admin = %admin.account_id,
         outcome = tracing::field::Empty,
     );
@@ -67,7 +67,7 @@ pub async fn list_device_authorisations(
         let Page { items, next } = store
             .list_device_authorizations(&filter, size, start, clock.now())
             .await
-            .context("listing device authorisations failed")?;
+            .context("listing device authorizations failed")?;
         Ok(ListPage {
             items,
             next_page_token: next.and_then(|key| tokens.sign(&scope, &key)),
