@@ -77,6 +77,15 @@ pub fn source_ip(request: &Request) -> Option<&str> {
     }
 }
 
+/// Marks a response as never to be stored by a cache (it carries a code, a secret, a token
+/// or a person's data).
+pub fn no_store(mut response: Response<Body>) -> Response<Body> {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// A JSON response with the given status.
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     // Serialising our own response types cannot fail (no maps with non-string keys, no

@@ -227,10 +227,11 @@ impl From<PollError> for OAuthError {
 }
 
 /// Sets the headers RFC 6749 §5.1 requires on every response that carries a credential.
-fn no_store(mut response: Response<Body>) -> Response<Body> {
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+fn no_store(response: Response<Body>) -> Response<Body> {
+    let mut response = super::no_store(response);
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
 }
 

@@ -5,11 +5,11 @@
 use std::borrow::Cow;
 use std::error::Error as StdError;
 
-use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{Form, body_bytes, json_response, log_internal};
+use super::{Form, body_bytes, json_response, log_internal, no_store};
 use crate::domain::{
     ClientChanges, ClientError, ClientId, ClientKind, ClientName, DeviceAuthorization, DeviceState,
     NewClient, OAuthClient, ScopeSet, Setting, Status, parse_grants,
@@ -177,14 +177,6 @@ impl From<ClientAdminError> for ApiError {
             ClientAdminError::Internal(e) => e.into(),
         }
     }
-}
-
-/// Marks a response that carries a secret as never to be cached.
-pub fn no_store(mut response: Response<Body>) -> Response<Body> {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 /// `204 No Content`.

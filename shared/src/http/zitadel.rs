@@ -10,7 +10,7 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{body_bytes, json_response, log_internal};
+use super::{body_bytes, json_response, log_internal, no_store};
 use crate::domain::DeviceAuthorization;
 use crate::usecase::Internal;
 use crate::usecase::decide::{DecideError, Decision};
@@ -186,13 +186,6 @@ pub fn lookup_response(record: &DeviceAuthorization) -> Response<Body> {
 /// `{}`: the decision is recorded.
 pub fn decided_response() -> Response<Body> {
     no_store(json_response(StatusCode::OK, &serde_json::json!({})))
-}
-
-fn no_store(mut response: Response<Body>) -> Response<Body> {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 /// Parses `{"session":{"sessionId","sessionToken"}}` (approve) or `{"deny":{}}`.

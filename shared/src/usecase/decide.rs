@@ -7,8 +7,8 @@ use crate::store::{DecideOutcome, Store};
 use crate::time::Clock;
 use crate::user_auth::{User, UserTokenVerifier};
 
-/// What the person decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the person decided. `Debug` never prints the session token.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Decision {
     Approve {
         /// The verification page's own session id, recorded with the approval.
@@ -17,6 +17,22 @@ pub enum Decision {
         session_token: Option<String>,
     },
     Deny,
+}
+
+impl std::fmt::Debug for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Approve {
+                session_id,
+                session_token,
+            } => f
+                .debug_struct("Approve")
+                .field("session_id", session_id)
+                .field("session_token", &session_token.as_ref().map(|_| ".."))
+                .finish(),
+            Self::Deny => f.write_str("Deny"),
+        }
+    }
 }
 
 /// Why nothing was decided. Nothing was written in any of these cases.
@@ -105,4 +121,22 @@ pub async fn decide(
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_the_session_token() {
+        let decision = Decision::Approve {
+            session_id: Some("s1".into()),
+            session_token: Some("eyJ.secret.token".into()),
+        };
+        let printed = format!("{decision:?}");
+        assert!(
+            printed.contains("s1") && !printed.contains("secret"),
+            "{printed}"
+        );
+    }
 }
