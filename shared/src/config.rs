@@ -104,6 +104,60 @@ pub struct DiscoveryConfig {
     pub scopes_supported: Option<String>,
 }
 
+/// The verification page's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageConfig {
+    pub table_name: String,
+    /// `ISSUER`: the service's public base URL; the page lives at `{ISSUER}/device`, and
+    /// its origin is the only one its forms accept.
+    pub issuer: String,
+    /// Brute-force protection of the codes typed on the page: the same budget as the
+    /// verification API's (`LOOKUP_*`).
+    pub lookup_limits: LookupLimits,
+    /// The OpenID provider people sign in with.
+    pub provider: ProviderConfig,
+    /// `PAGE_SESSION_SECRET` (32 bytes or more): encrypts and authenticates the page's
+    /// cookies. Required.
+    pub session_secret: CursorSecret,
+    /// `SERVICE_NAME` (default `Device sign-in`): the name the page shows.
+    pub service_name: String,
+    /// `SUPPORT_URL`: a help link on every page, when set.
+    pub support_url: Option<String>,
+    /// `SCOPE_DESCRIPTIONS`: a JSON object from scope to the words the page shows for it
+    /// (`{"read": "See your files"}`); a scope without one is shown by its name.
+    pub scope_descriptions: Vec<(String, String)>,
+}
+
+/// The OpenID provider of the verification page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderConfig {
+    /// `OIDC_ISSUER`: the provider's issuer URL; its discovery document is at
+    /// `{OIDC_ISSUER}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// `OIDC_CLIENT_ID`: the page's client id at the provider.
+    pub client_id: String,
+    /// `OIDC_CLIENT_SECRET` (local development) or `OIDC_CLIENT_SECRET_ID` (a Secrets
+    /// Manager secret, read at cold start); neither for a public client (PKCE only).
+    pub client_secret: Option<SecretSource>,
+}
+
+/// Where a secret value comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Inline(String),
+    SecretsManager(String),
+}
+
+/// Never prints an inline secret.
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Inline(_) => f.write_str("Inline(..)"),
+            Self::SecretsManager(id) => f.debug_tuple("SecretsManager").field(id).finish(),
+        }
+    }
+}
+
 /// The key that signs admin page tokens. `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CursorSecret(String);
@@ -294,6 +348,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    fn lookup_limits(&self) -> Result<LookupLimits, ConfigError> {
+        Ok(LookupLimits {
+            per_account: self.count("LOOKUP_FAILURES_PER_ACCOUNT", 5)?,
+            per_ip: self.count("LOOKUP_FAILURES_PER_IP", 20)?,
+            window: self.seconds(
+                "LOOKUP_WINDOW_SECONDS",
+                Duration::from_secs(600),
+                60..=86_400,
+            )?,
+        })
+    }
+
     /// The trusted issuer of user tokens (required by the functions that call this).
     fn user_tokens(&self) -> Result<UserTokenConfig, ConfigError> {
         let issuer = self.required("USER_TOKEN_ISSUER")?;
@@ -405,15 +471,7 @@ impl FromEnv for VerifyConfig {
         Ok(Self {
             table_name: env.table_name()?,
             user_tokens: env.user_tokens()?,
-            lookup_limits: LookupLimits {
-                per_account: env.count("LOOKUP_FAILURES_PER_ACCOUNT", 5)?,
-                per_ip: env.count("LOOKUP_FAILURES_PER_IP", 20)?,
-                window: env.seconds(
-                    "LOOKUP_WINDOW_SECONDS",
-                    Duration::from_secs(600),
-                    60..=86_400,
-                )?,
-            },
+            lookup_limits: env.lookup_limits()?,
         })
     }
 }
@@ -431,6 +489,66 @@ impl FromEnv for AdminConfig {
                 .key("ADMIN_CURSOR_SECRET")?
                 .map(CursorSecret)
                 .ok_or(ConfigError::Missing("ADMIN_CURSOR_SECRET"))?,
+        })
+    }
+}
+
+impl FromEnv for PageConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(lookup);
+        let client_secret = match (
+            env.get("OIDC_CLIENT_SECRET"),
+            env.get("OIDC_CLIENT_SECRET_ID"),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    name: "OIDC_CLIENT_SECRET",
+                    reason: "set either OIDC_CLIENT_SECRET or OIDC_CLIENT_SECRET_ID, not both",
+                });
+            }
+            (Some(secret), None) => Some(SecretSource::Inline(secret)),
+            (None, Some(id)) => Some(SecretSource::SecretsManager(id)),
+            (None, None) => None,
+        };
+        let scope_descriptions = match env.get("SCOPE_DESCRIPTIONS") {
+            None => Vec::new(),
+            Some(json) => {
+                let invalid = ConfigError::Invalid {
+                    name: "SCOPE_DESCRIPTIONS",
+                    reason: "must be a JSON object from scope names to descriptions",
+                };
+                let map: std::collections::BTreeMap<String, String> =
+                    serde_json::from_str(&json).map_err(|_| invalid.clone())?;
+                if map
+                    .keys()
+                    .any(|k| crate::domain::ScopeToken::parse(k).is_err())
+                {
+                    return Err(invalid);
+                }
+                map.into_iter().collect()
+            }
+        };
+        Ok(Self {
+            table_name: env.table_name()?,
+            issuer: env.issuer()?,
+            lookup_limits: env.lookup_limits()?,
+            provider: ProviderConfig {
+                issuer: absolute_url("OIDC_ISSUER", &env.required("OIDC_ISSUER")?)?,
+                client_id: env.required("OIDC_CLIENT_ID")?,
+                client_secret,
+            },
+            session_secret: env
+                .key("PAGE_SESSION_SECRET")?
+                .map(CursorSecret)
+                .ok_or(ConfigError::Missing("PAGE_SESSION_SECRET"))?,
+            service_name: env
+                .get("SERVICE_NAME")
+                .unwrap_or_else(|| "Device sign-in".to_owned()),
+            support_url: env
+                .get("SUPPORT_URL")
+                .map(|url| absolute_url("SUPPORT_URL", &url))
+                .transpose()?,
+            scope_descriptions,
         })
     }
 }
@@ -691,6 +809,34 @@ mod tests {
         let mut bad = base.clone();
         bad.push(("LOOKUP_FAILURES_PER_ACCOUNT", "0"));
         assert!(load::<VerifyConfig>(&bad).is_err());
+    }
+
+    #[test]
+    fn the_page_needs_its_provider_and_session_key() {
+        assert_eq!(
+            load::<PageConfig>(&BASE),
+            Err(ConfigError::Missing("OIDC_ISSUER"))
+        );
+        let page = with(&[
+            ("OIDC_ISSUER", "https://idp.example/"),
+            ("OIDC_CLIENT_ID", "page"),
+            ("PAGE_SESSION_SECRET", SECRET),
+            ("OIDC_CLIENT_SECRET", "client-secret-value"),
+            ("SCOPE_DESCRIPTIONS", r#"{"read": "See your files"}"#),
+        ]);
+        let c: PageConfig = load(&page).unwrap();
+        assert_eq!(c.provider.issuer, "https://idp.example");
+        assert_eq!(c.service_name, "Device sign-in");
+        assert_eq!(
+            c.scope_descriptions,
+            vec![("read".to_owned(), "See your files".to_owned())]
+        );
+        let printed = format!("{c:?}");
+        assert!(!printed.contains(SECRET) && !printed.contains("client-secret-value"));
+        let mut bad = page.clone();
+        bad.push(("SCOPE_DESCRIPTIONS", r#"{"bad scope": "x"}"#));
+        bad.retain(|(k, v)| *k != "SCOPE_DESCRIPTIONS" || v.contains("bad"));
+        assert!(load::<PageConfig>(&bad).is_err());
     }
 
     #[test]

@@ -22,8 +22,8 @@ pub mod usecase;
 pub mod user_auth;
 
 pub use config::{
-    AdminConfig, CursorSecret, DeviceConfig, DiscoveryConfig, FromEnv, LookupLimits,
-    SigningKeysSource, TokenConfig, UserTokenAlgorithm, UserTokenConfig, UserTokenKey,
-    VerifyConfig,
+    AdminConfig, CursorSecret, DeviceConfig, DiscoveryConfig, FromEnv, LookupLimits, PageConfig,
+    ProviderConfig, SecretSource, SigningKeysSource, TokenConfig, UserTokenAlgorithm,
+    UserTokenConfig, UserTokenKey, VerifyConfig,
 };
 pub use store::Store;

@@ -4,11 +4,11 @@
 //! [`issue_device_code`](device_flow::usecase::issue_device_code) for a code, and renders
 //! the outcome in RFC 6749's format.
 
-use device_flow::domain::{ScopeSet, UserCode};
-use device_flow::http::Form;
+use device_flow::domain::{DeviceDetails, ScopeSet, UserCode};
 use device_flow::http::oauth::{
     OAuthError, OAuthErrorCode, client_credentials, device_authorization_response,
 };
+use device_flow::http::{Form, source_ip, user_agent};
 use device_flow::permissions::Permissions;
 use device_flow::time::{Clock, SystemClock};
 use device_flow::usecase::issue_device_code::{
@@ -82,7 +82,11 @@ async fn issue(app: &App, request: &Request) -> Result<Response<Body>, OAuthErro
         &app.config,
         app.clock.as_ref(),
         app.user_codes.as_ref(),
-        DeviceCodeRequest { credentials, scope },
+        DeviceCodeRequest {
+            credentials,
+            scope,
+            device: DeviceDetails::new(source_ip(request), user_agent(request)),
+        },
     )
     .await?;
     Ok(device_authorization_response(

@@ -12,6 +12,39 @@ pub const POLL_TOLERANCE: Duration = Duration::from_secs(1);
 /// By how much each `slow_down` grows the interval (RFC 8628 §3.5).
 pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 
+/// What the device endpoint saw of the device, shown to the person who approves (RFC 8628
+/// §5.4, RFC 10027: "is this really your TV?") and to administrators, never to anyone else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceDetails {
+    /// The source address API Gateway saw.
+    pub ip: Option<String>,
+    /// The `User-Agent` the device sent, cut to [`DeviceDetails::MAX_USER_AGENT`]
+    /// characters, control characters removed.
+    pub user_agent: Option<String>,
+}
+
+impl DeviceDetails {
+    pub const MAX_USER_AGENT: usize = 256;
+    pub const MAX_IP: usize = 64;
+
+    /// Details as received, bounded and made printable.
+    pub fn new(ip: Option<&str>, user_agent: Option<&str>) -> Self {
+        let clean = |value: &str, max: usize| {
+            let value: String = value
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(max)
+                .collect();
+            let value = value.trim().to_owned();
+            (!value.is_empty()).then_some(value)
+        };
+        Self {
+            ip: ip.and_then(|ip| clean(ip, Self::MAX_IP)),
+            user_agent: user_agent.and_then(|ua| clean(ua, Self::MAX_USER_AGENT)),
+        }
+    }
+}
+
 /// What an authenticated client gets for a device authorization request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Terms {
@@ -168,6 +201,8 @@ pub struct DeviceAuthorization {
     /// Lifetime of the access token this request will yield, fixed at issue (the
     /// client's override or the deployment's default).
     pub access_token_lifetime: Duration,
+    /// What the device endpoint saw of the device.
+    pub device: DeviceDetails,
     pub state: DeviceState,
 }
 
@@ -192,6 +227,7 @@ impl DeviceAuthorization {
             last_polled_at: None,
             public_client: client.kind == ClientKind::Public,
             access_token_lifetime: terms.access_token_lifetime,
+            device: DeviceDetails::default(),
             state: DeviceState::Pending,
         }
     }
@@ -358,6 +394,22 @@ mod tests {
             consumed_at: now,
         };
         assert_eq!(r.status(later), Status::Consumed);
+    }
+
+    #[test]
+    fn device_details_are_bounded_and_printable() {
+        let details = DeviceDetails::new(Some(" 203.0.113.7 "), Some("TV/1.0\u{0}\n"));
+        assert_eq!(details.ip.as_deref(), Some("203.0.113.7"));
+        assert_eq!(details.user_agent.as_deref(), Some("TV/1.0"));
+        let long = DeviceDetails::new(None, Some(&"é".repeat(1000)));
+        assert_eq!(
+            long.user_agent.unwrap().chars().count(),
+            DeviceDetails::MAX_USER_AGENT
+        );
+        assert_eq!(
+            DeviceDetails::new(Some(""), Some("\n")),
+            DeviceDetails::default()
+        );
     }
 
     #[test]

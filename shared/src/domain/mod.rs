@@ -14,8 +14,8 @@ pub use client::{
     SecretHash, Setting, parse_grants,
 };
 pub use device_authorization::{
-    Approval, DeviceAuthorization, DeviceState, POLL_TOLERANCE, PollDecision, SLOW_DOWN_STEP,
-    Status, Terms, decide,
+    Approval, DeviceAuthorization, DeviceDetails, DeviceState, POLL_TOLERANCE, PollDecision,
+    SLOW_DOWN_STEP, Status, Terms, decide,
 };
 pub use device_code::{DeviceAuthorizationId, DeviceCode};
 pub use scope::{ScopeError, ScopeSet, ScopeToken};

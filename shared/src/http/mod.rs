@@ -86,6 +86,14 @@ pub fn no_store(mut response: Response<Body>) -> Response<Body> {
     response
 }
 
+/// The request's `User-Agent`, when it is one valid header.
+pub fn user_agent(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+}
+
 /// A JSON response with the given status.
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     // Serialising our own response types cannot fail (no maps with non-string keys, no

@@ -13,8 +13,8 @@ use super::table::{
     LIST_INDEX_PARTITION_KEY, LIST_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE,
 };
 use crate::domain::{
-    Approval, ClientId, ClientKind, DeviceAuthorization, DeviceAuthorizationId, DeviceState,
-    GrantType, OAuthClient, ScopeSet, SecretHash, Status, UserCode,
+    Approval, ClientId, ClientKind, DeviceAuthorization, DeviceAuthorizationId, DeviceDetails,
+    DeviceState, GrantType, OAuthClient, ScopeSet, SecretHash, Status, UserCode,
 };
 use crate::time::Timestamp;
 
@@ -59,6 +59,8 @@ pub mod attr {
     pub const ALLOWED_SCOPES: &str = "allowed_scopes";
     pub const DEVICE_CODE_LIFETIME: &str = "device_code_lifetime_seconds";
     pub const ACCESS_TOKEN_LIFETIME: &str = "access_token_lifetime_seconds";
+    pub const DEVICE_IP: &str = "device_ip";
+    pub const DEVICE_USER_AGENT: &str = "device_user_agent";
     pub const UPDATED_AT: &str = "updated_at";
     pub const JWKS: &str = "jwks";
     pub const VERSION: &str = "version";
@@ -161,6 +163,12 @@ pub fn device_to_item(record: &DeviceAuthorization, retention: Duration) -> Item
         attr::ACCESS_TOKEN_LIFETIME,
         n(record.access_token_lifetime.as_secs()),
     );
+    if let Some(ip) = &record.device.ip {
+        put(attr::DEVICE_IP, s(ip.clone()));
+    }
+    if let Some(user_agent) = &record.device.user_agent {
+        put(attr::DEVICE_USER_AGENT, s(user_agent.clone()));
+    }
     let approval = match &record.state {
         DeviceState::Approved(approval) => Some(approval),
         DeviceState::Consumed {
@@ -233,6 +241,10 @@ pub fn device_from_item(item: &Item) -> Result<DeviceAuthorization, StoreError> 
         last_polled_at: r.opt_time(attr::LAST_POLLED_AT)?,
         public_client: r.boolean(attr::PUBLIC_CLIENT)?,
         access_token_lifetime: Duration::from_secs(r.number(attr::ACCESS_TOKEN_LIFETIME)?),
+        device: DeviceDetails {
+            ip: r.opt_string(attr::DEVICE_IP)?.map(str::to_owned),
+            user_agent: r.opt_string(attr::DEVICE_USER_AGENT)?.map(str::to_owned),
+        },
         state,
     })
 }
@@ -435,6 +447,7 @@ mod tests {
             let mut r = record();
             r.state = state;
             r.last_polled_at = Some(Timestamp::from_millis(1_700_000_000_900));
+            r.device = DeviceDetails::new(Some("203.0.113.7"), Some("TV/1.0"));
             let item = device_to_item(&r, Duration::from_secs(86_400));
             assert_eq!(device_from_item(&item).unwrap(), r);
         }

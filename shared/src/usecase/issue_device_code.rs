@@ -10,8 +10,8 @@ use std::time::Duration;
 use super::{Context as _, Internal, Outcome, in_span};
 use crate::config::{DeviceConfig, IssueDefaults};
 use crate::domain::{
-    ClientCredentials, DeviceAuthorization, DeviceCode, GrantType, OAuthClient, ScopeSet, Terms,
-    UserCode,
+    ClientCredentials, DeviceAuthorization, DeviceCode, DeviceDetails, GrantType, OAuthClient,
+    ScopeSet, Terms, UserCode,
 };
 use crate::store::{CreateDeviceError, Store};
 use crate::time::Clock;
@@ -27,6 +27,8 @@ pub struct DeviceCodeRequest {
     pub credentials: ClientCredentials,
     /// `None`: the client's allowed scopes.
     pub scope: Option<ScopeSet>,
+    /// What the endpoint saw of the device, for the person who approves.
+    pub device: DeviceDetails,
 }
 
 /// What was issued. No `Debug`: it holds the device code.
@@ -97,8 +99,7 @@ pub async fn issue_device_code(
                 store,
                 clock,
                 user_codes,
-                &client,
-                &terms,
+                (&client, &terms, &request.device),
                 config.record_retention,
             )
             .await?;
@@ -146,14 +147,15 @@ async fn write(
     store: &Store,
     clock: &dyn Clock,
     user_codes: &UserCodeSource,
-    client: &OAuthClient,
-    terms: &Terms,
+    (client, terms, device): (&OAuthClient, &Terms, &DeviceDetails),
     retention: Duration,
 ) -> Result<Issued, IssueError> {
     for _ in 0..MAX_CODE_ATTEMPTS {
         let now = clock.now();
         let device_code = DeviceCode::generate();
-        let record = DeviceAuthorization::new(device_code.id(), client, terms, user_codes(), now);
+        let mut record =
+            DeviceAuthorization::new(device_code.id(), client, terms, user_codes(), now);
+        record.device = device.clone();
         match store
             .create_device_authorization(&record, retention, now)
             .await
