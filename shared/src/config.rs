@@ -166,6 +166,12 @@ impl CursorSecret {
     pub fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
+
+    /// A key for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(secret: &str) -> Self {
+        Self(secret.to_owned())
+    }
 }
 
 impl std::fmt::Debug for CursorSecret {

@@ -12,8 +12,11 @@
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod oidc;
+pub mod outbound;
 pub mod permissions;
 pub mod secret;
+pub mod session;
 pub mod store;
 pub mod telemetry;
 pub mod time;

@@ -8,8 +8,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::body::Bytes;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use lambda_http::http::{HeaderMap, header};
@@ -17,15 +15,12 @@ use serde_json::{Map, Value};
 use tokio::sync::RwLock;
 
 use crate::config::{UserTokenAlgorithm, UserTokenConfig, UserTokenKey};
+use crate::outbound::{Outbound, OutboundError};
 
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECONDS: u64 = 30;
 /// The longest user token accepted, before any parsing.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
-/// A JWKS document larger than this is refused.
-const MAX_JWKS_BYTES: usize = 256 * 1024;
-/// How long a JWKS fetch may take.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,15 +217,10 @@ fn pinned(algorithm: UserTokenAlgorithm) -> Algorithm {
     }
 }
 
-type HttpsClient = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    Empty<Bytes>,
->;
-
 /// The identity provider's keys, fetched from its JWKS URL.
 struct JwksCache {
     url: String,
-    client: HttpsClient,
+    client: Outbound,
     refetch_interval: Duration,
     state: RwLock<JwksState>,
 }
@@ -242,16 +232,7 @@ struct JwksState {
 
 impl JwksCache {
     fn new(url: String) -> Result<Self, VerifierSetupError> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-            .map_err(|e| VerifierSetupError::Tls(e.to_string()))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build(connector);
+        let client = Outbound::new().map_err(|e| VerifierSetupError::Tls(e.to_string()))?;
         Ok(Self {
             url,
             client,
@@ -314,23 +295,15 @@ impl JwksCache {
     }
 
     async fn fetch(&self) -> Result<JwkSet, &'static str> {
-        let uri: hyper::Uri = self.url.parse().map_err(|_| "bad JWKS URL")?;
-        let response = tokio::time::timeout(FETCH_TIMEOUT, self.client.get(uri))
-            .await
-            .map_err(|_| "timed out")?
-            .map_err(|_| "request failed")?;
+        let response = self.client.get(&self.url).await.map_err(|e| match e {
+            OutboundError::Timeout => "timed out",
+            OutboundError::Body => "body too large or unreadable",
+            _ => "request failed",
+        })?;
         if !response.status().is_success() {
             return Err("non-success status");
         }
-        let body = tokio::time::timeout(
-            FETCH_TIMEOUT,
-            Limited::new(response.into_body(), MAX_JWKS_BYTES).collect(),
-        )
-        .await
-        .map_err(|_| "timed out")?
-        .map_err(|_| "body too large or unreadable")?
-        .to_bytes();
-        serde_json::from_slice(&body).map_err(|_| "not a JWKS document")
+        serde_json::from_slice(response.body()).map_err(|_| "not a JWKS document")
     }
 }
 

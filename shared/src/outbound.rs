@@ -1,0 +1,88 @@
+//! Outbound HTTP(S) to the identity provider (its discovery document, keys and token
+//! endpoint): one client per cold start, every exchange bounded in time and size.
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use lambda_http::http;
+
+/// How long one exchange may take, answer included.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest answer read (a discovery document or key set is a few KiB).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+type Client = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+>;
+
+/// Why an exchange failed. The messages name no URL, header or body.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("the HTTPS client could not be built: {0}")]
+    Tls(String),
+    #[error("the request timed out")]
+    Timeout,
+    #[error("the request failed")]
+    Request(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the answer was too large or unreadable")]
+    Body,
+}
+
+/// An HTTP client for `https://` (and `http://`, which local development uses).
+#[derive(Clone)]
+pub struct Outbound {
+    client: Client,
+}
+
+impl Outbound {
+    pub fn new() -> Result<Self, OutboundError> {
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider)
+            .map_err(|e| OutboundError::Tls(e.to_string()))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(connector);
+        Ok(Self { client })
+    }
+
+    /// Sends `request` and reads the whole answer, within [`TIMEOUT`] and
+    /// [`MAX_BODY_BYTES`].
+    pub async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, OutboundError> {
+        let exchange = async {
+            let (parts, body) = request.into_parts();
+            let request = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| OutboundError::Request(Box::new(e)))?;
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, MAX_BODY_BYTES)
+                .collect()
+                .await
+                .map_err(|_| OutboundError::Body)?
+                .to_bytes();
+            Ok(http::Response::from_parts(parts, body.to_vec()))
+        };
+        tokio::time::timeout(TIMEOUT, exchange)
+            .await
+            .map_err(|_| OutboundError::Timeout)?
+    }
+
+    /// `GET url`.
+    pub async fn get(&self, url: &str) -> Result<http::Response<Vec<u8>>, OutboundError> {
+        let request = http::Request::get(url)
+            .body(Vec::new())
+            .map_err(|e| OutboundError::Request(Box::new(e)))?;
+        self.send(request).await
+    }
+}
