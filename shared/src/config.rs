@@ -141,10 +141,12 @@ pub struct ProviderConfig {
     pub client_secret: Option<SecretSource>,
 }
 
-/// Where a secret value comes from.
+/// Where a secret value comes from: the environment itself (local development), or a
+/// Secrets Manager secret read once at cold start ([`crate::secrets::read`]).
 #[derive(Clone, PartialEq, Eq)]
 pub enum SecretSource {
     Inline(String),
+    /// A secret id or ARN.
     SecretsManager(String),
 }
 
@@ -243,24 +245,9 @@ pub struct LookupLimits {
     pub window: Duration,
 }
 
-/// Where the signing key set is read from.
-#[derive(Clone, PartialEq, Eq)]
-pub enum SigningKeysSource {
-    /// The key set JSON, from `SIGNING_KEYS` (local development and tests).
-    Inline(String),
-    /// A Secrets Manager secret id or ARN, from `SIGNING_KEYS_SECRET_ID`.
-    SecretsManager(String),
-}
-
-/// Never prints the inline keys.
-impl std::fmt::Debug for SigningKeysSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Inline(_) => f.write_str("Inline(..)"),
-            Self::SecretsManager(id) => f.debug_tuple("SecretsManager").field(id).finish(),
-        }
-    }
-}
+/// Where the signing key set is read from: `SIGNING_KEYS` (the key set JSON itself, local
+/// development and tests) or `SIGNING_KEYS_SECRET_ID` (a Secrets Manager secret).
+pub type SigningKeysSource = SecretSource;
 
 /// A configuration problem, naming the variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -16,6 +16,7 @@ pub mod oidc;
 pub mod outbound;
 pub mod permissions;
 pub mod secret;
+pub mod secrets;
 pub mod session;
 pub mod store;
 pub mod telemetry;

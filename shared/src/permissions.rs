@@ -14,4 +14,6 @@ pub struct Permissions {
     pub index: &'static [&'static str],
     /// Secrets Manager actions on the signing-key secret.
     pub signing_key_secret: &'static [&'static str],
+    /// Secrets Manager actions on the verification page's OpenID client secret.
+    pub page_client_secret: &'static [&'static str],
 }

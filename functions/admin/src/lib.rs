@@ -42,6 +42,7 @@ pub const PERMISSIONS: Permissions = Permissions {
     ],
     index: &["dynamodb:Query"],
     signing_key_secret: &[],
+    page_client_secret: &[],
 };
 
 /// Everything a request needs, built once per cold start.

@@ -28,6 +28,7 @@ pub const PERMISSIONS: Permissions = Permissions {
     table: &["dynamodb:GetItem", "dynamodb:PutItem"],
     index: &[],
     signing_key_secret: &[],
+    page_client_secret: &[],
 };
 
 /// Everything a request needs, built once per cold start.

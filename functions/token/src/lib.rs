@@ -8,10 +8,11 @@ use device_flow::domain::{DeviceCode, GrantType};
 use device_flow::http::Form;
 use device_flow::http::oauth::{OAuthError, OAuthErrorCode, client_credentials, token_response};
 use device_flow::permissions::Permissions;
+use device_flow::secrets::{self, SecretError};
 use device_flow::time::{Clock, SystemClock};
 use device_flow::token::{KeyError, KeySet, TokenMinter};
 use device_flow::usecase::poll::{PollError, PollRequest, poll};
-use device_flow::{SigningKeysSource, Store, TokenConfig};
+use device_flow::{Store, TokenConfig};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
@@ -31,6 +32,7 @@ pub const PERMISSIONS: Permissions = Permissions {
     ],
     index: &[],
     signing_key_secret: &["secretsmanager:GetSecretValue"],
+    page_client_secret: &[],
 };
 
 /// Everything a request needs, built once per cold start.
@@ -54,9 +56,7 @@ impl App {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadKeysError {
     #[error("reading the signing key secret failed")]
-    Secret(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("the signing key secret has no string value")]
-    NotAString,
+    Secret(#[from] SecretError),
     #[error(transparent)]
     Keys(#[from] KeyError),
 }
@@ -67,17 +67,7 @@ pub async fn load_keys(
     config: &TokenConfig,
     sdk: &aws_config::SdkConfig,
 ) -> Result<KeySet, LoadKeysError> {
-    let json = match &config.signing_keys {
-        SigningKeysSource::Inline(json) => json.clone(),
-        SigningKeysSource::SecretsManager(id) => aws_sdk_secretsmanager::Client::new(sdk)
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|e| LoadKeysError::Secret(Box::new(e)))?
-            .secret_string
-            .ok_or(LoadKeysError::NotAString)?,
-    };
+    let json = secrets::read(&config.signing_keys, sdk).await?;
     Ok(KeySet::from_json(&json)?)
 }
 

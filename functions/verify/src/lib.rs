@@ -34,6 +34,7 @@ pub const PERMISSIONS: Permissions = Permissions {
     ],
     index: &[],
     signing_key_secret: &[],
+    page_client_secret: &[],
 };
 
 /// Everything a request needs, built once per cold start.
@@ -81,7 +82,7 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, GrpcError
             let id = DeviceAuthorizationId::parse(&segment).ok_or_else(not_found)?;
             let decision = parse_decision(request.body())?;
             let clock = app.clock.as_ref();
-            decide(&app.store, &app.users, clock, &user, &id, decision).await?;
+            decide(&app.store, Some(&app.users), clock, &user, &id, decision).await?;
             Ok(decided_response())
         }
         _ => Err(GrpcError::new(GrpcCode::InvalidArgument, "use GET or POST")),

@@ -65,10 +65,11 @@ impl Outcome for DecideError {
     }
 }
 
-/// Records `user`'s decision on the request `id`.
+/// Records `user`'s decision on the request `id`. `users` checks a session token, where
+/// the caller accepts them (the verification API); without it, one is refused.
 pub async fn decide(
     store: &Store,
-    users: &UserTokenVerifier,
+    users: Option<&UserTokenVerifier>,
     clock: &dyn Clock,
     user: &User,
     id: &DeviceAuthorizationId,
@@ -92,10 +93,13 @@ pub async fn decide(
                 session_token,
             } => {
                 if let Some(token) = session_token {
-                    let same_user = users
-                        .verify(&token)
-                        .await
-                        .is_ok_and(|session_user| session_user.account_id == user.account_id);
+                    let same_user = match users {
+                        Some(users) => users
+                            .verify(&token)
+                            .await
+                            .is_ok_and(|session_user| session_user.account_id == user.account_id),
+                        None => false,
+                    };
                     if !same_user {
                         return Err(DecideError::ForeignSession);
                     }

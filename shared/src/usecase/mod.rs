@@ -13,6 +13,7 @@ pub mod look_up;
 pub mod manage_clients;
 mod page_token;
 pub mod poll;
+pub mod sign_in;
 pub mod signing_keys;
 
 pub use page_token::{ListPage, PageSize, PageTokens};

@@ -1,0 +1,30 @@
+//! The `verification-page` Lambda: configuration, the store, the OpenID client secret and
+//! the relying party, built once per cold start; each request goes to
+//! [`verification_page::handle`].
+
+use std::convert::Infallible;
+
+use device_flow::{FromEnv, PageConfig, Store};
+use lambda_http::{Error, run, service_fn};
+use verification_page::{App, handle};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    device_flow::telemetry::init();
+    let config = PageConfig::from_env()?;
+    let sdk = aws_config::load_from_env().await;
+    let secret = match &config.provider.client_secret {
+        Some(source) => Some(device_flow::secrets::read(source, &sdk).await?),
+        None => None,
+    };
+    let store = Store::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.table_name.clone(),
+    );
+    let app = App::new(config, store, secret)?;
+    let app = &app;
+    run(service_fn(move |request| async move {
+        Ok::<_, Infallible>(handle(app, request).await)
+    }))
+    .await
+}
