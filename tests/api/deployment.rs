@@ -144,12 +144,14 @@ fn each_function_is_granted_exactly_its_declared_permissions() {
     let table_arn = "GetAtt Table.Arn";
     let index_arn = format!("Sub ${{Table.Arn}}/index/{}", LIST_INDEX);
     let secret_arn = "Ref SigningKeysSecret";
+    let page_secret_arn = "Ref PageClientSecret";
     let declared: BTreeMap<&str, Permissions> = BTreeMap::from([
         ("device-authorization", device_authorization::PERMISSIONS),
         ("token", token::PERMISSIONS),
         ("verify", verify::PERMISSIONS),
         ("admin", admin::PERMISSIONS),
         ("discovery", discovery::PERMISSIONS),
+        ("verification-page", verification_page::PERMISSIONS),
     ]);
     let functions = functions(&template);
     assert_eq!(
@@ -171,7 +173,8 @@ fn each_function_is_granted_exactly_its_declared_permissions() {
                 assert_eq!(text(&statement["Effect"]), "Allow", "{resource}");
                 let target = text(&statement["Resource"]);
                 assert!(
-                    [table_arn, index_arn.as_str(), secret_arn].contains(&target.as_str()),
+                    [table_arn, index_arn.as_str(), secret_arn, page_secret_arn]
+                        .contains(&target.as_str()),
                     "{resource}: a grant on an unexpected resource {target}"
                 );
                 let actions = statement["Action"].as_sequence().expect("an action list");
@@ -192,6 +195,11 @@ fn each_function_is_granted_exactly_its_declared_permissions() {
             on(secret_arn),
             expect(permissions.signing_key_secret),
             "{binary}: signing-key secret"
+        );
+        assert_eq!(
+            on(page_secret_arn),
+            expect(permissions.page_client_secret),
+            "{binary}: the page's client secret"
         );
     }
 }
