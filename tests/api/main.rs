@@ -10,3 +10,4 @@ mod permissions;
 mod token_endpoint;
 mod user_tokens;
 mod verification;
+mod verification_page;

@@ -12,7 +12,7 @@ use device_flow::store::{DecideOutcome, create_table};
 use device_flow::time::{Clock, SystemClock};
 use device_flow::token::KeySet;
 use device_flow::usecase::signing_keys::publish_keys;
-use device_flow::{AdminConfig, FromEnv, Store, VerifyConfig};
+use device_flow::{AdminConfig, FromEnv, PageConfig, SecretSource, Store, VerifyConfig};
 
 use crate::interceptors::{IamLog, RequestLog};
 use crate::requests::{form_post, json};
@@ -36,6 +36,9 @@ pub struct TestEnv {
     /// The functions' environment variables; each function reads its own part.
     vars: BTreeMap<String, String>,
 }
+
+/// The verification page's client id at the tests' OpenID provider.
+pub const PAGE_CLIENT_ID: &str = "device-page";
 
 /// The issuer and verification page of the tests' deployment.
 pub const ISSUER: &str = "https://auth.example.test";
@@ -83,6 +86,13 @@ impl TestEnv {
                 "ADMIN_CURSOR_SECRET",
                 "test-admin-cursor-secret-0123456789abcdef",
             ),
+            ("OIDC_CLIENT_ID", PAGE_CLIENT_ID),
+            ("OIDC_CLIENT_SECRET", "test-page-client-secret"),
+            (
+                "PAGE_SESSION_SECRET",
+                "test-page-session-secret-0123456789abcdef",
+            ),
+            ("SCOPE_DESCRIPTIONS", r#"{"read": "See your files"}"#),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
@@ -160,6 +170,18 @@ impl TestEnv {
         let config: AdminConfig = self.config();
         let users = user_verifier(&config.user_tokens).await;
         admin::App::new(config, self.store(), users)
+    }
+
+    /// The verification page's state, signing people in at the OpenID provider `issuer`.
+    pub fn page_app(&self, issuer: &str) -> verification_page::App {
+        let mut env = self.clone();
+        env.set_var("OIDC_ISSUER", issuer);
+        let config: PageConfig = env.config();
+        let secret = match &config.provider.client_secret {
+            Some(SecretSource::Inline(secret)) => Some(secret.clone()),
+            _ => None,
+        };
+        verification_page::App::new(config, self.store(), secret).expect("a page app")
     }
 
     /// The discovery function's state.

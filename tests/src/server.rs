@@ -5,6 +5,7 @@ use std::sync::Arc;
 use lambda_http::{Body, Request};
 
 use crate::env::TestEnv;
+use crate::provider::TestProvider;
 use crate::requests::routed;
 
 impl TestEnv {
@@ -12,6 +13,13 @@ impl TestEnv {
     /// API Gateway and `cargo lambda watch` route, with the issuer set to that address;
     /// returns the base URL. The server stops with the test's runtime.
     pub async fn serve(&self) -> String {
+        let provider = TestProvider::start().await;
+        self.serve_with_provider(&provider.issuer).await
+    }
+
+    /// [`TestEnv::serve`], with the verification page signing people in at the OpenID
+    /// provider `issuer`.
+    pub async fn serve_with_provider(&self, issuer: &str) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a loopback port");
@@ -25,6 +33,7 @@ impl TestEnv {
             verify: served.verify_app().await,
             admin: served.admin_app().await,
             discovery: served.discovery_app(),
+            page: served.page_app(issuer),
         });
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -51,6 +60,7 @@ struct Apps {
     verify: verify::App,
     admin: admin::App,
     discovery: discovery::App,
+    page: verification_page::App,
 }
 
 impl Apps {
@@ -81,6 +91,9 @@ impl Apps {
                 verify::handle(&self.verify, request).await
             }
             p if p.starts_with("/admin/") => admin::handle(&self.admin, request).await,
+            p if p == "/device" || p.starts_with("/device/") => {
+                verification_page::handle(&self.page, request).await
+            }
             _ => discovery::handle(&self.discovery, request).await,
         };
         let (parts, body) = response.into_parts();

@@ -31,6 +31,13 @@ pub const SESSION_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// How long a sign-in at the provider may take.
 pub const LOGIN_LIFETIME: Duration = Duration::from_secs(10 * 60);
 
+/// What a query value must escape: all but RFC 3986's unreserved characters.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 const SESSION_COOKIE: &str = "device_session";
 const LOGIN_COOKIE: &str = "device_login";
 
@@ -216,7 +223,7 @@ pub fn signed_in(site: &Site, login: &Login, sub: String, now: Timestamp) -> Res
     let location = match &login.user_code {
         Some(code) => format!(
             "{PAGE_PATH}?user_code={}",
-            percent_encoding::utf8_percent_encode(code, percent_encoding::NON_ALPHANUMERIC)
+            percent_encoding::utf8_percent_encode(code, QUERY_VALUE)
         ),
         None => PAGE_PATH.to_owned(),
     };
