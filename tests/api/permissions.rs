@@ -7,8 +7,9 @@ use device_flow::domain::DeviceCode;
 use device_flow::permissions::Permissions;
 use device_flow::token::KeySet;
 use integration_tests::{
-    IamLog, TEST_RSA_PEM, TestEnv, admin_request, admin_token, form_post, get, json, key_set,
-    token_request, user_token, user_verifier, verification_request, with_basic,
+    Browser, IamLog, TEST_RSA_PEM, TestEnv, TestProvider, admin_request, admin_token, form_post,
+    get, hidden, json, key_set, text, token_request, user_token, user_verifier,
+    verification_request, with_basic,
 };
 use lambda_http::Body;
 use lambda_http::http::Method;
@@ -192,17 +193,55 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
     }
     assert_uses_exactly("discovery", &discovery_log, &discovery::PERMISSIONS);
 
-    // Only the token function may read the signing-key secret.
+    // Only the token function may read the signing-key secret, and only the page its
+    // client secret.
     for (function, permissions) in [
         ("device-authorization", device_authorization::PERMISSIONS),
         ("verify", verify::PERMISSIONS),
         ("admin", admin::PERMISSIONS),
         ("discovery", discovery::PERMISSIONS),
+        ("verification-page", verification_page::PERMISSIONS),
     ] {
         assert!(permissions.signing_key_secret.is_empty(), "{function}");
+    }
+    for (function, permissions) in [
+        ("device-authorization", device_authorization::PERMISSIONS),
+        ("token", token::PERMISSIONS),
+        ("verify", verify::PERMISSIONS),
+        ("admin", admin::PERMISSIONS),
+        ("discovery", discovery::PERMISSIONS),
+    ] {
+        assert!(permissions.page_client_secret.is_empty(), "{function}");
     }
     assert_eq!(
         token::PERMISSIONS.signing_key_secret,
         ["secretsmanager:GetSecretValue"]
     );
+}
+
+#[tokio::test]
+async fn the_verification_page_uses_exactly_the_permissions_it_declares() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let (_, user_code) = env.issue("tv", None).await;
+    let (denied_code, denied_user_code) = env.issue("tv", None).await;
+    let provider = TestProvider::start().await;
+    let log = IamLog::default();
+    let page = env.page_app_with(&provider.issuer, env.store_recording(&log));
+    let mut browser = Browser::new();
+    let csrf = browser.sign_in(&page).await;
+    let post = |path: &str, fields: &[(&str, &str)]| browser.request(Method::POST, path, fields);
+    // A miss, a look-up and an approval; a look-up and a denial.
+    let miss = post("/device", &[("user_code", "BBBB-BBBB"), ("csrf", &csrf)]);
+    assert_eq!(verification_page::handle(&page, miss).await.status(), 404);
+    for (code, decision) in [(&user_code, "approve"), (&denied_user_code, "deny")] {
+        let found = post("/device", &[("user_code", code), ("csrf", &csrf)]);
+        let found = text(&verification_page::handle(&page, found).await);
+        let id = hidden(&found, "id").expect("a confirmation");
+        let fields = [("csrf", csrf.as_str()), ("id", &id), ("decision", decision)];
+        let decided = verification_page::handle(&page, post("/device/decide", &fields)).await;
+        assert_eq!(decided.status(), 200, "{decision}");
+    }
+    assert!(!denied_code.is_empty());
+    assert_uses_exactly("verification-page", &log, &verification_page::PERMISSIONS);
 }

@@ -174,6 +174,11 @@ impl TestEnv {
 
     /// The verification page's state, signing people in at the OpenID provider `issuer`.
     pub fn page_app(&self, issuer: &str) -> verification_page::App {
+        self.page_app_with(issuer, self.store())
+    }
+
+    /// [`TestEnv::page_app`] on `store` (one that records, say).
+    pub fn page_app_with(&self, issuer: &str, store: Store) -> verification_page::App {
         let mut env = self.clone();
         env.set_var("OIDC_ISSUER", issuer);
         let config: PageConfig = env.config();
@@ -181,7 +186,7 @@ impl TestEnv {
             Some(SecretSource::Inline(secret)) => Some(secret.clone()),
             _ => None,
         };
-        verification_page::App::new(config, self.store(), secret).expect("a page app")
+        verification_page::App::new(config, store, secret).expect("a page app")
     }
 
     /// The discovery function's state.
