@@ -34,6 +34,10 @@ trap stop_moto EXIT
 while IFS= read -r line; do export "$line"; done < <(target/debug/xtask env)
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
 export TABLE_NAME="bench-$$"
+# User tokens minted here (HS256), so that no identity provider has to run: the local one
+# would put its key fetch into every cold start measured.
+export USER_TOKEN_ISSUER=https://bench-idp.example USER_TOKEN_JWKS_URL=
+export USER_TOKEN_HS256_SECRET=bench-user-token-secret-0123456789abcdef
 target/debug/xtask setup >/dev/null
 SIGNING_KEYS=$(target/debug/xtask signing-keys)
 BENCH_USER_TOKEN=$(target/debug/xtask dev-token --sub bench-user)

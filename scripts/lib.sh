@@ -8,10 +8,11 @@ ensure_venv() {
   local stamp="$VENV/.requirements-dev.txt"
   if [ -x "$VENV/bin/moto_server" ] && [ -x "$VENV/bin/cargo-lambda" ] \
     && [ -x "$VENV/bin/schemathesis" ] && [ -x "$VENV/bin/cfn-lint" ] \
+    && [ -x "$VENV/bin/oidc-provider-mock" ] \
     && cmp -s requirements-dev.txt "$stamp"; then
     return
   fi
-  echo "==> installing local tools into $VENV (moto, cargo-lambda, cfn-lint, schemathesis)" >&2
+  echo "==> installing local tools into $VENV (moto, cargo-lambda, cfn-lint, schemathesis, oidc-provider-mock, playwright)" >&2
   python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2
@@ -49,5 +50,35 @@ stop_moto() {
     kill "$MOTO_PID" 2>/dev/null || true
     wait "$MOTO_PID" 2>/dev/null || true
     MOTO_PID=
+  fi
+}
+
+# Starts the local OpenID provider (oidc-provider-mock: its login form takes any subject) on
+# 127.0.0.1:$1, ID tokens valid for 12 hours, logging to .local/oidc-$1.log; waits until it
+# answers. Sets OIDC_PID.
+start_oidc_provider() {
+  local port=$1
+  mkdir -p .local
+  "$VENV/bin/oidc-provider-mock" --host 127.0.0.1 --port "$port" --require-nonce true \
+    --token-max-age 43200 >".local/oidc-$port.log" 2>&1 &
+  OIDC_PID=$!
+  python3 - "$port" <<'PY' || { echo "the OpenID provider did not start; see .local/oidc-$port.log" >&2; return 1; }
+import sys, time, urllib.request
+deadline = time.time() + 60
+while time.time() < deadline:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/.well-known/openid-configuration", timeout=1)
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.2)
+sys.exit(1)
+PY
+}
+
+stop_oidc_provider() {
+  if [ -n "${OIDC_PID:-}" ]; then
+    kill "$OIDC_PID" 2>/dev/null || true
+    wait "$OIDC_PID" 2>/dev/null || true
+    OIDC_PID=
   fi
 }

@@ -13,15 +13,17 @@ cargo build --quiet -p xtask
 while IFS= read -r line; do export "$line"; done < <(target/debug/xtask env)
 
 port=${AWS_ENDPOINT_URL_DYNAMODB##*:}
+oidc_port=${OIDC_ISSUER##*:}
 # Fail early and plainly if something (another `make run`?) holds the ports.
-for p in 9000 "$port"; do
+for p in 9000 "$port" "$oidc_port"; do
   if python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $p)) != 0)"; then
     echo "port $p on 127.0.0.1 is in use (is another 'make run' still running?)" >&2
     exit 1
   fi
 done
 start_moto "$port"
-trap stop_moto EXIT INT TERM
+trap 'stop_moto; stop_oidc_provider' EXIT INT TERM
+start_oidc_provider "$oidc_port"
 
 target/debug/xtask setup
 # A signing key for the token function, unless one is configured.
@@ -36,13 +38,19 @@ cat <<MSG
 
 Device-flow service on ${ISSUER} (DynamoDB: ${AWS_ENDPOINT_URL_DYNAMODB})
 
+The verification page (the device's verification_uri): ${ISSUER}/device
+  You sign in at the local OpenID provider (${OIDC_ISSUER}): type any name as the subject.
+  Try it: cargo run -p device-login -- --issuer ${ISSUER} --client-id demo-cli
+  then open the address it shows, sign in, type the code and approve.
+
+User tokens for the APIs (ID tokens of the local provider, valid 12 hours):
 Development user token (sub demo-user):
   ${token}
 Development admin token (sub demo-admin, ADMINISTRATOR):
   ${admin_token}
 More: make dev-token SUB=alice [PERMISSIONS=ADMINISTRATOR]
 
-Try it:
+Or by hand, through the APIs:
   # the device asks for a code
   curl -s -X POST ${ISSUER}/oauth2/v1/device -d client_id=demo-cli -d 'scope=read write'
   # the signed-in user looks it up, then approves it (use the id the look-up returns)
@@ -59,5 +67,6 @@ MSG
 
 # Build every function now, so that the first request does not wait for a compile.
 echo "==> building the functions" >&2
-cargo build --quiet -p device-authorization -p token -p verify -p admin -p discovery
+cargo build --quiet -p device-authorization -p token -p verify -p admin -p discovery \
+  -p verification-page
 cargo lambda watch -A 127.0.0.1 -P 9000 --concurrency 8

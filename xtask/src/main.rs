@@ -40,7 +40,7 @@ async fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("env") => print_env(),
         Some("setup") => setup().await,
-        Some("dev-token") => dev_token(&args[1..]),
+        Some("dev-token") => dev_token(&args[1..]).await,
         Some("signing-keys") => signing_keys(&args[1..]),
         Some("approve") => decide(&args[1..], true).await,
         Some("deny") => decide(&args[1..], false).await,
@@ -189,7 +189,11 @@ struct UserClaims<'a> {
     permissions: Vec<&'a str>,
 }
 
-fn dev_token(args: &[String]) -> Result<(), String> {
+/// Prints a user token for `--sub` holding `--permissions`: minted here when an HS256 secret
+/// is configured (`USER_TOKEN_HS256_SECRET`, as the benchmark does), otherwise the ID token
+/// the local OpenID provider (`OIDC_ISSUER`, started by `make run`) issues after signing the
+/// account in, the same kind of token the page's sign-in yields.
+async fn dev_token(args: &[String]) -> Result<(), String> {
     let mut sub = None;
     let mut permissions = String::new();
     let mut ttl: u64 = 12 * 3600;
@@ -210,38 +214,152 @@ fn dev_token(args: &[String]) -> Result<(), String> {
         }
     }
     let sub = sub.filter(|s| !s.is_empty()).ok_or(USAGE)?;
+    let permissions: Vec<&str> = permissions.split(',').filter(|p| !p.is_empty()).collect();
     let env = local_env()?;
     let var = |name: &str| {
         env.get(name)
+            .filter(|v| !v.is_empty())
             .cloned()
             .ok_or_else(|| format!("{name} is not configured"))
     };
-    let (issuer, audience, secret) = (
-        var("USER_TOKEN_ISSUER")?,
-        var("USER_TOKEN_AUDIENCE")?,
-        var("USER_TOKEN_HS256_SECRET")?,
-    );
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(|_| "the system clock is before 1970")?
-        .as_secs();
-    let claims = UserClaims {
-        iss: &issuer,
-        aud: &audience,
-        sub: &sub,
-        iat: now,
-        nbf: now,
-        exp: now + ttl,
-        permissions: permissions.split(',').filter(|p| !p.is_empty()).collect(),
+    let token = match var("USER_TOKEN_HS256_SECRET") {
+        Ok(secret) => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_err(|_| "the system clock is before 1970")?
+                .as_secs();
+            let claims = UserClaims {
+                iss: &var("USER_TOKEN_ISSUER")?,
+                aud: &var("USER_TOKEN_AUDIENCE")?,
+                sub: &sub,
+                iat: now,
+                nbf: now,
+                exp: now + ttl,
+                permissions,
+            };
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(secret.as_bytes()),
+            )
+            .map_err(|e| format!("signing failed: {e}"))?
+        }
+        Err(_) => {
+            let provider = var("OIDC_ISSUER")?;
+            let client = (var("OIDC_CLIENT_ID")?, var("OIDC_CLIENT_SECRET")?);
+            let redirect = format!("{}/device/callback", var("ISSUER")?);
+            provider_id_token(&provider, &client, &redirect, &sub, &permissions)
+                .await
+                .map_err(|e| {
+                    format!("{e} (is `make run` running? it starts the provider at {provider})")
+                })?
+        }
     };
-    let token = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .map_err(|e| format!("signing failed: {e}"))?;
     println!("{token}");
     Ok(())
+}
+
+/// Signs `sub` in at the local OpenID provider (`oidc-provider-mock`: its login form takes
+/// any subject, and `PUT /users/{sub}` sets the claims its ID tokens carry) and returns the
+/// ID token.
+async fn provider_id_token(
+    issuer: &str,
+    (client_id, client_secret): &(String, String),
+    redirect_uri: &str,
+    sub: &str,
+    permissions: &[&str],
+) -> Result<String, String> {
+    use device_flow::outbound::Outbound;
+    use lambda_http::http;
+    let http = Outbound::new().map_err(|e| e.to_string())?;
+    let send = |method: http::Method, url: String, content_type: &str, body: String| {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header("content-type", content_type)
+            .body(body.into_bytes());
+        let http = http.clone();
+        async move {
+            let request = request.map_err(|e| e.to_string())?;
+            http.send(request).await.map_err(|e| e.to_string())
+        }
+    };
+    let metadata = http
+        .get(&format!("{issuer}/.well-known/openid-configuration"))
+        .await
+        .map_err(|e| format!("the provider does not answer: {e}"))?;
+    let metadata: serde_json::Value =
+        serde_json::from_slice(metadata.body()).map_err(|_| "no discovery document")?;
+    let endpoint = |name: &str| {
+        metadata[name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("the provider has no {name}"))
+    };
+    let claims = serde_json::json!({ "permissions": permissions }).to_string();
+    send(
+        http::Method::PUT,
+        format!("{issuer}/users/{sub}"),
+        "application/json",
+        claims,
+    )
+    .await?;
+    let query = form(&[
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("state", "dev-token"),
+        ("nonce", "dev-token"),
+    ]);
+    let authorized = send(
+        http::Method::POST,
+        format!("{}?{query}", endpoint("authorization_endpoint")?),
+        "application/x-www-form-urlencoded",
+        form(&[("sub", sub)]),
+    )
+    .await?;
+    let location = authorized
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("the provider did not sign the account in")?;
+    let code = location
+        .split(['?', '&'])
+        .find_map(|pair| pair.strip_prefix("code="))
+        .ok_or("the provider returned no code")?;
+    let tokens = send(
+        http::Method::POST,
+        endpoint("token_endpoint")?,
+        "application/x-www-form-urlencoded",
+        form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+        ]),
+    )
+    .await?;
+    let tokens: serde_json::Value =
+        serde_json::from_slice(tokens.body()).map_err(|_| "the token response is not JSON")?;
+    tokens["id_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| "the provider returned no ID token".to_owned())
+}
+
+/// `application/x-www-form-urlencoded`.
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(name, value)| {
+            let value =
+                percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC);
+            format!("{name}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Prints a key set as `SIGNING_KEYS` (or the deployed secret) expects it.
