@@ -13,7 +13,6 @@ use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
 use openidconnect::{
     AsyncHttpClient, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
     HttpRequest, HttpResponse, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    Scope,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
@@ -136,7 +135,6 @@ impl RelyingParty {
                 CsrfToken::new_random,
                 Nonce::new_random,
             )
-            .add_scope(Scope::new("openid".to_owned()))
             .set_pkce_challenge(pkce_challenge)
             .url();
         Ok((

@@ -171,11 +171,13 @@ impl UserTokenVerifier {
             Keys::Static(key) => self.decode(token, key)?,
             Keys::Jwks(cache) => {
                 let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
-                let kid = header.kid.ok_or(AuthError::Invalid)?;
-                let key = match cache.key(&kid).await {
+                // Without a `kid` (RFC 7515 makes it optional), only a set of one key can
+                // say which key signed.
+                let kid = header.kid.as_deref();
+                let key = match cache.key(kid).await {
                     Some(key) => key,
                     None if cache.refresh_if_due().await => {
-                        cache.key(&kid).await.ok_or(AuthError::Invalid)?
+                        cache.key(kid).await.ok_or(AuthError::Invalid)?
                     }
                     None => return Err(AuthError::Invalid),
                 };
@@ -226,7 +228,7 @@ struct JwksCache {
 }
 
 struct JwksState {
-    keys: Vec<(String, Arc<DecodingKey>)>,
+    keys: Vec<(Option<String>, Arc<DecodingKey>)>,
     last_attempt: Option<Instant>,
 }
 
@@ -244,13 +246,20 @@ impl JwksCache {
         })
     }
 
-    async fn key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+    /// The key named `kid`; without one, the only key of a one-key set.
+    async fn key(&self, kid: Option<&str>) -> Option<Arc<DecodingKey>> {
         let state = self.state.read().await;
-        state
-            .keys
-            .iter()
-            .find(|(k, _)| k == kid)
-            .map(|(_, key)| Arc::clone(key))
+        match kid {
+            Some(kid) => state
+                .keys
+                .iter()
+                .find(|(k, _)| k.as_deref() == Some(kid))
+                .map(|(_, key)| Arc::clone(key)),
+            None => match state.keys.as_slice() {
+                [(_, key)] => Some(Arc::clone(key)),
+                _ => None,
+            },
+        }
     }
 
     /// Refetches unless the last attempt was less than `refetch_interval` ago; returns
@@ -282,9 +291,8 @@ impl JwksCache {
                     .keys
                     .iter()
                     .filter_map(|jwk| {
-                        let kid = jwk.common.key_id.clone()?;
                         let key = DecodingKey::from_jwk(jwk).ok()?;
-                        Some((kid, Arc::new(key)))
+                        Some((jwk.common.key_id.clone(), Arc::new(key)))
                     })
                     .collect();
                 tracing::info!(keys = state.keys.len(), "user-token JWKS fetched");

@@ -76,6 +76,28 @@ fn config(url: &str) -> UserTokenConfig {
 }
 
 #[tokio::test]
+async fn a_token_without_a_kid_verifies_only_against_a_one_key_set() {
+    let rsa = EncodingKey::from_rsa_pem(TEST_RSA_PEM.as_bytes()).unwrap();
+    let unnamed =
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &user_claims("alice"), &rsa).unwrap();
+    let one = serve(jwks("only")).await;
+    let verifier = UserTokenVerifier::new(&config(&one.url)).await.unwrap();
+    assert_eq!(verifier.verify(&unnamed).await.unwrap().account_id, "alice");
+
+    // Two keys: which one signed is not said, so nothing verifies.
+    let two = KeySet::from_json(&key_set(
+        1,
+        "a",
+        &[("a", "RS256", TEST_RSA_PEM), ("b", "RS256", TEST_RSA_PEM)],
+    ))
+    .unwrap()
+    .jwks_json();
+    let two = serve(two).await;
+    let verifier = UserTokenVerifier::new(&config(&two.url)).await.unwrap();
+    assert_eq!(verifier.verify(&unnamed).await, Err(AuthError::Invalid));
+}
+
+#[tokio::test]
 async fn tokens_verify_against_the_jwks_fetched_at_cold_start() {
     let server = serve(jwks("idp-1")).await;
     let verifier = UserTokenVerifier::new(&config(&server.url)).await.unwrap();
