@@ -140,25 +140,43 @@ impl Site {
         self.set_cookie(LOGIN_COOKIE, sealed, LOGIN_LIFETIME)
     }
 
-    /// Checks a form post: its `Origin` is the service's own, it comes from a signed-in
-    /// session, and it carries that session's CSRF token. Returns the session.
+    /// Checks a form post: it comes from the service's own origin, from a signed-in
+    /// session, and carries that session's CSRF token. Returns the session.
     pub fn check_post(
         &self,
         request: &Request,
         csrf: Option<&str>,
         now: Timestamp,
     ) -> Result<Session, Refusal> {
-        let origin = request
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok());
-        if origin != Some(self.origin.as_str()) {
+        if !self.same_origin(request.headers()) {
             return Err(Refusal::ForeignOrigin);
         }
         let session = self.session(request, now).ok_or(Refusal::SignedOut)?;
         match csrf {
             Some(token) if self.keys.csrf_ok(&session.sid, token) => Ok(session),
             _ => Err(Refusal::Csrf),
+        }
+    }
+
+    /// Whether a post comes from this service's own pages. Browsers send the page's
+    /// `Origin`, except that under `Referrer-Policy: no-referrer` (which these pages set,
+    /// so that the code in a URL goes nowhere) they send `Origin: null`; then the
+    /// browser's own `Sec-Fetch-Site` (which no script can set) must say `same-origin`.
+    /// Anything else, or neither header, is refused.
+    fn same_origin(&self, headers: &HeaderMap) -> bool {
+        let one = |name: header::HeaderName| {
+            let mut values = headers.get_all(name).iter();
+            match (values.next(), values.next()) {
+                (Some(value), None) => value.to_str().ok(),
+                _ => None,
+            }
+        };
+        match one(header::ORIGIN) {
+            Some("null") => {
+                one(header::HeaderName::from_static("sec-fetch-site")) == Some("same-origin")
+            }
+            Some(origin) => origin == self.origin,
+            None => false,
         }
     }
 }
@@ -395,7 +413,13 @@ pub fn code_entry(
     page(status, layout(site, "Enter your code", Some(session), body))
 }
 
-/// "In 9 minutes", "in less than a minute".
+/// `13:17 UTC`.
+fn clock_time(at: Timestamp) -> String {
+    let text = at.to_rfc3339();
+    format!("{} UTC", text.get(11..16).unwrap_or(&text))
+}
+
+/// "9 minutes", "less than a minute".
 fn minutes(seconds: u64) -> String {
     match seconds / 60 {
         0 => "less than a minute".to_owned(),
@@ -431,7 +455,8 @@ pub fn confirmation(
                     ul { @for scope in record.scope.iter() { li { (site.describe(scope)) } } }
                 }
             }
-            dt { "Requested" } dd { (minutes(asked)) " ago (" (record.created_at.to_rfc3339()) ")" }
+            dt { "Requested" }
+            dd { (minutes(asked)) " ago, at " (clock_time(record.created_at)) }
             dt { "From" }
             dd {
                 (record.device.ip.as_deref().unwrap_or("an unknown address"))
@@ -694,6 +719,37 @@ mod tests {
             "the code is prefilled"
         );
         assert!(!body.contains("<script"), "no script at all");
+    }
+
+    #[test]
+    fn only_the_services_own_pages_may_post() {
+        let site = site("https://auth.example.com/prod");
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        let ours = "https://auth.example.com";
+        assert!(site.same_origin(&headers(&[("origin", ours)])));
+        // What a browser sends under Referrer-Policy: no-referrer.
+        assert!(site.same_origin(&headers(&[
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin")
+        ])));
+        for refused in [
+            headers(&[]),
+            headers(&[("origin", "https://evil.example")]),
+            headers(&[("origin", "https://auth.example.com.evil.example")]),
+            headers(&[("origin", "null")]),
+            headers(&[("origin", "null"), ("sec-fetch-site", "cross-site")]),
+            headers(&[("origin", "null"), ("sec-fetch-site", "same-site")]),
+            headers(&[("sec-fetch-site", "same-origin")]),
+            headers(&[("origin", ours), ("origin", "https://evil.example")]),
+        ] {
+            assert!(!site.same_origin(&refused), "{refused:?}");
+        }
     }
 
     #[test]
