@@ -18,8 +18,16 @@ export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 unset AWS_PROFILE AWS_SESSION_TOKEN
 
-# The contract test (tests/api/contract.rs) runs schemathesis from the virtual environment.
+# The contract test (tests/api/contract.rs) runs schemathesis from the virtual environment;
+# the browser tests (examples/device-login/tests/page.rs) its Playwright and local OpenID
+# provider, with Debian's chromium.
 export SCHEMATHESIS="$PWD/$VENV/bin/schemathesis"
+export PLAYWRIGHT_PYTHON="$PWD/$VENV/bin/python"
+export OIDC_PROVIDER_MOCK="$PWD/$VENV/bin/oidc-provider-mock"
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "Debian's chromium is needed for the browser tests: apt-get install -y chromium" >&2
+  exit 1
+fi
 
 echo "==> cfn-lint infra/template.yaml"
 "$VENV/bin/cfn-lint" infra/template.yaml

@@ -215,3 +215,47 @@ fn json(value: &serde_json::Value) -> Response {
     *response.body_mut() = Full::new(Bytes::from(value.to_string()));
     response
 }
+
+/// The local OpenID provider of `make run` (`oidc-provider-mock` from PyPI, whose login
+/// form takes any subject), on a free loopback port until dropped. For the browser tests.
+pub struct LocalProvider {
+    pub issuer: String,
+    _child: tokio::process::Child,
+}
+
+impl LocalProvider {
+    /// # Panics
+    /// When `OIDC_PROVIDER_MOCK` (set by `make test`) is missing or the provider does not
+    /// answer within a minute.
+    pub async fn start() -> Self {
+        let command = std::env::var("OIDC_PROVIDER_MOCK").expect(
+            "OIDC_PROVIDER_MOCK is not set: the browser tests need the oidc-provider-mock \
+             command. Run them with `make test`, which installs it.",
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = tokio::process::Command::new(command)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--require-nonce", "true"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("oidc-provider-mock starts");
+        let issuer = format!("http://127.0.0.1:{port}");
+        let discovery = format!("{issuer}/.well-known/openid-configuration");
+        let http = device_flow::outbound::Outbound::new().expect("a client");
+        for _ in 0..300 {
+            if http.get(&discovery).await.is_ok_and(|r| r.status() == 200) {
+                return Self {
+                    issuer,
+                    _child: child,
+                };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!("oidc-provider-mock did not answer at {issuer}");
+    }
+}

@@ -6,7 +6,7 @@ use lambda_http::{Body, Request};
 
 use crate::env::TestEnv;
 use crate::provider::TestProvider;
-use crate::requests::routed;
+use crate::requests::{from_ip, routed};
 
 impl TestEnv {
     /// Serves every function over real HTTP on a free loopback port, routed by path as
@@ -36,12 +36,15 @@ impl TestEnv {
             page: served.page_app(issuer),
         });
         tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
+            while let Ok((stream, peer)) = listener.accept().await {
                 let apps = Arc::clone(&apps);
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         let apps = Arc::clone(&apps);
-                        async move { Ok::<_, std::convert::Infallible>(apps.dispatch(request).await) }
+                        async move {
+                            let response = apps.dispatch(request, peer.ip()).await;
+                            Ok::<_, std::convert::Infallible>(response)
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
@@ -64,11 +67,13 @@ struct Apps {
 }
 
 impl Apps {
-    /// What API Gateway does: the HTTP request becomes the function's request, routed by
-    /// path, and the function's response becomes the HTTP response.
+    /// What API Gateway does: the HTTP request becomes the function's request (with the
+    /// caller's address as the source IP), routed by path, and the function's response
+    /// becomes the HTTP response.
     async fn dispatch(
         &self,
         request: hyper::Request<hyper::body::Incoming>,
+        peer: std::net::IpAddr,
     ) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
         use http_body_util::BodyExt as _;
         let (parts, body) = request.into_parts();
@@ -82,7 +87,7 @@ impl Apps {
         } else {
             Body::Binary(bytes.to_vec())
         };
-        let request = routed(Request::from_parts(parts, body));
+        let request = routed(from_ip(Request::from_parts(parts, body), &peer.to_string()));
         let path = request.uri().path().to_owned();
         let response = match path.as_str() {
             "/oauth2/v1/device" => device_authorization::handle(&self.device, request).await,
