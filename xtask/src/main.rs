@@ -216,10 +216,12 @@ async fn dev_token(args: &[String]) -> Result<(), String> {
     let sub = sub.filter(|s| !s.is_empty()).ok_or(USAGE)?;
     let permissions: Vec<&str> = permissions.split(',').filter(|p| !p.is_empty()).collect();
     let env = local_env()?;
+    // The process environment wins, also for variables the local configuration lacks.
     let var = |name: &str| {
-        env.get(name)
+        std::env::var(name)
+            .ok()
+            .or_else(|| env.get(name).cloned())
             .filter(|v| !v.is_empty())
-            .cloned()
             .ok_or_else(|| format!("{name} is not configured"))
     };
     let token = match var("USER_TOKEN_HS256_SECRET") {
