@@ -417,3 +417,46 @@ async fn the_stylesheet_and_unknown_paths() {
     let wrong_method = handle(&page, browser.request(Method::PUT, "/device", &[])).await;
     assert_eq!(wrong_method.status(), 404);
 }
+
+#[tokio::test]
+async fn no_code_cookie_or_csrf_token_reaches_the_logs() {
+    integration_tests::capture_logs();
+    let (env, _provider, page) = setup().await;
+    let (_, user_code) = issue_from_tv(&env).await;
+    let mut browser = Browser::new();
+    let started = handle(&page, browser.request(Method::GET, "/device", &[])).await;
+    let login_cookie = started.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let csrf = browser.sign_in(&page).await;
+    let typed = user_code.to_lowercase();
+    let fields = [("user_code", typed.as_str()), ("csrf", csrf.as_str())];
+    let html = text(&handle(&page, browser.request(Method::POST, "/device", &fields)).await);
+    let id = hidden(&html, "id").unwrap();
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("id", &id),
+        ("decision", "approve"),
+    ];
+    handle(
+        &page,
+        browser.request(Method::POST, "/device/decide", &fields),
+    )
+    .await;
+
+    let logs = integration_tests::captured_logs();
+    assert!(
+        logs.contains("finish_sign_in{"),
+        "the sign-in is logged, in its span"
+    );
+    let session = browser.cookies["device_session"].clone();
+    let login = login_cookie.split(['=', ';']).nth(1).unwrap().to_owned();
+    for (what, secret) in [
+        ("user code", user_code.as_str()),
+        ("user code, compact", &user_code.replace('-', "")),
+        ("user code, as typed", &typed),
+        ("session cookie", &session),
+        ("login cookie", &login),
+        ("CSRF token", &csrf),
+    ] {
+        assert!(!logs.contains(secret), "the {what} was logged");
+    }
+}
