@@ -304,16 +304,26 @@ impl From<&DeviceAuthorization> for DeviceAuthorizationView {
 
 /// `{"device_authorisations": [...], "next_cursor": ...}`.
 pub fn device_list_response(page: &ListPage<DeviceAuthorization>) -> Response<Body> {
+    list_response::<_, DeviceAuthorizationView>("device_authorisations", page)
+}
+
+/// `{"<field>": [...], "next_cursor": ...}`: one page of a listing, each item in its view.
+fn list_response<T, V>(field: &'static str, page: &ListPage<T>) -> Response<Body>
+where
+    V: Serialize + for<'a> From<&'a T>,
+{
     #[derive(Serialize)]
-    struct Wire<'a> {
-        device_authorisations: Vec<DeviceAuthorizationView>,
+    struct Wire<'a, V> {
+        #[serde(flatten)]
+        items: std::collections::BTreeMap<&'static str, Vec<V>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         next_cursor: Option<&'a str>,
     }
+    let views = page.items.iter().map(V::from).collect();
     json_response(
         StatusCode::OK,
         &Wire {
-            device_authorisations: page.items.iter().map(Into::into).collect(),
+            items: std::collections::BTreeMap::from([(field, views)]),
             next_cursor: page.next_page_token.as_deref(),
         },
     )
@@ -380,19 +390,7 @@ pub fn client_with_secret_response(status: StatusCode, created: &WithSecret) -> 
 
 /// `{"clients": [...], "next_cursor": ...}`.
 pub fn client_list_response(page: &ListPage<OAuthClient>) -> Response<Body> {
-    #[derive(Serialize)]
-    struct Wire<'a> {
-        clients: Vec<ClientView>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        next_cursor: Option<&'a str>,
-    }
-    json_response(
-        StatusCode::OK,
-        &Wire {
-            clients: page.items.iter().map(Into::into).collect(),
-            next_cursor: page.next_page_token.as_deref(),
-        },
-    )
+    list_response::<_, ClientView>("clients", page)
 }
 
 /// `POST /admin/oauth/clients`.
