@@ -64,7 +64,13 @@ async fn the_whole_flow_approve_then_token_for_the_approving_account() {
     let response = lookup(&verify, &typed, &alice).await;
     let body = json(&response);
     assert_eq!(response.status(), 200, "{body}");
-    assert_eq!(env.requests.take(), ["BatchGetItem", "GetItem"]);
+    // Take from the account's budget, read the claim and the record, give the look-up back
+    // (only failures count). Behind API Gateway the source IP's budget adds one update on
+    // each side.
+    assert_eq!(
+        env.requests.take(),
+        ["UpdateItem", "GetItem", "GetItem", "UpdateItem"]
+    );
     let request = &body["deviceAuthorizationRequest"];
     assert_eq!(request["id"], record_id(&device_code));
     assert_eq!(request["clientId"], "tv");
@@ -466,4 +472,68 @@ async fn odd_path_parameters_get_clean_4xx() {
     }
     let nested = verification_request(Method::GET, "a/b/c", Body::Empty, Some(&alice));
     assert_grpc(&handle(&verify, nested).await, 404, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_wrong_look_ups_at_once_get_at_most_the_budget_of_answers() {
+    let env = TestEnv::new().await;
+    let mut config: VerifyConfig = env.config();
+    config.lookup_limits.per_ip = 7;
+    let verify = std::sync::Arc::new(env.verify_app_with(&config).await);
+    let fire = |account: String, ip: &'static str| {
+        let verify = std::sync::Arc::clone(&verify);
+        tokio::spawn(async move {
+            let request =
+                verification_request(Method::GET, "BCDF-GHJK", Body::Empty, Some(&account));
+            handle(&verify, from_ip(request, ip))
+                .await
+                .status()
+                .as_u16()
+        })
+    };
+    let count = |statuses: &[u16], status: u16| statuses.iter().filter(|s| **s == status).count();
+
+    // One account, one address: the account's budget (5) decides.
+    let attacker = user_token("attacker");
+    let shots: Vec<_> = (0..30)
+        .map(|_| fire(attacker.clone(), "203.0.113.7"))
+        .collect();
+    let mut statuses = Vec::new();
+    for shot in shots {
+        statuses.push(shot.await.unwrap());
+    }
+    assert_eq!(count(&statuses, 404), 5, "{statuses:?}");
+    assert_eq!(count(&statuses, 429), 25, "{statuses:?}");
+
+    // Thirty accounts from one other address: the address's budget (7) decides.
+    let shots: Vec<_> = (0..30)
+        .map(|i| fire(user_token(&format!("bot-{i}")), "198.51.100.9"))
+        .collect();
+    let mut statuses = Vec::new();
+    for shot in shots {
+        statuses.push(shot.await.unwrap());
+    }
+    assert_eq!(count(&statuses, 404), 7, "{statuses:?}");
+    assert_eq!(count(&statuses, 429), 23, "{statuses:?}");
+
+    // Refused look-ups gave their account's share back: the bots' accounts are not spent.
+    let counters = env.items_of_kind("RATE").await;
+    // Keys are RATE#<ACCOUNT|IP>#<window>#<subject>.
+    let failures = |kind: &str, subject: &str| -> u64 {
+        counters
+            .iter()
+            .filter(|item| {
+                let pk = item["pk"].as_s().unwrap();
+                pk.contains(kind) && pk.ends_with(subject)
+            })
+            .map(|item| item["failures"].as_n().unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        failures("#ACCOUNT#", "") - 5,
+        7,
+        "only the bots' answered look-ups count"
+    );
+    assert_eq!(failures("#IP#", "#203.0.113.7"), 5);
+    assert_eq!(failures("#IP#", "#198.51.100.9"), 7);
 }

@@ -28,11 +28,7 @@ use lambda_http::{Body, Request, Response};
 /// and the tests check that the code uses each of them. The verification API's (look-up counters,
 /// claims, records) and the OpenID client secret at cold start.
 pub const PERMISSIONS: Permissions = Permissions {
-    table: &[
-        "dynamodb:BatchGetItem",
-        "dynamodb:GetItem",
-        "dynamodb:UpdateItem",
-    ],
+    table: &["dynamodb:GetItem", "dynamodb:UpdateItem"],
     index: &[],
     signing_key_secret: &[],
     page_client_secret: &["secretsmanager:GetSecretValue"],

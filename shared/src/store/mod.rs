@@ -10,7 +10,7 @@ mod table;
 mod transitions;
 
 pub use listing::{DeviceFilter, Listing, Page, PageKey};
-pub use lookup::{LookupRead, Requester, Window};
+pub use lookup::{Budget, Requester, Window};
 pub use table::{LIST_INDEX, TTL_ATTRIBUTE, create_table};
 pub use transitions::{ConsumeOutcome, DecideOutcome, PollWrite};
 

@@ -2,15 +2,16 @@
 //! under the brute-force budget of RFC 8628 §5.1 (failed look-ups counted per account and
 //! per source IP in fixed windows).
 //!
-//! DynamoDB cost: one `BatchGetItem` (the counters and the code's claim), then the
-//! record's `GetItem` on a hit, or one counter update on a miss.
+//! DynamoDB cost: one conditional `UpdateItem` per budget (account, source IP) that takes a
+//! look-up before the code is read; the claim's `GetItem`; on a hit the record's `GetItem`
+//! and one `UpdateItem` per budget that gives the look-up back (only failures count).
 
 use std::time::Duration;
 
 use super::{Context as _, Internal, Outcome, in_span};
 use crate::config::LookupLimits;
 use crate::domain::{DeviceAuthorization, Status, UserCode, user_code};
-use crate::store::{Requester, Store, Window};
+use crate::store::{Budget, Requester, Store, Window};
 use crate::time::{Clock, Timestamp};
 
 /// Why no request is shown.
@@ -60,24 +61,43 @@ pub async fn look_up(
         if typed.len() > user_code::MAX_INPUT_LEN {
             return Err(LookUpError::TooLong);
         }
-        // A malformed code is looked up like any other, so that it counts as a failure.
-        let code = UserCode::parse(typed).ok();
         let now = clock.now();
         let window = Window::containing(now, limits.window);
-        let read = store
-            .read_lookup(requester, code.as_ref(), window, now)
-            .await
-            .context("reading the user code failed")?;
-        if read.account_failures >= limits.per_account || read.ip_failures >= limits.per_ip {
+        // Take from both budgets before the code is read, so that of any number of
+        // concurrent look-ups at most the budget are answered (a code read after the
+        // budget is spent would tell a hit from a miss).
+        let limited = || {
             tracing::warn!(
                 security_event = "user_code_lookup_throttled",
                 "too many failed user-code look-ups"
             );
-            return Err(LookUpError::RateLimited {
+            Err(LookUpError::RateLimited {
                 retry_after: retry_after(now, window.end),
-            });
+            })
+        };
+        let take = |budget, limit| store.take_lookup(requester, budget, window, limit);
+        if !take(Budget::Account, limits.per_account)
+            .await
+            .context("counting a look-up failed")?
+        {
+            return limited();
         }
-        let record = match &read.claimed_by {
+        if !take(Budget::Ip, limits.per_ip)
+            .await
+            .context("counting a look-up failed")?
+        {
+            give_back(store, requester, &[Budget::Account], window).await;
+            return limited();
+        }
+        // A malformed code costs a look-up like any other.
+        let claimed_by = match UserCode::parse(typed) {
+            Ok(code) => store
+                .find_user_code(&code, now)
+                .await
+                .context("reading the user code failed")?,
+            Err(_) => None,
+        };
+        let record = match &claimed_by {
             Some(id) => store
                 .get_device_authorization(id)
                 .await
@@ -86,16 +106,24 @@ pub async fn look_up(
             None => None,
         };
         let Some(record) = record else {
-            store
-                .record_lookup_failure(requester, window)
-                .await
-                .context("counting a failed look-up failed")?;
             return Err(LookUpError::NotFound);
         };
+        // Found: only failures count, so the look-up is given back.
+        give_back(store, requester, &[Budget::Account, Budget::Ip], window).await;
         tracing::Span::current().record("record_id", record.id.as_str());
         Ok(record)
     })
     .await
+}
+
+/// Gives look-ups back; a failure only costs the requester one look-up of its budget, so
+/// it is logged, not answered.
+async fn give_back(store: &Store, requester: Requester<'_>, budgets: &[Budget], window: Window) {
+    for budget in budgets {
+        if let Err(e) = store.return_lookup(requester, *budget, window).await {
+            tracing::warn!(error = %e, "giving a look-up back failed");
+        }
+    }
 }
 
 /// Whole seconds until `end`, rounded up and at least one: a client that waits exactly
