@@ -252,19 +252,76 @@ async fn unknown_and_malformed_device_codes_are_invalid_grant() {
         400,
         "invalid_grant",
     );
-    assert_eq!(env.requests.take(), ["UpdateItem"]);
+    // The poll's write failed, so the client is read to tell an unknown client apart.
+    assert_eq!(env.requests.take(), ["UpdateItem", "GetItem"]);
     for malformed in ["abc", "%3Cscript%3E", &"A".repeat(500)] {
         assert_error(
             &poll(&app, token_request("tv", malformed)).await,
             400,
             "invalid_grant",
         );
+        assert_eq!(
+            env.requests.take(),
+            ["GetItem"],
+            "a malformed code costs only the client's read"
+        );
     }
+}
+
+#[tokio::test]
+async fn an_unknown_client_id_is_invalid_client_and_a_pending_poll_still_costs_one_request() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let app = env.token_app().await;
+    let (device_code, _) = env.issue("tv", None).await;
+    let unknown = device_flow::domain::DeviceCode::generate();
+    for code in [device_code.as_str(), unknown.expose(), "malformed"] {
+        let response = poll(&app, token_request("nobody", code)).await;
+        assert_error(&response, 401, "invalid_client");
+        assert!(!response.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+    env.requests.take();
+    assert_error(
+        &poll(&app, token_request("tv", &device_code)).await,
+        400,
+        "authorization_pending",
+    );
     assert_eq!(
         env.requests.take(),
-        Vec::<String>::new(),
-        "malformed codes cost nothing"
+        ["UpdateItem"],
+        "one request per pending poll"
     );
+}
+
+#[tokio::test]
+async fn wrong_basic_credentials_are_invalid_client_whatever_else_the_request_holds() {
+    let env = TestEnv::new().await;
+    let (_, secret) = env.confidential_client("backend").await;
+    let app = env.token_app().await;
+    let (device_code, _) = env.issue("backend", Some(&secret)).await;
+    let bodies = [
+        format!("{GRANT}&device_code=malformed"),
+        format!("{GRANT}&device_code={device_code}"),
+        format!("grant_type=password&device_code={device_code}"),
+        GRANT.to_owned(),
+        format!("device_code={device_code}"),
+    ];
+    for body in bodies {
+        let request = with_basic(form_post(PATH, body.clone()), "backend", "wrong-secret");
+        let response = poll(&app, request).await;
+        assert_error(&response, 401, "invalid_client");
+        assert!(
+            response.headers().contains_key(header::WWW_AUTHENTICATE),
+            "{body}"
+        );
+    }
+    // With the right secret, the grant is judged.
+    let request = with_basic(
+        form_post(PATH, format!("{GRANT}&device_code=malformed")),
+        "backend",
+        secret.expose(),
+    );
+    assert_error(&poll(&app, request).await, 400, "invalid_grant");
 }
 
 #[tokio::test]

@@ -6,12 +6,12 @@
 
 use device_flow::domain::{DeviceCode, GrantType};
 use device_flow::http::Form;
-use device_flow::http::oauth::{OAuthError, OAuthErrorCode, client_credentials, token_response};
+use device_flow::http::oauth::{OAuthError, client_credentials, token_response};
 use device_flow::permissions::Permissions;
 use device_flow::secrets::{self, SecretError};
 use device_flow::time::{Clock, SystemClock};
 use device_flow::token::{KeyError, KeySet, TokenMinter};
-use device_flow::usecase::poll::{PollError, PollRequest, poll};
+use device_flow::usecase::poll::{GrantRequest, PollRequest, poll};
 use device_flow::{Store, TokenConfig};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -85,25 +85,16 @@ async fn exchange(app: &App, request: &Request) -> Result<Response<Body>, OAuthE
     let form = Form::parse(request.headers(), request.body())
         .map_err(|e| OAuthError::from_form(&e, &KNOWN_PARAMETERS))?;
     let credentials = client_credentials(request.headers(), &form)?;
-    match form.get("grant_type") {
-        None => return Err(OAuthError::invalid_request("grant_type is required")),
-        Some(GrantType::DEVICE_CODE_URN) => {}
-        Some(_) => {
-            return Err(OAuthError::new(
-                OAuthErrorCode::UnsupportedGrantType,
-                "only urn:ietf:params:oauth:grant-type:device_code is supported",
-            ));
+    let grant = match (form.get("grant_type"), form.get("device_code")) {
+        (None, _) => GrantRequest::Missing("grant_type"),
+        (Some(GrantType::DEVICE_CODE_URN), None) => GrantRequest::Missing("device_code"),
+        // A malformed code cannot name any record: no need to ask the store for it.
+        (Some(GrantType::DEVICE_CODE_URN), Some(code)) => {
+            GrantRequest::DeviceCode(DeviceCode::parse(code))
         }
-    }
-    let device_code = form
-        .get("device_code")
-        .ok_or_else(|| OAuthError::invalid_request("device_code is required"))?;
-    // A malformed code cannot name any record: no need to ask the store.
-    let device_code = DeviceCode::parse(device_code).ok_or(PollError::InvalidGrant)?;
-    let request = PollRequest {
-        credentials,
-        device_code,
+        (Some(_), _) => GrantRequest::Unsupported,
     };
+    let request = PollRequest { credentials, grant };
     let token = poll(&app.store, &app.tokens, app.clock.as_ref(), request).await?;
     Ok(token_response(&token))
 }

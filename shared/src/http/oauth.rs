@@ -221,6 +221,10 @@ impl From<PollError> for OAuthError {
             PollError::Denied => Self::new(OAuthErrorCode::AccessDenied, description),
             PollError::Expired => Self::new(OAuthErrorCode::ExpiredToken, description),
             PollError::InvalidGrant => Self::new(OAuthErrorCode::InvalidGrant, description),
+            PollError::Missing(_) => Self::invalid_request(description),
+            PollError::UnsupportedGrantType => {
+                Self::new(OAuthErrorCode::UnsupportedGrantType, description)
+            }
             PollError::Internal(e) => e.into(),
         }
     }

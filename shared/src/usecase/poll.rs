@@ -13,15 +13,30 @@ use crate::domain::{
     ClientCredentials, DeviceAuthorization, DeviceCode, DeviceState, GrantType, PollDecision,
     decide,
 };
+
 use crate::store::{ConsumeOutcome, PollWrite, Store};
 use crate::time::{Clock, Timestamp};
 use crate::token::TokenMinter;
 
-/// A poll: who asks, for which device code.
+/// A poll: who asks, and for what.
 #[derive(Debug)]
 pub struct PollRequest {
     pub credentials: ClientCredentials,
-    pub device_code: DeviceCode,
+    pub grant: GrantRequest,
+}
+
+/// The grant the request asks for, as far as the form says. It is judged only after a
+/// client that presented a secret has been authenticated (RFC 6749 §5.2: wrong
+/// credentials are `invalid_client`, whatever the rest of the request holds).
+#[derive(Debug)]
+pub enum GrantRequest {
+    /// The device grant with its code; `None` when the code is malformed (it cannot name
+    /// any record).
+    DeviceCode(Option<DeviceCode>),
+    /// No `grant_type`, or no `device_code`: `invalid_request` naming it.
+    Missing(&'static str),
+    /// Another `grant_type`.
+    Unsupported,
 }
 
 /// The access token this poll won. No `Debug`: it holds the token.
@@ -57,6 +72,10 @@ pub enum PollError {
     /// Unknown, malformed, another client's, or already exchanged.
     #[error("the device code is invalid")]
     InvalidGrant,
+    #[error("{0} is required")]
+    Missing(&'static str),
+    #[error("only urn:ietf:params:oauth:grant-type:device_code is supported")]
+    UnsupportedGrantType,
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -71,6 +90,8 @@ impl Outcome for PollError {
             Self::Denied => "access_denied",
             Self::Expired => "expired_token",
             Self::InvalidGrant => "invalid_grant",
+            Self::Missing(_) => "invalid_request",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::Internal(_) => "internal",
         }
     }
@@ -88,11 +109,10 @@ pub async fn poll(
     clock: &dyn Clock,
     request: PollRequest,
 ) -> Result<IssuedToken, PollError> {
-    let id = request.device_code.id();
     let span = tracing::info_span!(
         "poll",
         client_id = %request.credentials.client_id,
-        record_id = %id,
+        record_id = tracing::field::Empty,
         outcome = tracing::field::Empty,
     );
     in_span(span, async {
@@ -114,6 +134,28 @@ pub async fn poll(
                 return Err(PollError::UnauthorizedClient);
             }
         }
+        let device_code = match request.grant {
+            GrantRequest::Missing(what) => return Err(PollError::Missing(what)),
+            GrantRequest::Unsupported => return Err(PollError::UnsupportedGrantType),
+            GrantRequest::DeviceCode(code) => code,
+        };
+        // A public client is known only once its poll's write fails: then, and only then,
+        // its record is read to tell an unknown client (invalid_client) from a bad code.
+        let unknown_public_client = || async {
+            let stored = store
+                .get_client(client_id)
+                .await
+                .context("reading the client failed")?;
+            Ok::<_, PollError>(credentials.authenticate(stored).is_err())
+        };
+        let Some(device_code) = device_code else {
+            if require_public && unknown_public_client().await? {
+                return Err(invalid_client());
+            }
+            return Err(PollError::InvalidGrant);
+        };
+        let id = device_code.id();
+        tracing::Span::current().record("record_id", id.as_str());
         let now = clock.now();
         let record = match store
             .record_poll(&id, client_id, require_public, now)
@@ -123,11 +165,13 @@ pub async fn poll(
             PollWrite::Recorded | PollWrite::Busy => return Err(PollError::Pending),
             PollWrite::Refused(record) => record,
         };
-        if let Some(r) = &record
-            && &r.client_id == client_id
-            && require_public
-            && !r.public_client
-        {
+        let own = record.as_ref().filter(|r| &r.client_id == client_id);
+        // A confidential client's code polled without its secret.
+        if require_public && own.is_some_and(|r| !r.public_client) {
+            return Err(invalid_client());
+        }
+        // No record of this client's: an unknown client is told so.
+        if require_public && own.is_none() && unknown_public_client().await? {
             return Err(invalid_client());
         }
         match decide(record.as_ref(), client_id, now) {
