@@ -70,6 +70,9 @@ pub enum AuthError {
     Missing,
     #[error("the bearer token is not valid")]
     Invalid,
+    /// The identity provider's keys could not be fetched yet: the token may be fine.
+    #[error("the identity provider's keys are unavailable, try again")]
+    Unavailable,
 }
 
 /// Reads `Authorization: Bearer <token>` (exactly one header, scheme case-insensitive).
@@ -174,12 +177,15 @@ impl UserTokenVerifier {
                 // Without a `kid` (RFC 7515 makes it optional), only a set of one key can
                 // say which key signed.
                 let kid = header.kid.as_deref();
+                // No keys yet (the identity provider was down at cold start) or an
+                // unknown kid (a rotation): look again, at most once a minute.
                 let key = match cache.key(kid).await {
-                    Some(key) => key,
-                    None if cache.refresh_if_due().await => {
-                        cache.key(kid).await.ok_or(AuthError::Invalid)?
+                    Ok(Some(key)) => key,
+                    Ok(None) | Err(_) if cache.refresh_if_due().await => {
+                        cache.key(kid).await?.ok_or(AuthError::Invalid)?
                     }
-                    None => return Err(AuthError::Invalid),
+                    Ok(None) => return Err(AuthError::Invalid),
+                    Err(unavailable) => return Err(unavailable),
                 };
                 self.decode(token, &key)?
             }
@@ -219,17 +225,29 @@ fn pinned(algorithm: UserTokenAlgorithm) -> Algorithm {
     }
 }
 
+/// How soon a fetch is tried again while no fetch has ever succeeded.
+const NO_KEYS_RETRY: Duration = Duration::from_secs(5);
+
 /// The identity provider's keys, fetched from its JWKS URL.
+///
+/// Requests read the keys under a read lock that a fetch never holds: a fetch runs under
+/// its own lock (one at a time; requests that also want one wait for it, and then find
+/// its keys) and swaps the new keys in at the end.
 struct JwksCache {
     url: String,
     client: Outbound,
     refetch_interval: Duration,
-    state: RwLock<JwksState>,
+    keys: RwLock<Keyring>,
+    /// When the last fetch started; held while a fetch runs.
+    fetching: tokio::sync::Mutex<Option<Instant>>,
 }
 
-struct JwksState {
+/// The keys of the last fetch that succeeded.
+#[derive(Default)]
+struct Keyring {
     keys: Vec<(Option<String>, Arc<DecodingKey>)>,
-    last_attempt: Option<Instant>,
+    /// Whether any fetch has ever succeeded.
+    fetched: bool,
 }
 
 impl JwksCache {
@@ -239,55 +257,67 @@ impl JwksCache {
             url,
             client,
             refetch_interval: Duration::from_secs(60),
-            state: RwLock::new(JwksState {
-                keys: Vec::new(),
-                last_attempt: None,
-            }),
+            keys: RwLock::new(Keyring::default()),
+            fetching: tokio::sync::Mutex::new(None),
         })
     }
 
-    /// The key named `kid`; without one, the only key of a one-key set.
-    async fn key(&self, kid: Option<&str>) -> Option<Arc<DecodingKey>> {
-        let state = self.state.read().await;
-        match kid {
-            Some(kid) => state
+    /// The key named `kid`; without one, the only key of a one-key set. `Err` when no
+    /// fetch has ever succeeded: nothing can be verified, and the token may be fine.
+    async fn key(&self, kid: Option<&str>) -> Result<Option<Arc<DecodingKey>>, AuthError> {
+        let ring = self.keys.read().await;
+        if !ring.fetched {
+            return Err(AuthError::Unavailable);
+        }
+        Ok(match kid {
+            Some(kid) => ring
                 .keys
                 .iter()
                 .find(|(k, _)| k.as_deref() == Some(kid))
                 .map(|(_, key)| Arc::clone(key)),
-            None => match state.keys.as_slice() {
+            None => match ring.keys.as_slice() {
                 [(_, key)] => Some(Arc::clone(key)),
                 _ => None,
             },
-        }
+        })
     }
 
-    /// Refetches unless the last attempt was less than `refetch_interval` ago; returns
-    /// whether it fetched.
+    /// Fetches again unless the last fetch started less than `refetch_interval` ago;
+    /// returns whether the keys may have changed since the caller looked (it fetched, or
+    /// another request fetched while this one waited).
     async fn refresh_if_due(&self) -> bool {
-        let due = {
-            let state = self.state.read().await;
-            state
-                .last_attempt
-                .is_none_or(|at| at.elapsed() >= self.refetch_interval)
+        let waited = Instant::now();
+        // With no keys at all, every request fails: try again sooner.
+        let interval = if self.keys.read().await.fetched {
+            self.refetch_interval
+        } else {
+            self.refetch_interval.min(NO_KEYS_RETRY)
         };
-        due && self.refresh().await
+        let mut last = self.fetching.lock().await;
+        match *last {
+            Some(at) if at >= waited => true,
+            Some(at) if at.elapsed() < interval => false,
+            _ => {
+                *last = Some(Instant::now());
+                self.fetch_and_swap().await;
+                true
+            }
+        }
     }
 
-    /// Fetches the JWKS and replaces the cached keys; keeps the old ones on failure.
-    async fn refresh(&self) -> bool {
-        let mut state = self.state.write().await;
-        // Another request may have refreshed while this one waited for the lock.
-        if state
-            .last_attempt
-            .is_some_and(|at| at.elapsed() < self.refetch_interval.min(Duration::from_secs(1)))
-        {
-            return true;
-        }
-        state.last_attempt = Some(Instant::now());
+    /// Fetches now (at cold start).
+    async fn refresh(&self) {
+        let mut last = self.fetching.lock().await;
+        *last = Some(Instant::now());
+        self.fetch_and_swap().await;
+    }
+
+    /// Fetches the JWKS (holding no lock that requests read under) and swaps the keys in;
+    /// keeps the old ones on failure.
+    async fn fetch_and_swap(&self) {
         match self.fetch().await {
             Ok(set) => {
-                state.keys = set
+                let keys: Vec<_> = set
                     .keys
                     .iter()
                     .filter_map(|jwk| {
@@ -295,11 +325,14 @@ impl JwksCache {
                         Some((jwk.common.key_id.clone(), Arc::new(key)))
                     })
                     .collect();
-                tracing::info!(keys = state.keys.len(), "user-token JWKS fetched");
+                tracing::info!(keys = keys.len(), "user-token JWKS fetched");
+                *self.keys.write().await = Keyring {
+                    keys,
+                    fetched: true,
+                };
             }
             Err(reason) => tracing::error!(error = reason, "fetching the user-token JWKS failed"),
         }
-        true
     }
 
     async fn fetch(&self) -> Result<JwkSet, &'static str> {

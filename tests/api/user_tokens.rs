@@ -169,16 +169,67 @@ async fn an_unknown_kid_refetches_at_most_once_per_interval() {
 }
 
 #[tokio::test]
-async fn an_unreachable_jwks_does_not_stop_the_cold_start() {
+async fn an_unreachable_jwks_does_not_stop_the_cold_start_and_is_unavailable_not_invalid() {
     // Nothing listens on port 9 of loopback.
     let verifier = UserTokenVerifier::new(&config("http://127.0.0.1:9/jwks.json"))
         .await
         .expect("the function still starts");
     let rsa = EncodingKey::from_rsa_pem(TEST_RSA_PEM.as_bytes()).unwrap();
+    // The token may be fine: try again (503), not "your token is bad" (401).
     assert_eq!(
         verifier
             .verify(&token("idp-1", Algorithm::RS256, &rsa))
             .await,
-        Err(AuthError::Invalid)
+        Err(AuthError::Unavailable)
     );
+}
+
+#[tokio::test]
+async fn requests_are_not_held_up_while_the_keys_are_fetched() {
+    // A JWKS server that answers the cold start, then hangs for the refetch.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    let body = jwks("idp-1");
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let body = body.clone();
+            let hang = !first;
+            first = false;
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 1024];
+                let _ = socket.read(&mut buffer).await;
+                if hang {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    let verifier = Arc::new(
+        UserTokenVerifier::new(&config(&url))
+            .await
+            .unwrap()
+            .with_jwks_refetch_interval(Duration::ZERO),
+    );
+    let rsa = EncodingKey::from_rsa_pem(TEST_RSA_PEM.as_bytes()).unwrap();
+    // An unknown kid starts a refetch that hangs (up to the 5-second fetch timeout)...
+    let unknown = token("idp-9", Algorithm::RS256, &rsa);
+    let stuck = {
+        let verifier = Arc::clone(&verifier);
+        tokio::spawn(async move { verifier.verify(&unknown).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...while a token with a known key verifies at once.
+    let known = token("idp-1", Algorithm::RS256, &rsa);
+    assert_eq!(verifier.verify(&known).await.unwrap().account_id, "alice");
+    assert!(
+        !stuck.is_finished(),
+        "the known key was served while the fetch was still under way"
+    );
+    assert_eq!(stuck.await.unwrap(), Err(AuthError::Invalid));
 }

@@ -116,7 +116,14 @@ impl From<Internal> for GrpcError {
 
 impl From<AuthError> for GrpcError {
     fn from(error: AuthError) -> Self {
-        Self::new(GrpcCode::Unauthenticated, error.to_string())
+        match error {
+            AuthError::Unavailable => {
+                Self::new(GrpcCode::Unavailable, error.to_string()).with_retry_after(5)
+            }
+            AuthError::Missing | AuthError::Invalid => {
+                Self::new(GrpcCode::Unauthenticated, error.to_string())
+            }
+        }
     }
 }
 
