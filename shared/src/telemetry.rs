@@ -1,8 +1,9 @@
 //! Logging for the functions: the Lambda runtime's format (JSON when Lambda asks for it
 //! with `AWS_LAMBDA_LOG_FORMAT`, the level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`),
-//! with one difference that keeps secrets out of the logs: the AWS SDK and the HTTP
-//! stack under it never log below INFO, whatever level is configured, because at DEBUG
-//! and TRACE they write whole request and response bodies (user codes, stored hashes).
+//! with one difference that keeps secrets out of the logs: the AWS SDK, the Lambda runtime,
+//! the OpenID client and the HTTP stack under them never log below INFO, whatever level is
+//! configured, because at DEBUG and TRACE they write whole requests, events and bodies
+//! (user codes, tokens, secrets, stored hashes).
 
 use std::str::FromStr;
 
@@ -24,6 +25,14 @@ pub const QUIET_TARGETS: &[&str] = &[
     "hyper_util",
     "h2",
     "rustls",
+    // The Lambda runtime logs whole invocation events at TRACE (Basic credentials, bearer
+    // tokens, device codes and client secrets in bodies, user codes in paths).
+    "lambda_runtime",
+    "lambda_runtime_api_client",
+    "lambda_http",
+    // The verification page's OpenID client (tokens and codes in its exchanges).
+    "openidconnect",
+    "oauth2",
 ];
 
 /// The filter for `level` (`error` to `trace`; anything else means `info`): that level

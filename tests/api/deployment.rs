@@ -205,6 +205,39 @@ fn each_function_is_granted_exactly_its_declared_permissions() {
 }
 
 #[test]
+fn the_token_function_may_put_only_the_published_key_set() {
+    let template = template();
+    let functions = functions(&template);
+    let (_, token) = &functions["token"];
+    let statements: Vec<&Value> = token["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|policy| policy["Statement"].as_sequence().unwrap())
+        .collect();
+    let puts: Vec<&&Value> = statements
+        .iter()
+        .filter(|s| {
+            s["Action"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|a| text(a) == "dynamodb:PutItem")
+        })
+        .collect();
+    assert_eq!(puts.len(), 1, "PutItem in one statement of its own");
+    let put = puts[0];
+    assert_eq!(put["Action"].as_sequence().unwrap().len(), 1);
+    let keys = &put["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"];
+    assert_eq!(
+        keys.as_sequence()
+            .map(|k| k.iter().map(text).collect::<Vec<_>>()),
+        Some(vec!["JWKS".to_owned()]),
+        "limited to the key set's partition"
+    );
+}
+
+#[test]
 fn the_functions_are_built_and_sized_the_same_way_everywhere() {
     let template = template();
     let globals = &template["Globals"]["Function"];
