@@ -139,22 +139,13 @@ async fn the_complete_uri_fills_the_code_in_but_approves_nothing() {
     let started = handle(&page, browser.request(Method::GET, &path, &[])).await;
     assert_eq!(started.status(), 303);
     assert_page_headers(&started);
-    browser.absorb(&started);
     let authorize = location(&started);
     assert!(authorize.contains("code_challenge=") && authorize.contains("nonce="));
     assert!(
         !authorize.contains(&user_code),
         "the code never goes to the provider"
     );
-    let back = device_flow::outbound::Outbound::new()
-        .unwrap()
-        .get(&authorize)
-        .await
-        .unwrap();
-    let callback = back.headers()["location"].to_str().unwrap();
-    let callback = callback.strip_prefix(integration_tests::ISSUER).unwrap();
-    let signed_in = handle(&page, browser.request(Method::GET, callback, &[])).await;
-    browser.absorb(&signed_in);
+    let signed_in = browser.through_provider(&page, &started).await;
     assert_eq!(location(&signed_in), path, "back to the form with the code");
     let form = handle(&page, browser.request(Method::GET, &path, &[])).await;
     assert!(text(&form).contains(&format!(r#"value="{user_code}""#)));
@@ -286,18 +277,9 @@ async fn an_id_token_that_is_wrong_in_any_way_signs_nobody_in() {
         provider.misbehave(wrong);
         let mut browser = Browser::new();
         let started = handle(&page, browser.request(Method::GET, "/device", &[])).await;
-        browser.absorb(&started);
-        let back = device_flow::outbound::Outbound::new()
-            .unwrap()
-            .get(&location(&started))
-            .await
-            .unwrap();
-        let callback = back.headers()["location"].to_str().unwrap();
-        let callback = callback.strip_prefix(integration_tests::ISSUER).unwrap();
-        let failed = handle(&page, browser.request(Method::GET, callback, &[])).await;
+        let failed = browser.through_provider(&page, &started).await;
         assert_eq!(failed.status(), 400, "wrong {what}");
         assert!(text(&failed).contains("Sign-in failed"), "wrong {what}");
-        browser.absorb(&failed);
         assert!(
             !browser.cookies.contains_key("device_session"),
             "wrong {what}"

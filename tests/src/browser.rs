@@ -93,17 +93,19 @@ impl Browser {
         }
     }
 
-    /// Signs in through `page` at its OpenID provider (which signs in whoever it is told
-    /// to); returns the CSRF token of the new session.
-    pub async fn sign_in(&mut self, page: &verification_page::App) -> String {
-        let started =
-            verification_page::handle(page, self.request(Method::GET, "/device", &[])).await;
-        assert_eq!(started.status(), 303, "{}", text(&started));
-        self.absorb(&started);
-        let authorize = location(&started);
+    /// Follows `started` (the page's redirect to the provider) to the provider, which
+    /// signs in whoever it is told to, and brings its answer back to the page's callback;
+    /// returns the callback's response, its cookies kept.
+    pub async fn through_provider(
+        &mut self,
+        page: &verification_page::App,
+        started: &Response<Body>,
+    ) -> Response<Body> {
+        assert_eq!(started.status(), 303, "{}", text(started));
+        self.absorb(started);
         let back = Outbound::new()
             .expect("a client")
-            .get(&authorize)
+            .get(&location(started))
             .await
             .expect("the provider answers");
         assert_eq!(back.status(), 302);
@@ -113,10 +115,19 @@ impl Browser {
             .strip_prefix(ISSUER)
             .expect("back to the page")
             .to_owned();
-        let signed_in =
+        let returned =
             verification_page::handle(page, self.request(Method::GET, &callback, &[])).await;
+        self.absorb(&returned);
+        returned
+    }
+
+    /// Signs in through `page` at its OpenID provider; returns the CSRF token of the new
+    /// session.
+    pub async fn sign_in(&mut self, page: &verification_page::App) -> String {
+        let started =
+            verification_page::handle(page, self.request(Method::GET, "/device", &[])).await;
+        let signed_in = self.through_provider(page, &started).await;
         assert_eq!(signed_in.status(), 303, "{}", text(&signed_in));
-        self.absorb(&signed_in);
         let form = verification_page::handle(page, self.request(Method::GET, "/device", &[])).await;
         assert_eq!(form.status(), 200, "{}", text(&form));
         hidden(&text(&form), "csrf").expect("a CSRF token on the form")
