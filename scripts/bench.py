@@ -429,12 +429,19 @@ class Bench:
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{self.proxy.server_address[1]}",
-            "RUST_LOG": "info",
+            # Quick mode (make test) runs everything at TRACE and then searches the functions'
+            # output for every secret of the login: the check that no layer (the Lambda
+            # runtime's own event logging included) ever writes one.
+            "RUST_LOG": "trace" if self.quick else "info",
         }
+        if self.quick:
+            # As in Lambda, where the role's session token signs every request.
+            self.env["AWS_SESSION_TOKEN"] = "bench-session-token-" + uuid.uuid4().hex
         for name in ("TABLE_NAME", "ISSUER", "SIGNING_KEYS", "USER_TOKEN_ISSUER",
                      "USER_TOKEN_AUDIENCE", "USER_TOKEN_HS256_SECRET", "ADMIN_CURSOR_SECRET"):
             self.env[name] = os.environ[name]
         self.user_token = os.environ["BENCH_USER_TOKEN"]
+        self.client_secret = os.environ.get("BENCH_CLIENT_SECRET", "")
         self.admin_token = os.environ["BENCH_ADMIN_TOKEN"]
         self.results = {"functions": {}, "operations": {}, "login": {}}
 
@@ -570,14 +577,17 @@ class Bench:
     def login(self, pending_polls):
         functions = {name: self.start(name) for name in ("device-authorization", "token", "verify")}
         steps = []
+        sent = []
         try:
-            def step(name, function, event, expect):
+            def step(name, function, event, expect, record=True):
                 self.ledger.reset()
+                sent.append(event)
                 response, _ = functions[function].invoke(event)
                 if response.get("statusCode") != expect:
                     sys.exit(f"login {name}: unexpected {response.get('statusCode')}: {response.get('body')}")
                 requests, rcu, wcu = self.ledger.snapshot()
-                steps.append({"step": name, "requests": [t for t, _ in requests], "rcu": rcu, "wcu": wcu})
+                if record:
+                    steps.append({"step": name, "requests": [t for t, _ in requests], "rcu": rcu, "wcu": wcu})
                 return body_of(response)
 
             code = step("device authorization", "device-authorization", self.device_event(), 200)
@@ -585,14 +595,65 @@ class Bench:
                 if i:
                     time.sleep(1.05)
                 step("pending poll", "token", self.token_event(code["device_code"]), 400)
+            if self.quick and self.client_secret:
+                # A confidential client's credentials through the runtime, both ways (the
+                # code is another client's: invalid_grant).
+                for event in self.confidential_token_events(code["device_code"]):
+                    step("confidential poll", "token", event, 400, record=False)
             record = step("look-up", "verify", self.lookup_event(code["user_code"]), 200)
             step("approve", "verify", self.approve_event(record["deviceAuthorizationRequest"]["id"]), 200)
             time.sleep(1.05)
-            step("token (consuming poll)", "token", self.token_event(code["device_code"]), 200)
+            token = step("token (consuming poll)", "token", self.token_event(code["device_code"]), 200)
         finally:
             for function in functions.values():
                 function.stop()
         self.results["login"] = {"pending_polls": pending_polls, "steps": steps}
+        if self.quick:
+            self.check_logs(functions.values(), code, token, sent)
+
+    def confidential_token_events(self, device_code):
+        basic = api_event("POST", "/oauth2/v1/token", "/oauth2/v1/token", form=True,
+                          body={"grant_type": DEVICE_GRANT, "device_code": device_code},
+                          basic=("demo-service", self.client_secret))
+        post = api_event("POST", "/oauth2/v1/token", "/oauth2/v1/token", form=True,
+                         body={"grant_type": DEVICE_GRANT, "device_code": device_code,
+                               "client_id": "demo-service", "client_secret": self.client_secret})
+        return [basic, post]
+
+    def check_logs(self, functions, code, token, sent):
+        """Searches everything the functions wrote, at TRACE, for every secret of the login,
+        in the forms it travelled in (raw, base64 bodies, the Basic header)."""
+        forbidden = {
+            "device code": code["device_code"],
+            "user code": code["user_code"],
+            "user code, compact": code["user_code"].replace("-", ""),
+            "access token": token["access_token"],
+            "access token signature": token["access_token"].rsplit(".", 1)[-1],
+            "user token": self.user_token,
+            "user token signature": self.user_token.rsplit(".", 1)[-1],
+            "signing key": self.env["SIGNING_KEYS"].split("-----")[4][40:100]
+            if "-----" in self.env["SIGNING_KEYS"] else "",
+        }
+        if self.client_secret:
+            forbidden["client secret"] = self.client_secret
+        forbidden["AWS session token"] = self.env.get("AWS_SESSION_TOKEN", "")
+        for i, event in enumerate(sent):
+            if event.get("body"):
+                forbidden[f"request body {i}"] = event["body"]
+            authorization = event["headers"].get("authorization", "")
+            if authorization.startswith("Basic "):
+                forbidden["Basic credentials"] = authorization[len("Basic "):]
+        leaks = []
+        for function in functions:
+            with open(function.log_path, encoding="utf-8", errors="replace") as log:
+                text = log.read()
+            if "TRACE" not in text and "trace" not in text.lower():
+                sys.exit(f"{function.name} logged nothing at TRACE: the check would prove nothing")
+            leaks += [f"{function.name}: {what}" for what, secret in forbidden.items()
+                      if secret and secret in text]
+        if leaks:
+            sys.exit("secrets reached the logs at TRACE: " + ", ".join(leaks))
+        print(f"logs at TRACE hold none of {len(forbidden)} secrets", file=sys.stderr)
 
     def run(self):
         self.sizes_and_init()

@@ -38,7 +38,9 @@ export TABLE_NAME="bench-$$"
 # would put its key fetch into every cold start measured.
 export USER_TOKEN_ISSUER=https://bench-idp.example USER_TOKEN_JWKS_URL=
 export USER_TOKEN_HS256_SECRET=bench-user-token-secret-0123456789abcdef
-target/debug/xtask setup >/dev/null
+setup_out=$(target/debug/xtask setup)
+BENCH_CLIENT_SECRET=$(printf '%s\n' "$setup_out" | sed -n 's/^demo client demo-service (confidential), client_secret: //p')
+export BENCH_CLIENT_SECRET
 SIGNING_KEYS=$(target/debug/xtask signing-keys)
 BENCH_USER_TOKEN=$(target/debug/xtask dev-token --sub bench-user)
 BENCH_ADMIN_TOKEN=$(target/debug/xtask dev-token --sub bench-admin --permissions ADMINISTRATOR)

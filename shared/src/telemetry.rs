@@ -21,6 +21,9 @@ pub const QUIET_TARGETS: &[&str] = &[
     "aws_sdk_secretsmanager",
     "aws_config",
     "aws_runtime",
+    // Request signing logs the canonical request at TRACE, session token header included.
+    "aws_sigv4",
+    "aws_credential_types",
     "hyper",
     "hyper_util",
     "h2",
