@@ -50,15 +50,17 @@ Development admin token (sub demo-admin, ADMINISTRATOR):
   ${admin_token}
 More: make dev-token SUB=alice [PERMISSIONS=ADMINISTRATOR]
 
-Or by hand, through the APIs:
+Or by hand, through the APIs (in another terminal):
+  TOKEN=\$(make -s dev-token SUB=demo-user)
+  ADMIN_TOKEN=\$(make -s dev-token SUB=demo-admin PERMISSIONS=ADMINISTRATOR)
   # the device asks for a code
   curl -s -X POST ${ISSUER}/oauth2/v1/device -d client_id=demo-cli -d 'scope=read write'
   # the signed-in user looks it up, then approves it (use the id the look-up returns)
-  curl -s -H "Authorization: Bearer ${token}" ${ISSUER}/v2/oidc/device_authorization/<user_code>
-  curl -s -X POST -H "Authorization: Bearer ${token}" -H 'Content-Type: application/json' \\
+  curl -s -H "Authorization: Bearer \$TOKEN" ${ISSUER}/v2/oidc/device_authorization/<user_code>
+  curl -s -X POST -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
     -d '{"session":{"sessionId":"local"}}' ${ISSUER}/v2/oidc/device_authorization/<id>
   # an administrator lists them
-  curl -s -H "Authorization: Bearer ${admin_token}" ${ISSUER}/admin/oauth/device-authorizations
+  curl -s -H "Authorization: Bearer \$ADMIN_TOKEN" ${ISSUER}/admin/oauth/device-authorizations
   # the device polls and gets its token
   curl -s -X POST ${ISSUER}/oauth2/v1/token -d client_id=demo-cli \\
     -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d device_code=<device_code>
