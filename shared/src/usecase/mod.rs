@@ -67,9 +67,9 @@ pub(crate) async fn in_span<T, E: Outcome>(
     body: impl Future<Output = Result<T, E>>,
 ) -> Result<T, E> {
     let result = body.instrument(span.clone()).await;
-    span.record(
-        "outcome",
-        result.as_ref().err().map_or("ok", Outcome::outcome),
-    );
+    let outcome = result.as_ref().err().map_or("ok", Outcome::outcome);
+    span.record("outcome", outcome);
+    // One event inside the span, so that its fields reach the log at DEBUG.
+    span.in_scope(|| tracing::debug!(outcome, "finished"));
     result
 }
