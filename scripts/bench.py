@@ -653,6 +653,13 @@ class Bench:
                       if secret and secret in text]
         if leaks:
             sys.exit("secrets reached the logs at TRACE: " + ", ".join(leaks))
+        # Every use case counts its outcome in CloudWatch's embedded metric format.
+        with open(next(f for f in functions if f.name == "token").log_path, encoding="utf-8") as log:
+            metrics = [json.loads(line) for line in log if line.startswith('{') and '"_aws"' in line]
+        counted = {(m["UseCase"], m["Outcome"]) for m in metrics}
+        for expected in [("poll", "authorization_pending"), ("poll", "ok")]:
+            if expected not in counted:
+                sys.exit(f"no embedded metric for {expected} in the token function's output: {counted}")
         print(f"logs at TRACE hold none of {len(forbidden)} secrets", file=sys.stderr)
 
     def run(self):

@@ -12,6 +12,7 @@
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod metrics;
 pub mod oidc;
 pub mod outbound;
 pub mod permissions;

@@ -238,6 +238,59 @@ fn the_token_function_may_put_only_the_published_key_set() {
 }
 
 #[test]
+fn the_alarms_watch_metrics_the_code_emits() {
+    use device_flow::usecase::Outcome as _;
+    use device_flow::usecase::look_up::{self, LookUpError};
+    use device_flow::usecase::poll::{self, PollError};
+    let emitted = [
+        (
+            look_up::NAME,
+            LookUpError::RateLimited {
+                retry_after: std::time::Duration::ZERO,
+            }
+            .outcome(),
+        ),
+        (poll::NAME, PollError::Internal(internal()).outcome()),
+    ];
+    let template = template();
+    let alarms = resources_of_type(&template, "AWS::CloudWatch::Alarm");
+    let ours: Vec<_> = alarms
+        .iter()
+        .filter(|(_, alarm)| {
+            text(&alarm["Properties"]["Namespace"]) == device_flow::metrics::NAMESPACE
+        })
+        .collect();
+    assert_eq!(ours.len(), emitted.len(), "an alarm per watched outcome");
+    for (name, alarm) in ours {
+        let properties = &alarm["Properties"];
+        assert_eq!(text(&properties["MetricName"]), "Outcomes", "{name}");
+        let dimension = |wanted: &str| {
+            properties["Dimensions"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .find(|d| text(&d["Name"]) == wanted)
+                .map(|d| text(&d["Value"]))
+                .unwrap_or_default()
+        };
+        let pair = (dimension("UseCase"), dimension("Outcome"));
+        assert!(
+            emitted
+                .iter()
+                .any(|(u, o)| pair == ((*u).to_owned(), (*o).to_owned())),
+            "{name} watches {pair:?}, which the code never emits"
+        );
+    }
+}
+
+fn internal() -> device_flow::usecase::Internal {
+    device_flow::usecase::Internal {
+        context: "test",
+        source: Box::new(std::io::Error::other("test")),
+    }
+}
+
+#[test]
 fn the_functions_are_built_and_sized_the_same_way_everywhere() {
     let template = template();
     let globals = &template["Globals"]["Function"];

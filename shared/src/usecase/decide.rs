@@ -81,7 +81,11 @@ pub async fn decide(
         record_id = %id,
         outcome = tracing::field::Empty,
     );
-    in_span(span, async {
+    let metric = match decision {
+        Decision::Approve { .. } => "approve",
+        Decision::Deny => "deny",
+    };
+    in_span(metric, span, async {
         let now = clock.now();
         let verb = match decision {
             Decision::Approve { .. } => "approved",

@@ -107,7 +107,7 @@ pub async fn issue_device_code(
             tracing::info!("device authorization issued");
             Ok(issued)
         };
-    in_span(span, run).await
+    in_span("issue_device_code", span, run).await
 }
 
 /// Decides what `client` may be issued for `requested` scope, without any I/O.

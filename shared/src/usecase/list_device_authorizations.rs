@@ -49,7 +49,7 @@ pub async fn list_device_authorizations(
         admin = %admin.account_id,
         outcome = tracing::field::Empty,
     );
-    in_span(span, async {
+    in_span("list_device_authorizations", span, async {
         let scope = format!(
             "device:{}:{}",
             query.status.map_or("", Status::as_str),

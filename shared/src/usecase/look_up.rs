@@ -14,6 +14,9 @@ use crate::domain::{DeviceAuthorization, Status, UserCode, user_code};
 use crate::store::{Budget, Requester, Store, Window};
 use crate::time::{Clock, Timestamp};
 
+/// The use case's name in the metrics.
+pub const NAME: &str = "look_up";
+
 /// Why no request is shown.
 #[derive(Debug, thiserror::Error)]
 pub enum LookUpError {
@@ -57,7 +60,7 @@ pub async fn look_up(
         record_id = tracing::field::Empty,
         outcome = tracing::field::Empty,
     );
-    in_span(span, async {
+    in_span(NAME, span, async {
         if typed.len() > user_code::MAX_INPUT_LEN {
             return Err(LookUpError::TooLong);
         }

@@ -70,18 +70,24 @@ pub async fn create_client(
     new: NewClient,
     now: Timestamp,
 ) -> Result<WithSecret, ClientAdminError> {
-    in_span(span("create", admin, Some(&new.id)), async {
-        let (client, secret) = new.register(now);
-        match store.create_client(&client).await {
-            Ok(()) => {}
-            Err(CreateClientError::AlreadyExists) => return Err(ClientAdminError::AlreadyExists),
-            Err(CreateClientError::Store(e)) => {
-                return Err(Internal::new("creating a client failed", e).into());
+    in_span(
+        "manage_clients",
+        span("create", admin, Some(&new.id)),
+        async {
+            let (client, secret) = new.register(now);
+            match store.create_client(&client).await {
+                Ok(()) => {}
+                Err(CreateClientError::AlreadyExists) => {
+                    return Err(ClientAdminError::AlreadyExists);
+                }
+                Err(CreateClientError::Store(e)) => {
+                    return Err(Internal::new("creating a client failed", e).into());
+                }
             }
-        }
-        tracing::info!("client created");
-        Ok(WithSecret { client, secret })
-    })
+            tracing::info!("client created");
+            Ok(WithSecret { client, secret })
+        },
+    )
     .await
 }
 
@@ -91,7 +97,12 @@ pub async fn read_client(
     admin: &Administrator,
     id: &ClientId,
 ) -> Result<OAuthClient, ClientAdminError> {
-    in_span(span("read", admin, Some(id)), read(store, id)).await
+    in_span(
+        "manage_clients",
+        span("read", admin, Some(id)),
+        read(store, id),
+    )
+    .await
 }
 
 async fn read(store: &Store, id: &ClientId) -> Result<OAuthClient, ClientAdminError> {
@@ -111,7 +122,7 @@ pub async fn list_clients(
     page_token: Option<String>,
 ) -> Result<ListPage<OAuthClient>, ClientAdminError> {
     const SCOPE: &str = "clients";
-    in_span(span("list", admin, None), async {
+    in_span("manage_clients", span("list", admin, None), async {
         let start = page_token
             .map(|token| tokens.open(SCOPE, Listing::Clients, &token))
             .transpose()?;
@@ -137,7 +148,7 @@ pub async fn update_client(
     id: &ClientId,
     changes: ClientChanges,
 ) -> Result<WithSecret, ClientAdminError> {
-    in_span(span("update", admin, Some(id)), async {
+    in_span("manage_clients", span("update", admin, Some(id)), async {
         let mut client = read(store, id).await?;
         let previous_update = client.updated_at;
         let rotated = changes.rotate_secret;
@@ -168,7 +179,7 @@ pub async fn delete_client(
     admin: &Administrator,
     id: &ClientId,
 ) -> Result<usize, ClientAdminError> {
-    in_span(span("delete", admin, Some(id)), async {
+    in_span("manage_clients", span("delete", admin, Some(id)), async {
         match store.delete_client(id).await {
             Ok(()) => {}
             // Deleting checks only existence, so a conflict cannot happen here.

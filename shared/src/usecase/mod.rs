@@ -61,14 +61,19 @@ pub trait Outcome {
     fn outcome(&self) -> &'static str;
 }
 
-/// Runs a use case's body inside `span` and records its outcome there (field `outcome`).
+/// Runs a use case's body inside `span`, records its outcome there (field `outcome`) and
+/// counts it.
+/// `name` is the use case's name in the metrics (CloudWatch embedded metric format, one line
+/// per use case run: [`crate::metrics`]).
 pub(crate) async fn in_span<T, E: Outcome>(
+    name: &'static str,
     span: tracing::Span,
     body: impl Future<Output = Result<T, E>>,
 ) -> Result<T, E> {
     let result = body.instrument(span.clone()).await;
     let outcome = result.as_ref().err().map_or("ok", Outcome::outcome);
     span.record("outcome", outcome);
+    crate::metrics::count(name, outcome);
     // One event inside the span, so that its fields reach the log at DEBUG.
     span.in_scope(|| tracing::debug!(outcome, "finished"));
     result

@@ -18,6 +18,9 @@ use crate::store::{ConsumeOutcome, PollWrite, Store};
 use crate::time::{Clock, Timestamp};
 use crate::token::TokenMinter;
 
+/// The use case's name in the metrics.
+pub const NAME: &str = "poll";
+
 /// A poll: who asks, and for what.
 #[derive(Debug)]
 pub struct PollRequest {
@@ -115,7 +118,7 @@ pub async fn poll(
         record_id = tracing::field::Empty,
         outcome = tracing::field::Empty,
     );
-    in_span(span, async {
+    in_span(NAME, span, async {
         let credentials = &request.credentials;
         let client_id = &credentials.client_id;
         let invalid_client = || PollError::InvalidClient {

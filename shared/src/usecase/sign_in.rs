@@ -36,7 +36,7 @@ impl Outcome for SignInError {
 /// Where to send the person, and what their browser must remember until they return.
 pub async fn begin_sign_in(provider: &RelyingParty) -> Result<(String, Challenge), SignInError> {
     let span = tracing::info_span!("begin_sign_in", outcome = tracing::field::Empty);
-    in_span(span, async {
+    in_span("begin_sign_in", span, async {
         provider.begin().await.map_err(SignInError::Unavailable)
     })
     .await
@@ -63,7 +63,7 @@ pub async fn finish_sign_in(
         account_id = tracing::field::Empty,
         outcome = tracing::field::Empty,
     );
-    in_span(span, async {
+    in_span("finish_sign_in", span, async {
         let Callback::Code { state, code } = callback else {
             return Err(SignInError::Refused);
         };
