@@ -765,3 +765,25 @@ async fn signing_keys_load_from_a_secrets_manager_secret() {
         "environment variable SIGNING_KEYS_SECRET_ID is required"
     );
 }
+
+#[tokio::test]
+async fn client_reads_are_strongly_consistent_so_changes_apply_to_the_next_request() {
+    let env = TestEnv::new().await;
+    let (_, secret) = env.confidential_client("backend").await;
+    let bodies = integration_tests::BodyLog::default();
+    let mut app = env.token_app().await;
+    app.store = env.store_with(bodies.clone());
+    let (device_code, _) = env.issue("backend", Some(&secret)).await;
+    let body = format!("{GRANT}&device_code={device_code}");
+    let request = with_basic(form_post(PATH, body), "backend", secret.expose());
+    assert_error(&poll(&app, request).await, 400, "authorization_pending");
+    let reads: Vec<_> = bodies
+        .take()
+        .into_iter()
+        .filter(|(operation, body)| {
+            operation == "GetItem" && body["Key"]["pk"]["S"] == "CLIENT#backend"
+        })
+        .collect();
+    assert_eq!(reads.len(), 1, "the poll authenticated the client");
+    assert_eq!(reads[0].1["ConsistentRead"], true, "{:?}", reads[0].1);
+}

@@ -122,11 +122,19 @@ impl TestEnv {
 
     /// A store on this test's table whose client also records the IAM actions it needs.
     pub fn store_recording(&self, log: &IamLog) -> Store {
+        self.store_with(log.clone())
+    }
+
+    /// A store on this test's table whose client also runs `interceptor`.
+    pub fn store_with(
+        &self,
+        interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static,
+    ) -> Store {
         let client = aws_sdk_dynamodb::Client::from_conf(
             self.dynamodb
                 .config()
                 .to_builder()
-                .interceptor(log.clone())
+                .interceptor(interceptor)
                 .build(),
         );
         Store::new(client, self.table_name.clone())

@@ -104,3 +104,38 @@ impl Intercept for IamLog {
         Ok(())
     }
 }
+
+/// Every request a client sent, as `(operation, JSON body)`.
+#[derive(Debug, Clone, Default)]
+pub struct BodyLog(Arc<Mutex<Vec<(String, serde_json::Value)>>>);
+
+impl BodyLog {
+    pub fn take(&self) -> Vec<(String, serde_json::Value)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for BodyLog {
+    fn name(&self) -> &'static str {
+        "BodyLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        let body = request
+            .body()
+            .bytes()
+            .and_then(|bytes| serde_json::from_slice(bytes).ok())
+            .unwrap_or_default();
+        self.0
+            .lock()
+            .unwrap()
+            .push((operation(request).to_owned(), body));
+        Ok(())
+    }
+}
