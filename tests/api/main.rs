@@ -6,6 +6,7 @@ mod contract;
 mod deployment;
 mod device_authorization;
 mod discovery_endpoint;
+mod faults;
 mod permissions;
 mod token_endpoint;
 mod user_tokens;

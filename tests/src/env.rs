@@ -125,6 +125,24 @@ impl TestEnv {
         self.store_with(log.clone())
     }
 
+    /// A store on this test's table that reaches the server through `proxy`, with the SDK
+    /// settings every function uses (retries, backoff, timeouts).
+    pub async fn store_through(&self, proxy: &crate::faults::FaultProxy) -> Store {
+        let sdk = device_flow::store::load_aws_config().await;
+        let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .endpoint_url(&proxy.url)
+            .build();
+        Store::new(
+            aws_sdk_dynamodb::Client::from_conf(config),
+            self.table_name.clone(),
+        )
+    }
+
+    /// The URL of the DynamoDB-compatible server.
+    pub fn dynamodb_url() -> String {
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("AWS_ENDPOINT_URL_DYNAMODB")
+    }
+
     /// A store on this test's table whose client also runs `interceptor`.
     pub fn store_with(
         &self,

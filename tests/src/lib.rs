@@ -3,6 +3,7 @@
 //! every request it sends, and helpers to build API Gateway requests.
 //!
 //! - [`env`]: the test's table, configuration and each function's state;
+//! - [`faults`]: a proxy that makes DynamoDB throttle, fail, conflict, stall or hang up;
 //! - [`interceptors`]: what a DynamoDB client sent (operations, IAM actions);
 //! - [`server`]: every function over real HTTP on a loopback port;
 //! - [`requests`]: requests as API Gateway hands them over, and responses read back;
@@ -15,6 +16,7 @@
 pub mod browser;
 pub mod clock;
 pub mod env;
+pub mod faults;
 pub mod interceptors;
 pub mod logs;
 pub mod provider;
@@ -25,6 +27,7 @@ pub mod tokens;
 pub use browser::*;
 pub use clock::*;
 pub use env::*;
+pub use faults::*;
 pub use interceptors::*;
 pub use logs::*;
 pub use provider::*;

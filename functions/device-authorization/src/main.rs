@@ -11,7 +11,7 @@ use lambda_http::{Error, run, service_fn};
 async fn main() -> Result<(), Error> {
     device_flow::telemetry::init();
     let config = DeviceConfig::from_env()?;
-    let sdk = aws_config::load_from_env().await;
+    let sdk = device_flow::store::load_aws_config().await;
     let store = Store::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         config.table_name.clone(),

@@ -15,7 +15,7 @@ use token::{App, handle, load_keys};
 async fn main() -> Result<(), Error> {
     device_flow::telemetry::init();
     let config = TokenConfig::from_env()?;
-    let sdk = aws_config::load_from_env().await;
+    let sdk = device_flow::store::load_aws_config().await;
     let keys = load_keys(&config, &sdk).await?;
     let store = Store::new(
         aws_sdk_dynamodb::Client::new(&sdk),

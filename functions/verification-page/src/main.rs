@@ -12,7 +12,7 @@ use verification_page::{App, handle};
 async fn main() -> Result<(), Error> {
     device_flow::telemetry::init();
     let config = PageConfig::from_env()?;
-    let sdk = aws_config::load_from_env().await;
+    let sdk = device_flow::store::load_aws_config().await;
     let secret = match &config.provider.client_secret {
         Some(source) => Some(device_flow::secrets::read(source, &sdk).await?),
         None => None,

@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     device_flow::telemetry::init();
     let config = VerifyConfig::from_env()?;
     let users = UserTokenVerifier::new(&config.user_tokens).await?;
-    let sdk = aws_config::load_from_env().await;
+    let sdk = device_flow::store::load_aws_config().await;
     let store = Store::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         config.table_name.clone(),

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::{Authorization, Form, FormError, basic_credentials, json_response, log_internal};
 use crate::domain::{ClientCredentials, ClientId, ClientSecret};
+use crate::store::Fault;
 use crate::usecase::Internal;
 use crate::usecase::issue_device_code::{IssueError, Issued};
 use crate::usecase::poll::{IssuedToken, PollError};
@@ -176,7 +177,17 @@ impl OAuthError {
 }
 
 impl From<Internal> for OAuthError {
+    /// A passing store failure is 503 `temporarily_unavailable` with `Retry-After`; anything
+    /// else 500. The cause is logged either way, never shown.
     fn from(error: Internal) -> Self {
+        if error.is_transient() {
+            log_internal(error.context, &*error.source);
+            return Self::new(
+                OAuthErrorCode::TemporarilyUnavailable,
+                "the service is busy, try again",
+            )
+            .with_retry_after(1);
+        }
         Self::internal(error.context, &*error.source)
     }
 }
@@ -216,7 +227,11 @@ impl From<PollError> for OAuthError {
             }
             PollError::Pending => Self::new(OAuthErrorCode::AuthorizationPending, description),
             PollError::SlowDown { interval } => {
-                Self::new(OAuthErrorCode::SlowDown, description).with_interval(interval.as_secs())
+                let slow_down = Self::new(OAuthErrorCode::SlowDown, description);
+                match interval {
+                    Some(interval) => slow_down.with_interval(interval.as_secs()),
+                    None => slow_down,
+                }
             }
             PollError::Denied => Self::new(OAuthErrorCode::AccessDenied, description),
             PollError::Expired => Self::new(OAuthErrorCode::ExpiredToken, description),
@@ -224,6 +239,11 @@ impl From<PollError> for OAuthError {
             PollError::Missing(_) => Self::invalid_request(description),
             PollError::UnsupportedGrantType => {
                 Self::new(OAuthErrorCode::UnsupportedGrantType, description)
+            }
+            // A throttled store: the device backs off instead of failing (RFC 8628 §3.5).
+            PollError::Internal(e) if e.fault() == Fault::Throttled => {
+                log_internal(e.context, &*e.source);
+                Self::new(OAuthErrorCode::SlowDown, "the service is busy, slow down")
             }
             PollError::Internal(e) => e.into(),
         }
@@ -467,7 +487,7 @@ mod tests {
             (PollError::Pending, "authorization_pending", 400),
             (
                 PollError::SlowDown {
-                    interval: Duration::from_secs(10),
+                    interval: Some(Duration::from_secs(10)),
                 },
                 "slow_down",
                 400,
@@ -482,7 +502,7 @@ mod tests {
             assert_eq!(body(&response)["error"], code);
         }
         let slow = OAuthError::from(PollError::SlowDown {
-            interval: Duration::from_secs(10),
+            interval: Some(Duration::from_secs(10)),
         });
         assert_eq!(slow.interval, Some(10));
         let challenged = OAuthError::from(PollError::InvalidClient { used_basic: true });

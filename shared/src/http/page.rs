@@ -625,6 +625,18 @@ pub fn internal(
     error: crate::usecase::Internal,
 ) -> Response<Body> {
     super::log_internal(error.context, &*error.source);
+    if error.is_transient() {
+        let mut busy = message(
+            site,
+            session,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy right now",
+            "The service is busy. Go back and try again in a few seconds.",
+        );
+        busy.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return busy;
+    }
     message(
         site,
         session,

@@ -35,6 +35,8 @@ pub struct ApiError {
     /// What the caller could do about it, when there is something.
     pub suggested: Option<Cow<'static, str>>,
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// `Retry-After` in seconds, for 503.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -49,6 +51,7 @@ impl ApiError {
             message: message.into(),
             suggested: None,
             metadata: serde_json::Map::new(),
+            retry_after: None,
         }
     }
 
@@ -75,7 +78,7 @@ impl ApiError {
             suggested: Option<&'a str>,
             metadata: &'a serde_json::Map<String, serde_json::Value>,
         }
-        json_response(
+        let mut response = json_response(
             self.status,
             &Wire {
                 error: self.error,
@@ -83,7 +86,14 @@ impl ApiError {
                 suggested: self.suggested.as_deref(),
                 metadata: &self.metadata,
             },
-        )
+        );
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                lambda_http::http::header::RETRY_AFTER,
+                lambda_http::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 
@@ -114,7 +124,20 @@ pub fn forbidden() -> ApiError {
 }
 
 impl From<Internal> for ApiError {
+    /// A passing store failure is 503 `unavailable` with `Retry-After`; anything else 500.
+    /// The cause is logged either way, never shown.
     fn from(error: Internal) -> Self {
+        if error.is_transient() {
+            log_internal(error.context, &*error.source);
+            let mut unavailable = Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the service is busy, try again",
+            )
+            .suggest("retry after the Retry-After seconds");
+            unavailable.retry_after = Some(1);
+            return unavailable;
+        }
         Self::internal(error.context, &*error.source)
     }
 }

@@ -109,7 +109,14 @@ impl GrpcError {
 }
 
 impl From<Internal> for GrpcError {
+    /// A passing store failure is 14 `UNAVAILABLE` (503) with `Retry-After`; anything else
+    /// 13 `INTERNAL`. The cause is logged either way, never shown.
     fn from(error: Internal) -> Self {
+        if error.is_transient() {
+            log_internal(error.context, &*error.source);
+            return Self::new(GrpcCode::Unavailable, "the service is busy, try again")
+                .with_retry_after(1);
+        }
         Self::internal(error.context, &*error.source)
     }
 }

@@ -33,17 +33,88 @@ use table::PARTITION_KEY;
 /// A failure to talk to the store, or an item the code cannot read.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("DynamoDB request failed")]
-    Request(#[source] Box<dyn StdError + Send + Sync>),
+    #[error("DynamoDB request failed ({fault:?})")]
+    Request {
+        fault: Fault,
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
     #[error("a stored item has a missing or malformed attribute `{0}`")]
     Corrupt(&'static str),
     #[error("building a DynamoDB request failed")]
     Build(#[from] BuildError),
 }
 
+/// What kind of failure a store error is, for the answer the caller gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// DynamoDB throttled the request (after the SDK's retries): the caller should slow
+    /// down and try again.
+    Throttled,
+    /// A passing failure (a 5xx, a timeout, a dropped connection): try again soon.
+    Unavailable,
+    /// Anything else: a bug or a misconfiguration, not worth retrying.
+    Other,
+}
+
+/// The AWS SDK's settings for every function: at most 3 attempts per request, backing off
+/// from 25 ms to at most 400 ms, an attempt timing out after 600 ms and a request (with its
+/// retries) after 1.5 s. The longest request chain, a look-up that finds its code (6
+/// requests), thus ends within 9 s, inside the functions' 10-second timeout, and every
+/// store failure reaches the caller as an answer, never as a Lambda timeout.
+pub async fn load_aws_config() -> aws_config::SdkConfig {
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    use std::time::Duration;
+    aws_config::from_env()
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(25))
+                .with_max_backoff(Duration::from_millis(400)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(500))
+                .operation_attempt_timeout(Duration::from_millis(600))
+                .operation_timeout(Duration::from_millis(1500))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// DynamoDB's throttling error codes.
+const THROTTLING: [&str; 4] = [
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "Throttling",
+];
+
 impl StoreError {
-    pub fn request(error: impl StdError + Send + Sync + 'static) -> Self {
-        Self::Request(Box::new(error))
+    /// A failed request, classified by its error code (no code at all: the request never
+    /// got an answer, a timeout or a dropped connection).
+    pub fn request(
+        error: impl StdError + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
+    ) -> Self {
+        let fault = match error.code() {
+            Some(code) if THROTTLING.contains(&code) => Fault::Throttled,
+            Some("InternalServerError" | "ServiceUnavailable" | "TransactionCanceledException")
+            | None => Fault::Unavailable,
+            Some(_) => Fault::Other,
+        };
+        Self::Request {
+            fault,
+            source: Box::new(error),
+        }
+    }
+
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::Request { fault, .. } => *fault,
+            Self::Corrupt(_) | Self::Build(_) => Fault::Other,
+        }
     }
 }
 

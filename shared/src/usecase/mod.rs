@@ -33,6 +33,18 @@ pub struct Internal {
 }
 
 impl Internal {
+    /// What kind of failure it is: the store's classification, or [`Fault::Other`].
+    pub fn fault(&self) -> crate::store::Fault {
+        self.source
+            .downcast_ref::<crate::store::StoreError>()
+            .map_or(crate::store::Fault::Other, crate::store::StoreError::fault)
+    }
+
+    /// A passing failure (throttled or unavailable): the caller may try again.
+    pub fn is_transient(&self) -> bool {
+        self.fault() != crate::store::Fault::Other
+    }
+
     pub(crate) fn new(
         context: &'static str,
         source: impl StdError + Send + Sync + 'static,

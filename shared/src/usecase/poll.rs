@@ -65,9 +65,11 @@ pub enum PollError {
     /// Not decided yet, or the record was busy: poll again after the interval.
     #[error("the user has not decided yet")]
     Pending,
-    /// Polled sooner than the interval; the interval is now `interval` (persisted).
+    /// Polled sooner than the interval; the interval is now `interval` (persisted). Also
+    /// the answer when the store is throttled or the record was busy (`interval`
+    /// `None`): the device backs off instead of failing.
     #[error("polling too fast, slow down")]
-    SlowDown { interval: Duration },
+    SlowDown { interval: Option<Duration> },
     #[error("the user denied the request")]
     Denied,
     #[error("the device code has expired")]
@@ -165,7 +167,9 @@ pub async fn poll(
             .await
             .context("recording the poll failed")?
         {
-            PollWrite::Recorded | PollWrite::Busy => return Err(PollError::Pending),
+            PollWrite::Recorded => return Err(PollError::Pending),
+            // A transaction was changing the record: back off, nothing was written.
+            PollWrite::Busy => return Err(PollError::SlowDown { interval: None }),
             PollWrite::Refused(record) => record,
         };
         let own = record.as_ref().filter(|r| &r.client_id == client_id);
@@ -189,7 +193,9 @@ pub async fn poll(
                     .slow_down(&record, now)
                     .await
                     .context("recording slow_down failed")?;
-                Err(PollError::SlowDown { interval })
+                Err(PollError::SlowDown {
+                    interval: Some(interval),
+                })
             }
             PollDecision::Denied => Err(PollError::Denied),
             PollDecision::Expired => Err(PollError::Expired),
