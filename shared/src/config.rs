@@ -91,7 +91,7 @@ pub struct AdminConfig {
     pub admin_permission: String,
     /// `ADMIN_CURSOR_SECRET` (32 bytes or more): signs the listing's page tokens, so that
     /// a modified one is refused. Required.
-    pub cursor_secret: CursorSecret,
+    pub cursor_secret: SecretKey,
 }
 
 /// The discovery function's configuration.
@@ -118,7 +118,7 @@ pub struct PageConfig {
     pub provider: ProviderConfig,
     /// `PAGE_SESSION_SECRET` (32 bytes or more): encrypts and authenticates the page's
     /// cookies. Required.
-    pub session_secret: CursorSecret,
+    pub session_secret: SecretKey,
     /// `SERVICE_NAME` (default `Device sign-in`): the name the page shows.
     pub service_name: String,
     /// `SUPPORT_URL`: a help link on every page, when set.
@@ -160,11 +160,12 @@ impl std::fmt::Debug for SecretSource {
     }
 }
 
-/// The key that signs admin page tokens. `Debug` never prints it.
+/// A symmetric key of 32 bytes or more from the environment (the admin page tokens' signing
+/// key, the verification page's cookie key). `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct CursorSecret(String);
+pub struct SecretKey(String);
 
-impl CursorSecret {
+impl SecretKey {
     pub fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
@@ -176,9 +177,9 @@ impl CursorSecret {
     }
 }
 
-impl std::fmt::Debug for CursorSecret {
+impl std::fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CursorSecret(..)")
+        f.write_str("SecretKey(..)")
     }
 }
 
@@ -480,7 +481,7 @@ impl FromEnv for AdminConfig {
                 .unwrap_or_else(|| "ADMINISTRATOR".to_owned()),
             cursor_secret: env
                 .key("ADMIN_CURSOR_SECRET")?
-                .map(CursorSecret)
+                .map(SecretKey)
                 .ok_or(ConfigError::Missing("ADMIN_CURSOR_SECRET"))?,
         })
     }
@@ -532,7 +533,7 @@ impl FromEnv for PageConfig {
             },
             session_secret: env
                 .key("PAGE_SESSION_SECRET")?
-                .map(CursorSecret)
+                .map(SecretKey)
                 .ok_or(ConfigError::Missing("PAGE_SESSION_SECRET"))?,
             service_name: env
                 .get("SERVICE_NAME")

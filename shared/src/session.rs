@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::CursorSecret;
+use crate::config::SecretKey;
 use crate::oidc::Challenge;
 use crate::secret;
 use crate::time::Timestamp;
@@ -76,7 +76,7 @@ impl Expiring for Login {
     }
 }
 
-fn derive(secret: &CursorSecret, label: &str) -> [u8; 32] {
+fn derive(secret: &SecretKey, label: &str) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(label.as_bytes());
     hasher.update([0]);
@@ -85,7 +85,7 @@ fn derive(secret: &CursorSecret, label: &str) -> [u8; 32] {
 }
 
 impl CookieKeys {
-    pub fn new(secret: &CursorSecret) -> Self {
+    pub fn new(secret: &SecretKey) -> Self {
         let seal = UnboundKey::new(&AES_256_GCM, &derive(secret, "device-page-seal"))
             .map(LessSafeKey::new)
             .unwrap_or_else(|_| unreachable!("a 32-byte key is a valid AES-256 key"));
@@ -158,7 +158,7 @@ mod tests {
     use super::*;
 
     fn keys(secret: &str) -> CookieKeys {
-        CookieKeys::new(&CursorSecret::for_tests(secret))
+        CookieKeys::new(&SecretKey::for_tests(secret))
     }
 
     fn session(exp: u64) -> Session {

@@ -26,16 +26,6 @@ fn error(response: &Response<Body>) -> (u16, String) {
     )
 }
 
-async fn state(env: &TestEnv, device_code: &str) -> DeviceState {
-    let id = DeviceCode::parse(device_code).unwrap().id();
-    env.store()
-        .get_device_authorization(&id)
-        .await
-        .unwrap()
-        .expect("the record")
-        .state
-}
-
 #[tokio::test]
 async fn a_throttled_or_busy_pending_poll_is_told_to_slow_down() {
     let env = TestEnv::new().await;
@@ -53,12 +43,7 @@ async fn a_throttled_or_busy_pending_poll_is_told_to_slow_down() {
         let response = token::handle(&app, token_request("tv", &device_code)).await;
         assert_eq!(error(&response), (400, "slow_down".into()), "{fault:?}");
     }
-    let record = env
-        .store()
-        .get_device_authorization(&DeviceCode::parse(&device_code).unwrap().id())
-        .await
-        .unwrap()
-        .unwrap();
+    let record = env.record(&device_code).await;
     assert_eq!(record.last_polled_at, None, "nothing was written");
     faults.heal();
     let response = token::handle(&app, token_request("tv", &device_code)).await;
@@ -102,7 +87,10 @@ async fn a_conflict_while_consuming_keeps_the_token_for_the_next_poll() {
     let response = token::handle(&app, token_request("tv", &device_code)).await;
     assert_eq!(error(&response), (400, "authorization_pending".into()));
     assert!(
-        matches!(state(&env, &device_code).await, DeviceState::Approved(_)),
+        matches!(
+            env.record(&device_code).await.state,
+            DeviceState::Approved(_)
+        ),
         "still approved: nothing consumed"
     );
     faults.heal();
@@ -169,7 +157,7 @@ async fn the_verification_api_answers_unavailable_or_try_again_in_its_own_format
         (response.status().as_u16(), json(&response)["code"].clone()),
         (409, 10.into())
     );
-    assert_eq!(state(&env, &device_code).await, DeviceState::Pending);
+    assert_eq!(env.record(&device_code).await.state, DeviceState::Pending);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use device_flow::domain::{DeviceCode, DeviceState};
+use device_flow::domain::DeviceState;
 use integration_tests::{
     Browser, ManualClock, Misbehaviour, TestEnv, TestProvider, form_post, from_ip, hidden, json,
     location, text, token_request,
@@ -35,16 +35,6 @@ async fn issue_from_tv(env: &TestEnv) -> (String, String) {
         body["device_code"].as_str().unwrap().to_owned(),
         body["user_code"].as_str().unwrap().to_owned(),
     )
-}
-
-async fn state(env: &TestEnv, device_code: &str) -> DeviceState {
-    let id = DeviceCode::parse(device_code).unwrap().id();
-    env.store()
-        .get_device_authorization(&id)
-        .await
-        .unwrap()
-        .expect("the record")
-        .state
 }
 
 fn assert_page_headers(response: &Response<Body>) {
@@ -149,7 +139,7 @@ async fn the_complete_uri_fills_the_code_in_but_approves_nothing() {
     assert_eq!(location(&signed_in), path, "back to the form with the code");
     let form = handle(&page, browser.request(Method::GET, &path, &[])).await;
     assert!(text(&form).contains(&format!(r#"value="{user_code}""#)));
-    assert_eq!(state(&env, &device_code).await, DeviceState::Pending);
+    assert_eq!(env.record(&device_code).await.state, DeviceState::Pending);
 }
 
 #[tokio::test]
@@ -202,7 +192,7 @@ async fn posts_without_the_sessions_csrf_token_or_from_another_origin_change_not
         assert_page_headers(&refused);
         assert!(text(&refused).contains("Request refused"), "{what}");
         assert_eq!(
-            state(&env, &device_code).await,
+            env.record(&device_code).await.state,
             DeviceState::Pending,
             "{what}"
         );
@@ -211,7 +201,7 @@ async fn posts_without_the_sessions_csrf_token_or_from_another_origin_change_not
     let approved = handle(&page, post(&alice, &approve(&csrf))).await;
     assert_eq!(approved.status(), 200);
     assert!(matches!(
-        state(&env, &device_code).await,
+        env.record(&device_code).await.state,
         DeviceState::Approved(_)
     ));
 }
@@ -238,7 +228,7 @@ async fn a_tampered_or_expired_session_is_signed_out_and_changes_nothing() {
     clock.advance(Duration::from_secs(16 * 60));
     let refused = handle(&page, browser.request(Method::POST, "/device", &fields)).await;
     assert_eq!(refused.status(), 401, "a session lasts 15 minutes");
-    assert_eq!(state(&env, &device_code).await, DeviceState::Pending);
+    assert_eq!(env.record(&device_code).await.state, DeviceState::Pending);
 }
 
 #[tokio::test]
@@ -341,7 +331,7 @@ async fn wrong_codes_spend_the_look_up_budget_then_the_page_says_how_long_to_wai
     // The wait is what is left of the fixed window, in words.
     let html = text(&limited);
     assert!(html.contains("Wait ") && html.contains("minute"), "{html}");
-    assert_eq!(state(&env, &device_code).await, DeviceState::Pending);
+    assert_eq!(env.record(&device_code).await.state, DeviceState::Pending);
 }
 
 #[tokio::test]

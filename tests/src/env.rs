@@ -239,6 +239,13 @@ impl TestEnv {
         )
     }
 
+    /// The record behind `device_code`, read back from the table.
+    pub async fn record(&self, device_code: &str) -> device_flow::domain::DeviceAuthorization {
+        let id = DeviceCode::parse(device_code).expect("a device code").id();
+        let record = self.store().get_device_authorization(&id).await;
+        record.expect("reading the record").expect("the record")
+    }
+
     /// Approves the request behind `device_code` as `account`, as the verification API will.
     pub async fn approve(&self, device_code: &str, account: &str) {
         let id = DeviceCode::parse(device_code).expect("a device code").id();

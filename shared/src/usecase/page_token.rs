@@ -5,7 +5,7 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::config::CursorSecret;
+use crate::config::SecretKey;
 use crate::store::{Listing, PageKey};
 
 /// How many items a page may ask for.
@@ -54,7 +54,7 @@ struct Claims {
 }
 
 impl PageTokens {
-    pub fn new(secret: &CursorSecret) -> Self {
+    pub fn new(secret: &SecretKey) -> Self {
         Self {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
