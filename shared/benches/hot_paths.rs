@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use device_flow::domain::{
-    Approval, ClientId, ClientName, DeviceAuthorization, DeviceCode, DeviceState, GrantType,
-    NewClient, ScopeSet, Terms, UserCode, decide,
+    Approval, ClientId, ClientName, DeviceAuthorization, DeviceCode, DeviceState, Grant, GrantId,
+    GrantType, NewClient, ScopeSet, Terms, UserCode, decide,
 };
 use device_flow::http::Form;
 use device_flow::time::Timestamp;
@@ -36,6 +36,8 @@ fn approved_record(now: Timestamp) -> (DeviceAuthorization, Approval) {
         device_code_lifetime: None,
         poll_interval: None,
         access_token_lifetime: None,
+        refresh_token_idle_lifetime: None,
+        refresh_token_absolute_lifetime: None,
     }
     .register(now);
     let terms = Terms {
@@ -43,6 +45,7 @@ fn approved_record(now: Timestamp) -> (DeviceAuthorization, Approval) {
         lifetime: Duration::from_secs(600),
         interval: Duration::from_secs(5),
         access_token_lifetime: Duration::from_secs(3600),
+        refresh: None,
     };
     let mut record = DeviceAuthorization::new(
         DeviceCode::generate().id(),
@@ -63,6 +66,7 @@ fn approved_record(now: Timestamp) -> (DeviceAuthorization, Approval) {
 fn signing(c: &mut Criterion) {
     let now = Timestamp::from_millis(1_800_000_000_000);
     let (record, approval) = approved_record(now);
+    let grant = Grant::from_login(GrantId::generate(), &record, &approval, now);
     for (alg, pem) in [
         ("RS256", include_str!("../testdata/rsa-2048.pem")),
         ("ES256", include_str!("../testdata/ec-p256.pem")),
@@ -71,8 +75,13 @@ fn signing(c: &mut Criterion) {
         let keys = key_set(alg, pem);
         c.bench_function(&format!("mint and sign one access token ({alg})"), |b| {
             b.iter(|| {
-                let claims =
-                    AccessTokenClaims::for_grant("https://issuer", "aud", &record, &approval, now);
+                let claims = AccessTokenClaims::for_grant(
+                    "https://issuer",
+                    "aud",
+                    &grant,
+                    &grant.scope,
+                    now,
+                );
                 black_box(keys.sign(black_box(&claims)).expect("sign"))
             })
         });

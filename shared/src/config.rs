@@ -54,6 +54,10 @@ pub struct IssueDefaults {
     pub poll_interval: Duration,
     /// `ACCESS_TOKEN_LIFETIME_SECONDS` (default 3600).
     pub access_token_lifetime: Duration,
+    /// `REFRESH_TOKEN_IDLE_LIFETIME_SECONDS` (default 30 days).
+    pub refresh_token_idle_lifetime: Duration,
+    /// `REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS` (default 365 days).
+    pub refresh_token_absolute_lifetime: Duration,
 }
 
 /// The token endpoint's configuration.
@@ -92,6 +96,16 @@ pub struct AdminConfig {
     /// `ADMIN_CURSOR_SECRET` (32 bytes or more): signs the listing's page tokens, so that
     /// a modified one is refused. Required.
     pub cursor_secret: SecretKey,
+}
+
+/// The revocation and introspection function's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntrospectionConfig {
+    pub table_name: String,
+    /// `ISSUER`: access tokens must carry it as `iss`.
+    pub issuer: String,
+    /// `ACCESS_TOKEN_AUDIENCE` (default: the issuer): access tokens must carry it as `aud`.
+    pub access_token_audience: String,
 }
 
 /// The discovery function's configuration.
@@ -423,6 +437,16 @@ impl FromEnv for DeviceConfig {
                     Setting::AccessTokenLifetime,
                     DEFAULT_ACCESS_TOKEN_LIFETIME,
                 )?,
+                refresh_token_idle_lifetime: env.setting(
+                    "REFRESH_TOKEN_IDLE_LIFETIME_SECONDS",
+                    Setting::RefreshTokenIdleLifetime,
+                    crate::domain::DEFAULT_REFRESH_IDLE_LIFETIME,
+                )?,
+                refresh_token_absolute_lifetime: env.setting(
+                    "REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS",
+                    Setting::RefreshTokenAbsoluteLifetime,
+                    crate::domain::DEFAULT_REFRESH_ABSOLUTE_LIFETIME,
+                )?,
             },
             record_retention: env.seconds(
                 "RECORD_RETENTION_SECONDS",
@@ -543,6 +567,20 @@ impl FromEnv for PageConfig {
                 .map(|url| absolute_url("SUPPORT_URL", &url))
                 .transpose()?,
             scope_descriptions,
+        })
+    }
+}
+
+impl FromEnv for IntrospectionConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(lookup);
+        let issuer = env.issuer()?;
+        Ok(Self {
+            table_name: env.table_name()?,
+            access_token_audience: env
+                .get("ACCESS_TOKEN_AUDIENCE")
+                .unwrap_or_else(|| issuer.clone()),
+            issuer,
         })
     }
 }
@@ -703,11 +741,15 @@ mod tests {
             Setting::DeviceCodeLifetime,
             Setting::PollInterval,
             Setting::AccessTokenLifetime,
+            Setting::RefreshTokenIdleLifetime,
+            Setting::RefreshTokenAbsoluteLifetime,
         ] {
             let name = match setting {
                 Setting::DeviceCodeLifetime => "DEVICE_CODE_LIFETIME_SECONDS",
                 Setting::PollInterval => "POLL_INTERVAL_SECONDS",
                 Setting::AccessTokenLifetime => "ACCESS_TOKEN_LIFETIME_SECONDS",
+                Setting::RefreshTokenIdleLifetime => "REFRESH_TOKEN_IDLE_LIFETIME_SECONDS",
+                Setting::RefreshTokenAbsoluteLifetime => "REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS",
             };
             let range = setting.range();
             for value in [

@@ -22,7 +22,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Approval, DeviceAuthorization};
+use crate::domain::{Grant, ScopeSet};
 use crate::secret::fill_random;
 use crate::time::Timestamp;
 
@@ -179,16 +179,15 @@ impl TokenMinter {
         }
     }
 
-    /// The signed token that `record`, approved by `approval`, yields at `now`, with its
-    /// claims.
+    /// The signed token `grant` yields at `now` for `scope` (the grant's, or narrower),
+    /// with its claims.
     pub fn mint(
         &self,
-        record: &DeviceAuthorization,
-        approval: &Approval,
+        grant: &Grant,
+        scope: &ScopeSet,
         now: Timestamp,
     ) -> Result<(String, AccessTokenClaims), KeyError> {
-        let claims =
-            AccessTokenClaims::for_grant(&self.issuer, &self.audience, record, approval, now);
+        let claims = AccessTokenClaims::for_grant(&self.issuer, &self.audience, grant, scope, now);
         Ok((self.keys.sign(&claims)?, claims))
     }
 }
@@ -207,15 +206,19 @@ pub struct AccessTokenClaims {
     pub iat: u64,
     pub exp: u64,
     pub jti: String,
+    /// The grant (the device login) the token belongs to: revoking it makes the token
+    /// inactive at introspection (RFC 9068 §2.2.1 allows session claims).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl AccessTokenClaims {
-    /// The claims for the token that `record`, approved by `approval`, yields at `now`.
+    /// The claims for the token `grant` yields at `now` for `scope`.
     pub fn for_grant(
         issuer: &str,
         audience: &str,
-        record: &DeviceAuthorization,
-        approval: &Approval,
+        grant: &Grant,
+        scope: &ScopeSet,
         now: Timestamp,
     ) -> Self {
         let mut jti = [0u8; 16];
@@ -223,13 +226,14 @@ impl AccessTokenClaims {
         let iat = now.as_secs();
         Self {
             iss: issuer.to_owned(),
-            sub: approval.account_id.clone(),
+            sub: grant.account_id.clone(),
             aud: audience.to_owned(),
-            client_id: record.client_id.as_str().to_owned(),
-            scope: (!record.scope.is_empty()).then(|| record.scope.to_string()),
+            client_id: grant.client_id.as_str().to_owned(),
+            scope: (!scope.is_empty()).then(|| scope.to_string()),
             iat,
-            exp: iat + record.access_token_lifetime.as_secs(),
+            exp: iat + grant.access_token_lifetime.as_secs(),
             jti: URL_SAFE_NO_PAD.encode(jti),
+            sid: Some(grant.id.as_str().to_owned()),
         }
     }
 
@@ -241,7 +245,7 @@ impl AccessTokenClaims {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::domain::{DeviceCode, DeviceState, ScopeSet, Terms, UserCode};
+    use crate::domain::{Approval, DeviceAuthorization, DeviceCode, GrantId, Terms, UserCode};
     use jsonwebtoken::{DecodingKey, Validation};
 
     /// A 2048-bit RSA test key (PKCS#8), generated for these tests only.
@@ -257,14 +261,15 @@ pub(crate) mod tests {
         serde_json::json!({"version": 1, "active": active, "keys": keys}).to_string()
     }
 
-    fn approved_record(now: Timestamp) -> (DeviceAuthorization, Approval) {
+    fn grant(now: Timestamp) -> Grant {
         let terms = Terms {
             scope: ScopeSet::parse("read write").unwrap(),
             lifetime: Duration::from_secs(600),
             interval: Duration::from_secs(5),
             access_token_lifetime: Duration::from_secs(900),
+            refresh: None,
         };
-        let mut record = DeviceAuthorization::new(
+        let record = DeviceAuthorization::new(
             DeviceCode::generate().id(),
             &crate::domain::test_client("tv"),
             &terms,
@@ -276,15 +281,14 @@ pub(crate) mod tests {
             approved_at: now,
             session_id: None,
         };
-        record.state = DeviceState::Approved(approval.clone());
-        (record, approval)
+        Grant::from_login(GrantId::generate(), &record, &approval, now)
     }
 
     #[test]
     fn claims_follow_rfc_9068() {
         let now = Timestamp::from_millis(1_700_000_000_999);
-        let (record, approval) = approved_record(now);
-        let claims = AccessTokenClaims::for_grant("https://iss", "api", &record, &approval, now);
+        let grant = grant(now);
+        let claims = AccessTokenClaims::for_grant("https://iss", "api", &grant, &grant.scope, now);
         assert_eq!(claims.iss, "https://iss");
         assert_eq!(claims.sub, "acct-42");
         assert_eq!(claims.aud, "api");
@@ -293,15 +297,18 @@ pub(crate) mod tests {
         assert_eq!(claims.iat, 1_700_000_000);
         assert_eq!(claims.exp, 1_700_000_900);
         assert_eq!(claims.lifetime(), Duration::from_secs(900));
-        let other = AccessTokenClaims::for_grant("https://iss", "api", &record, &approval, now);
+        assert_eq!(claims.sid.as_deref(), Some(grant.id.as_str()));
+        let narrow = ScopeSet::parse("read").unwrap();
+        let other = AccessTokenClaims::for_grant("https://iss", "api", &grant, &narrow, now);
         assert_ne!(claims.jti, other.jti);
+        assert_eq!(other.scope.as_deref(), Some("read"));
     }
 
     #[test]
     fn every_algorithm_signs_tokens_that_verify_with_the_published_jwk() {
         let now = Timestamp::from_millis(1_700_000_000_000);
-        let (record, approval) = approved_record(now);
-        let claims = AccessTokenClaims::for_grant("https://iss", "api", &record, &approval, now);
+        let grant = grant(now);
+        let claims = AccessTokenClaims::for_grant("https://iss", "api", &grant, &grant.scope, now);
         for (alg, pem, algorithm) in [
             ("RS256", TEST_RSA_PEM, Algorithm::RS256),
             ("ES256", TEST_EC_PEM, Algorithm::ES256),

@@ -341,5 +341,7 @@ pub fn new_client(id: &str, confidential: bool) -> NewClient {
         device_code_lifetime: None,
         poll_interval: None,
         access_token_lifetime: None,
+        refresh_token_idle_lifetime: None,
+        refresh_token_absolute_lifetime: None,
     }
 }

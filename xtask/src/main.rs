@@ -98,11 +98,14 @@ fn demo_clients() -> Result<Vec<NewClient>, String> {
             id: ClientId::parse(id).ok_or("a demo client id is invalid")?,
             name: ClientName::parse(name).map_err(|e| e.to_string())?,
             confidential,
-            allowed_grants: vec![GrantType::DeviceCode],
-            allowed_scopes: ScopeSet::parse("read write").map_err(|e| e.to_string())?,
+            allowed_grants: vec![GrantType::DeviceCode, GrantType::RefreshToken],
+            allowed_scopes: ScopeSet::parse("read write offline_access")
+                .map_err(|e| e.to_string())?,
             device_code_lifetime: None,
             poll_interval: None,
             access_token_lifetime: None,
+            refresh_token_idle_lifetime: None,
+            refresh_token_absolute_lifetime: None,
         })
     };
     Ok(vec![

@@ -5,17 +5,21 @@
 //! - `GET /admin/oauth/device-authorizations`: [`list_device_authorizations`].
 //! - `GET, POST /admin/oauth/clients`, `GET, PATCH, DELETE /admin/oauth/clients/{client_id}`:
 //!   [`manage_clients`](device_flow::usecase::manage_clients).
+//! - `GET /admin/oauth/grants?client_id=...|account_id=...`, `DELETE /admin/oauth/grants/{grant_id}`:
+//!   [`list_grants`] and [`revoke_grant`].
 
-use device_flow::domain::ClientId;
+use device_flow::domain::{ClientId, GrantId};
 use device_flow::http::path_parameter;
 use device_flow::http::storyden::{
     ApiError, CreateClientRequest, PatchClientRequest, client_list_response, client_response,
-    client_with_secret_response, device_list_query, device_list_response, forbidden, json_body,
-    method_not_allowed, no_content, not_found, page_size, page_token, query,
+    client_with_secret_response, device_list_query, device_list_response, forbidden,
+    grant_list_query, grant_list_response, json_body, method_not_allowed, no_content, not_found,
+    page_size, page_token, query,
 };
 use device_flow::permissions::Permissions;
 use device_flow::time::{Clock, SystemClock};
 use device_flow::usecase::PageTokens;
+use device_flow::usecase::grants::{list_grants, revoke_grant};
 use device_flow::usecase::list_device_authorizations::list_device_authorizations;
 use device_flow::usecase::manage_clients::{
     create_client, delete_client, list_clients, read_client, update_client,
@@ -27,12 +31,16 @@ use lambda_http::{Body, Request, Response};
 
 pub const DEVICE_AUTHORIZATIONS_PATH: &str = "/admin/oauth/device-authorizations";
 pub const CLIENTS_PATH: &str = "/admin/oauth/clients";
+pub const GRANTS_PATH: &str = "/admin/oauth/grants";
+/// The path parameter of `/admin/oauth/grants/{grant_id}`.
+pub const GRANT_ID_PARAMETER: &str = "grant_id";
 /// The path parameter of `/admin/oauth/clients/{client_id}`.
 pub const CLIENT_ID_PARAMETER: &str = "client_id";
 
 /// The AWS permissions this function needs, no more: the deployment template grants exactly these,
 /// and the tests check that the code uses each of them. Reads, writes and deletes clients, denies
-/// records, and lists through the index.
+/// records, revokes grants, and lists through the indexes (records and clients in the listing
+/// index, grants by account in it and by client in the client index).
 pub const PERMISSIONS: Permissions = Permissions {
     table: &[
         "dynamodb:GetItem",
@@ -80,6 +88,14 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, ApiError>
         Administrator::authorize(&user, &app.config.admin_permission).ok_or_else(forbidden)?;
     let (store, clock) = (&app.store, app.clock.as_ref());
     let method = request.method().clone();
+    if let Some(id) = path_parameter(request, GRANT_ID_PARAMETER) {
+        if method != Method::DELETE {
+            return Err(method_not_allowed());
+        }
+        let id = id.ok().and_then(|id| GrantId::parse(&id));
+        revoke_grant(store, clock, &admin, id).await?;
+        return Ok(no_content());
+    }
     if let Some(id) = path_parameter(request, CLIENT_ID_PARAMETER) {
         let id = id
             .ok()
@@ -106,6 +122,11 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, ApiError>
             let page = list_device_authorizations(store, &app.pages, clock, &admin, query);
             Ok(device_list_response(&page.await?))
         }
+        (GRANTS_PATH, Method::GET) => {
+            let query = grant_list_query(&query()?)?;
+            let page = list_grants(store, &app.pages, &admin, query).await?;
+            Ok(grant_list_response(&page, clock))
+        }
         (CLIENTS_PATH, Method::GET) => {
             let query = query()?;
             let (size, token) = (page_size(&query)?, page_token(&query));
@@ -117,7 +138,7 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, ApiError>
             let created = create_client(store, &admin, new, clock.now()).await?;
             Ok(client_with_secret_response(StatusCode::CREATED, &created))
         }
-        (DEVICE_AUTHORIZATIONS_PATH | CLIENTS_PATH, _) => Err(method_not_allowed()),
+        (DEVICE_AUTHORIZATIONS_PATH | CLIENTS_PATH | GRANTS_PATH, _) => Err(method_not_allowed()),
         _ => Err(not_found("no such route")),
     }
 }

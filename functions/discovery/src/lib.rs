@@ -33,8 +33,13 @@ struct Metadata<'a> {
     device_authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
-    grant_types_supported: [&'static str; 1],
+    revocation_endpoint: String,
+    introspection_endpoint: String,
+    grant_types_supported: [&'static str; 2],
     token_endpoint_auth_methods_supported: [&'static str; 3],
+    revocation_endpoint_auth_methods_supported: [&'static str; 3],
+    /// Introspection is for resource servers: confidential clients only.
+    introspection_endpoint_auth_methods_supported: [&'static str; 2],
     response_types_supported: [&'static str; 1],
     #[serde(skip_serializing_if = "Option::is_none")]
     scopes_supported: Option<Vec<&'a str>>,
@@ -63,9 +68,20 @@ impl App {
             device_authorization_endpoint: format!("{issuer}/oauth2/v1/device"),
             token_endpoint: format!("{issuer}/oauth2/v1/token"),
             jwks_uri: format!("{issuer}{JWKS_PATH}"),
-            grant_types_supported: [GrantType::DEVICE_CODE_URN],
+            revocation_endpoint: format!("{issuer}/oauth2/v1/revoke"),
+            introspection_endpoint: format!("{issuer}/oauth2/v1/introspect"),
+            grant_types_supported: [GrantType::DEVICE_CODE_URN, "refresh_token"],
             token_endpoint_auth_methods_supported: [
                 "none",
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            revocation_endpoint_auth_methods_supported: [
+                "none",
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            introspection_endpoint_auth_methods_supported: [
                 "client_secret_basic",
                 "client_secret_post",
             ],

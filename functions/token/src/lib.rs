@@ -1,10 +1,11 @@
 //! `POST /oauth2/v1/token`: the device polls here until the user decides, then receives
-//! its access token exactly once (RFC 8628 §3.4-3.5, RFC 6749 §5).
+//! its access token exactly once (RFC 8628 §3.4-3.5, RFC 6749 §5); later it trades its
+//! refresh token for new tokens (RFC 6749 §6, rotated on every use).
 //!
-//! Reads the form and the client's credentials, asks [`poll`] what the poll means, and
-//! renders the outcome in RFC 6749's format.
+//! Reads the form and the client's credentials, asks [`poll`] or [`refresh`] what the
+//! request means, and renders the outcome in RFC 6749's format.
 
-use device_flow::domain::{DeviceCode, GrantType};
+use device_flow::domain::{DeviceCode, GrantType, RefreshToken, ScopeSet};
 use device_flow::http::Form;
 use device_flow::http::oauth::{OAuthError, client_credentials, token_response};
 use device_flow::permissions::Permissions;
@@ -12,20 +13,30 @@ use device_flow::secrets::{self, SecretError};
 use device_flow::time::{Clock, SystemClock};
 use device_flow::token::{KeyError, KeySet, TokenMinter};
 use device_flow::usecase::poll::{GrantRequest, PollRequest, poll};
+use device_flow::usecase::refresh::{RefreshRequest, refresh};
 use device_flow::{Store, TokenConfig};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
 /// The parameters this endpoint reads; only these are named in error messages.
-const KNOWN_PARAMETERS: [&str; 4] = ["client_id", "client_secret", "grant_type", "device_code"];
+const KNOWN_PARAMETERS: [&str; 6] = [
+    "client_id",
+    "client_secret",
+    "grant_type",
+    "device_code",
+    "refresh_token",
+    "scope",
+];
 
 /// The AWS permissions this function needs, no more: the deployment template grants exactly these,
 /// and the tests check that the code uses each of them. Reads clients and records, updates a record
-/// on each poll, checks the client while consuming, publishes the JWKS at cold start, and reads the
+/// on each poll, checks the client and writes the grant while consuming, reads a refresh token with
+/// its grant and client in one batch, rotates it, publishes the JWKS at cold start, and reads the
 /// signing-key secret.
 pub const PERMISSIONS: Permissions = Permissions {
     table: &[
         "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
         "dynamodb:UpdateItem",
         "dynamodb:PutItem",
         "dynamodb:ConditionCheckItem",
@@ -85,6 +96,26 @@ async fn exchange(app: &App, request: &Request) -> Result<Response<Body>, OAuthE
     let form = Form::parse(request.headers(), request.body())
         .map_err(|e| OAuthError::from_form(&e, &KNOWN_PARAMETERS))?;
     let credentials = client_credentials(request.headers(), &form)?;
+    if form.get("grant_type") == Some(GrantType::RefreshToken.as_str()) {
+        let Some(token) = form.get("refresh_token") else {
+            return Err(OAuthError::invalid_request("refresh_token is required"));
+        };
+        let scope = form
+            .get("scope")
+            .map(|scope| {
+                ScopeSet::parse(scope)
+                    .map_err(|_| OAuthError::invalid_request("scope is malformed"))
+            })
+            .transpose()?;
+        let request = RefreshRequest {
+            credentials,
+            // A malformed token cannot name any record; the client is still authenticated.
+            refresh_token: RefreshToken::parse(token),
+            scope,
+        };
+        let tokens = refresh(&app.store, &app.tokens, app.clock.as_ref(), request).await?;
+        return Ok(token_response(&tokens));
+    }
     let grant = match (form.get("grant_type"), form.get("device_code")) {
         (None, _) => GrantRequest::Missing("grant_type"),
         (Some(GrantType::DEVICE_CODE_URN), None) => GrantRequest::Missing("device_code"),

@@ -108,8 +108,8 @@ impl fmt::Debug for SecretHash {
 pub enum GrantType {
     /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628 §3.4).
     DeviceCode,
-    /// `refresh_token` (RFC 6749 §6). Recognised so that clients can be configured for it;
-    /// this service does not issue refresh tokens yet.
+    /// `refresh_token` (RFC 6749 §6): with the `offline_access` scope, a login comes with
+    /// a refresh token that rotates on every use.
     RefreshToken,
 }
 
@@ -173,6 +173,8 @@ pub enum Setting {
     DeviceCodeLifetime,
     PollInterval,
     AccessTokenLifetime,
+    RefreshTokenIdleLifetime,
+    RefreshTokenAbsoluteLifetime,
 }
 
 /// The longest a device code can live, whoever sets it: no pending request is ever older
@@ -187,6 +189,8 @@ impl Setting {
             Self::DeviceCodeLifetime => "device_code_lifetime_seconds",
             Self::PollInterval => "poll_interval_seconds",
             Self::AccessTokenLifetime => "access_token_lifetime_seconds",
+            Self::RefreshTokenIdleLifetime => "refresh_token_idle_lifetime_seconds",
+            Self::RefreshTokenAbsoluteLifetime => "refresh_token_absolute_lifetime_seconds",
         }
     }
 
@@ -196,6 +200,10 @@ impl Setting {
             Self::DeviceCodeLifetime => 60..=1800,
             Self::PollInterval => 1..=60,
             Self::AccessTokenLifetime => 60..=86_400,
+            // An hour to two years.
+            Self::RefreshTokenIdleLifetime | Self::RefreshTokenAbsoluteLifetime => {
+                3_600..=63_072_000
+            }
         }
     }
 
@@ -294,6 +302,8 @@ pub struct ClientChanges {
     pub device_code_lifetime: Option<Option<Duration>>,
     pub poll_interval: Option<Option<Duration>>,
     pub access_token_lifetime: Option<Option<Duration>>,
+    pub refresh_token_idle_lifetime: Option<Option<Duration>>,
+    pub refresh_token_absolute_lifetime: Option<Option<Duration>>,
     pub rotate_secret: bool,
 }
 
@@ -312,6 +322,10 @@ pub struct OAuthClient {
     pub poll_interval: Option<Duration>,
     /// Overrides the deployment's access token lifetime for this client.
     pub access_token_lifetime: Option<Duration>,
+    /// Overrides the deployment's refresh token idle lifetime for this client.
+    pub refresh_token_idle_lifetime: Option<Duration>,
+    /// Overrides the deployment's refresh token absolute lifetime for this client.
+    pub refresh_token_absolute_lifetime: Option<Duration>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -358,6 +372,12 @@ impl OAuthClient {
         if let Some(v) = changes.access_token_lifetime {
             self.access_token_lifetime = v;
         }
+        if let Some(v) = changes.refresh_token_idle_lifetime {
+            self.refresh_token_idle_lifetime = v;
+        }
+        if let Some(v) = changes.refresh_token_absolute_lifetime {
+            self.refresh_token_absolute_lifetime = v;
+        }
         self.updated_at =
             Timestamp::from_millis(now.as_millis().max(self.updated_at.as_millis() + 1));
         Ok(new_secret)
@@ -375,6 +395,8 @@ pub struct NewClient {
     pub device_code_lifetime: Option<Duration>,
     pub poll_interval: Option<Duration>,
     pub access_token_lifetime: Option<Duration>,
+    pub refresh_token_idle_lifetime: Option<Duration>,
+    pub refresh_token_absolute_lifetime: Option<Duration>,
 }
 
 impl NewClient {
@@ -400,6 +422,8 @@ impl NewClient {
             device_code_lifetime: self.device_code_lifetime,
             poll_interval: self.poll_interval,
             access_token_lifetime: self.access_token_lifetime,
+            refresh_token_idle_lifetime: self.refresh_token_idle_lifetime,
+            refresh_token_absolute_lifetime: self.refresh_token_absolute_lifetime,
             created_at: now,
             updated_at: now,
         };
@@ -419,6 +443,8 @@ pub(crate) fn test_client(id: &str) -> OAuthClient {
         device_code_lifetime: None,
         poll_interval: None,
         access_token_lifetime: None,
+        refresh_token_idle_lifetime: None,
+        refresh_token_absolute_lifetime: None,
     }
     .register(Timestamp::from_millis(0))
     .0
@@ -460,6 +486,8 @@ mod tests {
             device_code_lifetime: None,
             poll_interval: None,
             access_token_lifetime: None,
+            refresh_token_idle_lifetime: None,
+            refresh_token_absolute_lifetime: None,
         };
         let (client, secret) = new.clone().register(Timestamp::from_millis(5));
         let secret = secret.unwrap();

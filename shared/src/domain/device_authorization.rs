@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use super::{ClientId, ClientKind, DeviceAuthorizationId, OAuthClient, ScopeSet, UserCode};
+use super::{
+    ClientId, ClientKind, DeviceAuthorizationId, GrantId, OAuthClient, RefreshPolicy, ScopeSet,
+    UserCode,
+};
 use crate::time::Timestamp;
 
 /// How much earlier than the interval a poll may arrive and still count as compliant:
@@ -55,6 +58,9 @@ pub struct Terms {
     pub interval: Duration,
     /// The lifetime of the access token the request will yield.
     pub access_token_lifetime: Duration,
+    /// `Some` when the login will come with refresh tokens: the client may use the
+    /// `refresh_token` grant and the scope includes `offline_access`.
+    pub refresh: Option<RefreshPolicy>,
 }
 
 /// What a poll of the token endpoint means, given the record it names (RFC 8628 §3.5).
@@ -115,6 +121,8 @@ pub enum DeviceState {
     Consumed {
         approval: Approval,
         consumed_at: Timestamp,
+        /// The grant the login created (absent on records consumed before grants existed).
+        grant_id: Option<GrantId>,
     },
 }
 
@@ -203,6 +211,8 @@ pub struct DeviceAuthorization {
     pub access_token_lifetime: Duration,
     /// What the device endpoint saw of the device.
     pub device: DeviceDetails,
+    /// The refresh policy of the grant this request will yield, fixed at issue.
+    pub refresh: Option<RefreshPolicy>,
     pub state: DeviceState,
 }
 
@@ -228,6 +238,7 @@ impl DeviceAuthorization {
             public_client: client.kind == ClientKind::Public,
             access_token_lifetime: terms.access_token_lifetime,
             device: DeviceDetails::default(),
+            refresh: terms.refresh,
             state: DeviceState::Pending,
         }
     }
@@ -266,6 +277,7 @@ mod tests {
             lifetime: Duration::from_secs(600),
             interval: Duration::from_secs(5),
             access_token_lifetime: Duration::from_secs(3600),
+            refresh: None,
         };
         DeviceAuthorization::new(
             DeviceCode::generate().id(),
@@ -342,6 +354,7 @@ mod tests {
         r.state = DeviceState::Consumed {
             approval,
             consumed_at: t0,
+            grant_id: None,
         };
         assert_eq!(
             decide(Some(&r), &id, t0),
@@ -392,6 +405,7 @@ mod tests {
         r.state = DeviceState::Consumed {
             approval,
             consumed_at: now,
+            grant_id: None,
         };
         assert_eq!(r.status(later), Status::Consumed);
     }

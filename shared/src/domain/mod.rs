@@ -3,6 +3,7 @@
 mod client;
 mod device_authorization;
 mod device_code;
+mod grant;
 mod scope;
 pub mod user_code;
 
@@ -18,5 +19,10 @@ pub use device_authorization::{
     SLOW_DOWN_STEP, Status, Terms, decide,
 };
 pub use device_code::{DeviceAuthorizationId, DeviceCode};
+pub use grant::{
+    DEFAULT_REFRESH_ABSOLUTE_LIFETIME, DEFAULT_REFRESH_IDLE_LIFETIME, Grant, GrantId, GrantStatus,
+    OFFLINE_ACCESS, REPLAY_GRACE, RefreshDecision, RefreshPolicy, RefreshRecord, RefreshToken,
+    RefreshTokenHash, Revocation, RevokeReason, decide_refresh,
+};
 pub use scope::{ScopeError, ScopeSet, ScopeToken};
 pub use user_code::{UserCode, UserCodeError};

@@ -13,8 +13,10 @@ use super::{Authorization, Form, FormError, basic_credentials, json_response, lo
 use crate::domain::{ClientCredentials, ClientId, ClientSecret};
 use crate::store::Fault;
 use crate::usecase::Internal;
+use crate::usecase::introspection::{ActiveToken, TokenRequestError};
 use crate::usecase::issue_device_code::{IssueError, Issued};
 use crate::usecase::poll::{IssuedToken, PollError};
+use crate::usecase::refresh::RefreshError;
 
 /// RFC 6749 §5.2 and RFC 8628 §3.5 error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,6 +298,8 @@ pub fn token_response(token: &IssuedToken) -> Response<Body> {
         expires_in: u64,
         #[serde(skip_serializing_if = "Option::is_none")]
         scope: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        refresh_token: Option<&'a str>,
     }
     no_store(json_response(
         StatusCode::OK,
@@ -304,6 +308,93 @@ pub fn token_response(token: &IssuedToken) -> Response<Body> {
             token_type: "Bearer",
             expires_in: token.expires_in.as_secs(),
             scope: token.scope.as_deref(),
+            refresh_token: token.refresh_token.as_ref().map(|t| t.expose()),
+        },
+    ))
+}
+
+impl From<RefreshError> for OAuthError {
+    fn from(error: RefreshError) -> Self {
+        let description = error.to_string();
+        match error {
+            RefreshError::InvalidClient { used_basic } => {
+                Self::invalid_client(description).with_basic_challenge(used_basic)
+            }
+            RefreshError::UnauthorizedClient => {
+                Self::new(OAuthErrorCode::UnauthorizedClient, description)
+            }
+            RefreshError::InvalidGrant => Self::new(OAuthErrorCode::InvalidGrant, description),
+            RefreshError::InvalidScope => Self::new(OAuthErrorCode::InvalidScope, description),
+            RefreshError::Busy => {
+                Self::new(OAuthErrorCode::TemporarilyUnavailable, description).with_retry_after(1)
+            }
+            RefreshError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<TokenRequestError> for OAuthError {
+    fn from(error: TokenRequestError) -> Self {
+        let description = error.to_string();
+        match error {
+            TokenRequestError::InvalidClient { used_basic }
+            | TokenRequestError::PublicClient { used_basic } => {
+                Self::invalid_client(description).with_basic_challenge(used_basic)
+            }
+            TokenRequestError::MissingToken => Self::invalid_request(description),
+            TokenRequestError::Busy => {
+                Self::new(OAuthErrorCode::TemporarilyUnavailable, description).with_retry_after(1)
+            }
+            TokenRequestError::Internal(e) => e.into(),
+        }
+    }
+}
+
+/// The RFC 7009 §2.2 success: 200 with an empty body.
+pub fn revoked_response() -> Response<Body> {
+    no_store(Response::new(Body::Empty))
+}
+
+/// The RFC 7662 §2.2 response: `{"active": false}`, or the active token's claims.
+pub fn introspection_response(active: Option<&ActiveToken>) -> Response<Body> {
+    #[derive(Serialize)]
+    struct Wire<'a> {
+        active: bool,
+        #[serde(flatten, skip_serializing_if = "Option::is_none")]
+        token: Option<Claims<'a>>,
+    }
+    #[derive(Serialize)]
+    struct Claims<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        scope: Option<&'a str>,
+        client_id: &'a str,
+        sub: &'a str,
+        exp: u64,
+        iat: u64,
+        iss: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        aud: Option<&'a str>,
+        token_type: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        jti: Option<&'a str>,
+        sid: &'a str,
+    }
+    no_store(json_response(
+        StatusCode::OK,
+        &Wire {
+            active: active.is_some(),
+            token: active.map(|t| Claims {
+                scope: t.scope.as_deref(),
+                client_id: &t.client_id,
+                sub: &t.sub,
+                exp: t.exp,
+                iat: t.iat,
+                iss: &t.iss,
+                aud: t.aud.as_deref(),
+                token_type: t.token_type,
+                jti: t.jti.as_deref(),
+                sid: &t.sid,
+            }),
         },
     ))
 }

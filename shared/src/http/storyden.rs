@@ -12,9 +12,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::{Form, body_bytes, json_response, log_internal, no_store};
 use crate::domain::{
     ClientChanges, ClientError, ClientId, ClientKind, ClientName, DeviceAuthorization, DeviceState,
-    NewClient, OAuthClient, ScopeSet, Setting, Status, parse_grants,
+    Grant, NewClient, OAuthClient, ScopeSet, Setting, Status, parse_grants,
 };
-use crate::time::Timestamp;
+use crate::time::{Clock, Timestamp};
+use crate::usecase::grants::{GrantError, GrantListQuery};
 use crate::usecase::list_device_authorizations::{DeviceListQuery, ListError};
 use crate::usecase::manage_clients::{ClientAdminError, WithSecret};
 use crate::usecase::{Internal, ListPage, PageSize};
@@ -202,6 +203,102 @@ impl From<ClientAdminError> for ApiError {
     }
 }
 
+impl From<GrantError> for ApiError {
+    fn from(error: GrantError) -> Self {
+        match error {
+            GrantError::NotFound => not_found("no such grant"),
+            GrantError::FilterRequired => {
+                bad_request(error.to_string()).suggest("add ?client_id=... or ?account_id=...")
+            }
+            GrantError::InvalidPageToken(_) => invalid_page_token(),
+            GrantError::Busy => {
+                Self::new(StatusCode::CONFLICT, "conflict", error.to_string()).suggest("try again")
+            }
+            GrantError::Internal(e) => e.into(),
+        }
+    }
+}
+
+/// The grant listing's query: `account_id` and/or `client_id`, `limit`, `cursor`.
+pub fn grant_list_query(query: &Form) -> Result<GrantListQuery, ApiError> {
+    let client_id = query
+        .get("client_id")
+        .map(|raw| ClientId::parse(raw).ok_or_else(|| bad_request("client_id is malformed")))
+        .transpose()?;
+    let account_id = query
+        .get("account_id")
+        .map(|raw| {
+            (!raw.is_empty() && raw.len() <= 256)
+                .then(|| raw.to_owned())
+                .ok_or_else(|| bad_request("account_id must be 1 to 256 bytes"))
+        })
+        .transpose()?;
+    Ok(GrantListQuery {
+        account_id,
+        client_id,
+        size: page_size(query)?,
+        page_token: page_token(query),
+    })
+}
+
+/// A grant as the admin API shows it, with its status at the time of the answer.
+#[derive(Serialize)]
+pub struct GrantView {
+    pub id: String,
+    pub account_id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub scope: Vec<String>,
+    pub status: &'static str,
+    pub device_ip: Option<String>,
+    pub device_user_agent: Option<String>,
+    pub refresh_tokens: bool,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+    pub revoked_reason: Option<&'static str>,
+}
+
+impl GrantView {
+    pub fn new(g: &Grant, now: Timestamp) -> Self {
+        Self {
+            id: g.id.as_str().to_owned(),
+            account_id: g.account_id.clone(),
+            client_id: g.client_id.as_str().to_owned(),
+            client_name: g.client_name.clone(),
+            scope: g.scope.iter().map(str::to_owned).collect(),
+            status: g.status(now).as_str(),
+            device_ip: g.device.ip.clone(),
+            device_user_agent: g.device.user_agent.clone(),
+            refresh_tokens: g.refresh.is_some(),
+            created_at: g.created_at.to_rfc3339(),
+            last_used_at: g.last_used_at.to_rfc3339(),
+            expires_at: g.expires_at.to_rfc3339(),
+            revoked_at: g.revoked.map(|r| r.at.to_rfc3339()),
+            revoked_reason: g.revoked.map(|r| r.reason.as_str()),
+        }
+    }
+}
+
+/// `{"grants": [...], "next_cursor": ...}`.
+pub fn grant_list_response(page: &ListPage<Grant>, clock: &dyn Clock) -> Response<Body> {
+    #[derive(Serialize)]
+    struct Wire<'a> {
+        grants: Vec<GrantView>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_cursor: Option<&'a str>,
+    }
+    let now = clock.now();
+    json_response(
+        StatusCode::OK,
+        &Wire {
+            grants: page.items.iter().map(|g| GrantView::new(g, now)).collect(),
+            next_cursor: page.next_page_token.as_deref(),
+        },
+    )
+}
+
 /// `204 No Content`.
 pub fn no_content() -> Response<Body> {
     let mut response = Response::new(Body::Empty);
@@ -306,6 +403,7 @@ impl From<&DeviceAuthorization> for DeviceAuthorizationView {
             DeviceState::Consumed {
                 approval,
                 consumed_at,
+                ..
             } => (Some(approval), None, Some(*consumed_at)),
         };
         Self {
@@ -364,6 +462,8 @@ pub struct ClientView {
     pub device_code_lifetime_seconds: Option<u64>,
     pub poll_interval_seconds: Option<u64>,
     pub access_token_lifetime_seconds: Option<u64>,
+    pub refresh_token_idle_lifetime_seconds: Option<u64>,
+    pub refresh_token_absolute_lifetime_seconds: Option<u64>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -382,6 +482,10 @@ impl From<&OAuthClient> for ClientView {
             device_code_lifetime_seconds: c.device_code_lifetime.map(|d| d.as_secs()),
             poll_interval_seconds: c.poll_interval.map(|d| d.as_secs()),
             access_token_lifetime_seconds: c.access_token_lifetime.map(|d| d.as_secs()),
+            refresh_token_idle_lifetime_seconds: c.refresh_token_idle_lifetime.map(|d| d.as_secs()),
+            refresh_token_absolute_lifetime_seconds: c
+                .refresh_token_absolute_lifetime
+                .map(|d| d.as_secs()),
             created_at: c.created_at.to_rfc3339(),
             updated_at: c.updated_at.to_rfc3339(),
         }
@@ -435,6 +539,10 @@ pub struct CreateClientRequest {
     pub poll_interval_seconds: Option<u64>,
     #[serde(default)]
     pub access_token_lifetime_seconds: Option<u64>,
+    #[serde(default)]
+    pub refresh_token_idle_lifetime_seconds: Option<u64>,
+    #[serde(default)]
+    pub refresh_token_absolute_lifetime_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -466,6 +574,10 @@ impl CreateClientRequest {
             poll_interval: Setting::PollInterval.parse_optional(self.poll_interval_seconds)?,
             access_token_lifetime: Setting::AccessTokenLifetime
                 .parse_optional(self.access_token_lifetime_seconds)?,
+            refresh_token_idle_lifetime: Setting::RefreshTokenIdleLifetime
+                .parse_optional(self.refresh_token_idle_lifetime_seconds)?,
+            refresh_token_absolute_lifetime: Setting::RefreshTokenAbsoluteLifetime
+                .parse_optional(self.refresh_token_absolute_lifetime_seconds)?,
         })
     }
 }
@@ -486,6 +598,10 @@ pub struct PatchClientRequest {
     poll_interval_seconds: Option<Option<u64>>,
     #[serde(default, deserialize_with = "present")]
     access_token_lifetime_seconds: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    refresh_token_idle_lifetime_seconds: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    refresh_token_absolute_lifetime_seconds: Option<Option<u64>>,
     #[serde(default)]
     rotate_secret: bool,
 }
@@ -517,6 +633,14 @@ impl PatchClientRequest {
             access_token_lifetime: setting(
                 Setting::AccessTokenLifetime,
                 self.access_token_lifetime_seconds,
+            )?,
+            refresh_token_idle_lifetime: setting(
+                Setting::RefreshTokenIdleLifetime,
+                self.refresh_token_idle_lifetime_seconds,
+            )?,
+            refresh_token_absolute_lifetime: setting(
+                Setting::RefreshTokenAbsoluteLifetime,
+                self.refresh_token_absolute_lifetime_seconds,
             )?,
             rotate_secret: self.rotate_secret,
         })

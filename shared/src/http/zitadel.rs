@@ -11,9 +11,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{body_bytes, json_response, log_internal, no_store};
-use crate::domain::DeviceAuthorization;
+use crate::domain::{DeviceAuthorization, Grant};
 use crate::usecase::Internal;
 use crate::usecase::decide::{DecideError, Decision};
+use crate::usecase::grants::GrantError;
 use crate::usecase::look_up::LookUpError;
 use crate::user_auth::AuthError;
 
@@ -160,6 +161,66 @@ impl From<DecideError> for GrpcError {
             DecideError::Internal(e) => e.into(),
         }
     }
+}
+
+impl From<GrantError> for GrpcError {
+    fn from(error: GrantError) -> Self {
+        let message = error.to_string();
+        match error {
+            GrantError::NotFound => Self::new(GrpcCode::NotFound, message),
+            GrantError::Busy => Self::new(GrpcCode::Aborted, message),
+            GrantError::FilterRequired | GrantError::InvalidPageToken(_) => {
+                Self::new(GrpcCode::InvalidArgument, message)
+            }
+            GrantError::Internal(e) => e.into(),
+        }
+    }
+}
+
+/// `{"deviceGrants":[...]}`: the caller's signed-in devices, newest first.
+pub fn grants_response(grants: &[Grant]) -> Response<Body> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Wire<'a> {
+        device_grants: Vec<View<'a>>,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct View<'a> {
+        id: &'a str,
+        client_id: &'a str,
+        app_name: &'a str,
+        scope: Vec<&'a str>,
+        device: Device<'a>,
+        created_at: String,
+        last_used_at: String,
+        expires_at: String,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Device<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ip_address: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user_agent: Option<&'a str>,
+    }
+    let device_grants = grants
+        .iter()
+        .map(|g| View {
+            id: g.id.as_str(),
+            client_id: g.client_id.as_str(),
+            app_name: &g.client_name,
+            scope: g.scope.iter().collect(),
+            device: Device {
+                ip_address: g.device.ip.as_deref(),
+                user_agent: g.device.user_agent.as_deref(),
+            },
+            created_at: g.created_at.to_rfc3339(),
+            last_used_at: g.last_used_at.to_rfc3339(),
+            expires_at: g.expires_at.to_rfc3339(),
+        })
+        .collect();
+    no_store(json_response(StatusCode::OK, &Wire { device_grants }))
 }
 
 /// The 404 of an unknown record or path: the same words as the look-up's.

@@ -10,11 +10,13 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::StoreError;
 use super::table::{
-    LIST_INDEX_PARTITION_KEY, LIST_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE,
+    CLIENT_INDEX_PARTITION_KEY, CLIENT_INDEX_SORT_KEY, LIST_INDEX_PARTITION_KEY,
+    LIST_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE,
 };
 use crate::domain::{
     Approval, ClientId, ClientKind, DeviceAuthorization, DeviceAuthorizationId, DeviceDetails,
-    DeviceState, GrantType, OAuthClient, ScopeSet, SecretHash, Status, UserCode,
+    DeviceState, Grant, GrantId, GrantType, OAuthClient, RefreshPolicy, RefreshRecord,
+    RefreshTokenHash, Revocation, RevokeReason, ScopeSet, SecretHash, Status, UserCode,
 };
 use crate::time::Timestamp;
 
@@ -24,6 +26,8 @@ pub const DEVICE_KIND: &str = "DEVICE";
 pub const CLIENT_KIND: &str = "CLIENT";
 pub const USER_CODE_KIND: &str = "USERCODE";
 pub const JWKS_KIND: &str = "JWKS";
+pub const GRANT_KIND: &str = "GRANT";
+pub const REFRESH_KIND: &str = "REFRESH";
 
 /// Record attribute names, shared with the condition expressions of the store.
 pub mod attr {
@@ -64,6 +68,16 @@ pub mod attr {
     pub const UPDATED_AT: &str = "updated_at";
     pub const JWKS: &str = "jwks";
     pub const VERSION: &str = "version";
+    pub const GRANT_ID: &str = "grant_id";
+    pub const ACCOUNT_ID: &str = "account_id";
+    /// A record's or grant's refresh policy, in seconds.
+    pub const REFRESH_IDLE: &str = "refresh_token_idle_lifetime_seconds";
+    pub const REFRESH_ABSOLUTE: &str = "refresh_token_absolute_lifetime_seconds";
+    pub const LAST_USED_AT: &str = "last_used_at";
+    pub const REVOKED_AT: &str = "revoked_at";
+    pub const REVOKED_REASON: &str = "revoked_reason";
+    pub const ISSUED_AT: &str = "issued_at";
+    pub const ROTATED_AT: &str = "rotated_at";
 }
 
 pub fn device_key(id: &DeviceAuthorizationId) -> Item {
@@ -89,6 +103,24 @@ pub fn rate_key(subject_kind: &str, window_start_secs: u64, subject: &str) -> It
         format!("{RATE_KIND}#{subject_kind}#{window_start_secs}#{subject}"),
         RATE_KIND,
     )
+}
+
+pub fn grant_key(id: &GrantId) -> Item {
+    key(format!("{GRANT_KIND}#{id}"), GRANT_KIND)
+}
+
+pub fn refresh_key(hash: &RefreshTokenHash) -> Item {
+    key(format!("{REFRESH_KIND}#{}", hash.as_str()), REFRESH_KIND)
+}
+
+/// The listing-index partition of one account's grants.
+pub fn account_grants_partition(account_id: &str) -> String {
+    format!("{GRANT_KIND}#ACCOUNT#{account_id}")
+}
+
+/// The client-index partition of one client's grants.
+pub fn client_grants_partition(client_id: &ClientId) -> String {
+    format!("{GRANT_KIND}#CLIENT#{client_id}")
 }
 
 pub fn jwks_key() -> Item {
@@ -169,13 +201,21 @@ pub fn device_to_item(record: &DeviceAuthorization, retention: Duration) -> Item
     if let Some(user_agent) = &record.device.user_agent {
         put(attr::DEVICE_USER_AGENT, s(user_agent.clone()));
     }
+    if let Some(policy) = record.refresh {
+        put(attr::REFRESH_IDLE, n(policy.idle.as_secs()));
+        put(attr::REFRESH_ABSOLUTE, n(policy.absolute.as_secs()));
+    }
     let approval = match &record.state {
         DeviceState::Approved(approval) => Some(approval),
         DeviceState::Consumed {
             approval,
             consumed_at,
+            grant_id,
         } => {
             put(attr::CONSUMED_AT, time(*consumed_at));
+            if let Some(id) = grant_id {
+                put(attr::GRANT_ID, s(id.as_str()));
+            }
             Some(approval)
         }
         DeviceState::Denied { denied_at } => {
@@ -221,6 +261,7 @@ pub fn device_from_item(item: &Item) -> Result<DeviceAuthorization, StoreError> 
         Some(Status::Consumed) => DeviceState::Consumed {
             approval: approval()?,
             consumed_at: r.time(attr::CONSUMED_AT)?,
+            grant_id: r.opt_grant_id(attr::GRANT_ID)?,
         },
         // `expired` is derived from the time, never stored.
         Some(Status::Expired) | None => return Err(StoreError::Corrupt(attr::STATUS)),
@@ -245,7 +286,144 @@ pub fn device_from_item(item: &Item) -> Result<DeviceAuthorization, StoreError> 
             ip: r.opt_string(attr::DEVICE_IP)?.map(str::to_owned),
             user_agent: r.opt_string(attr::DEVICE_USER_AGENT)?.map(str::to_owned),
         },
+        refresh: r.refresh_policy()?,
         state,
+    })
+}
+
+/// A grant as an item, listed by account (`gsi1`) and by client (`gsi2`), kept
+/// `retention` past its expiry before TTL.
+pub fn grant_to_item(grant: &Grant, retention: Duration) -> Item {
+    let mut item = grant_key(&grant.id);
+    let mut put = |name: &str, value: AttributeValue| {
+        item.insert(name.to_owned(), value);
+    };
+    put(attr::GRANT_ID, s(grant.id.as_str()));
+    put(attr::ACCOUNT_ID, s(grant.account_id.clone()));
+    put(attr::CLIENT_ID, s(grant.client_id.as_str()));
+    put(attr::CLIENT_NAME, s(grant.client_name.clone()));
+    if !grant.scope.is_empty() {
+        put(attr::SCOPE, s(grant.scope.to_string()));
+    }
+    if let Some(ip) = &grant.device.ip {
+        put(attr::DEVICE_IP, s(ip.clone()));
+    }
+    if let Some(user_agent) = &grant.device.user_agent {
+        put(attr::DEVICE_USER_AGENT, s(user_agent.clone()));
+    }
+    put(
+        attr::DEVICE_AUTHORIZATION_ID,
+        s(grant.device_authorization_id.as_str()),
+    );
+    put(
+        attr::PUBLIC_CLIENT,
+        AttributeValue::Bool(grant.public_client),
+    );
+    put(
+        attr::ACCESS_TOKEN_LIFETIME,
+        n(grant.access_token_lifetime.as_secs()),
+    );
+    if let Some(policy) = grant.refresh {
+        put(attr::REFRESH_IDLE, n(policy.idle.as_secs()));
+        put(attr::REFRESH_ABSOLUTE, n(policy.absolute.as_secs()));
+    }
+    put(attr::CREATED_AT, time(grant.created_at));
+    put(attr::LAST_USED_AT, time(grant.last_used_at));
+    put(attr::EXPIRES_AT, time(grant.expires_at));
+    if let Some(revocation) = grant.revoked {
+        put(attr::REVOKED_AT, time(revocation.at));
+        put(attr::REVOKED_REASON, s(revocation.reason.as_str()));
+    }
+    put(TTL_ATTRIBUTE, n(ttl(grant.expires_at, retention)));
+    let sort_key = list_sort_key(grant.created_at, grant.id.as_str());
+    put(
+        LIST_INDEX_PARTITION_KEY,
+        s(account_grants_partition(&grant.account_id)),
+    );
+    put(LIST_INDEX_SORT_KEY, s(sort_key.clone()));
+    put(
+        CLIENT_INDEX_PARTITION_KEY,
+        s(client_grants_partition(&grant.client_id)),
+    );
+    put(CLIENT_INDEX_SORT_KEY, s(sort_key));
+    item
+}
+
+/// The TTL (epoch seconds) of an item that stops mattering at `expires_at`.
+pub fn ttl(expires_at: Timestamp, retention: Duration) -> u64 {
+    expires_at.plus(retention).as_secs() + 1
+}
+
+pub fn grant_from_item(item: &Item) -> Result<Grant, StoreError> {
+    let r = Reader(item);
+    let revoked = match r.opt_time(attr::REVOKED_AT)? {
+        Some(at) => Some(Revocation {
+            at,
+            reason: RevokeReason::parse(r.string(attr::REVOKED_REASON)?)
+                .ok_or(StoreError::Corrupt(attr::REVOKED_REASON))?,
+        }),
+        None => None,
+    };
+    Ok(Grant {
+        id: r.grant_id(attr::GRANT_ID)?,
+        account_id: r.string(attr::ACCOUNT_ID)?.to_owned(),
+        client_id: ClientId::parse(r.string(attr::CLIENT_ID)?)
+            .ok_or(StoreError::Corrupt(attr::CLIENT_ID))?,
+        client_name: r.string(attr::CLIENT_NAME)?.to_owned(),
+        scope: ScopeSet::parse(r.opt_string(attr::SCOPE)?.unwrap_or_default())
+            .map_err(|_| StoreError::Corrupt(attr::SCOPE))?,
+        device: DeviceDetails {
+            ip: r.opt_string(attr::DEVICE_IP)?.map(str::to_owned),
+            user_agent: r.opt_string(attr::DEVICE_USER_AGENT)?.map(str::to_owned),
+        },
+        device_authorization_id: DeviceAuthorizationId::parse(
+            r.string(attr::DEVICE_AUTHORIZATION_ID)?,
+        )
+        .ok_or(StoreError::Corrupt(attr::DEVICE_AUTHORIZATION_ID))?,
+        public_client: r.boolean(attr::PUBLIC_CLIENT)?,
+        access_token_lifetime: Duration::from_secs(r.number(attr::ACCESS_TOKEN_LIFETIME)?),
+        refresh: r.refresh_policy()?,
+        created_at: r.time(attr::CREATED_AT)?,
+        last_used_at: r.time(attr::LAST_USED_AT)?,
+        expires_at: r.time(attr::EXPIRES_AT)?,
+        revoked,
+    })
+}
+
+/// A refresh token's record, kept `retention` past its expiry before TTL (a rotated token
+/// stays that long, so that its reuse is recognised).
+pub fn refresh_to_item(record: &RefreshRecord, retention: Duration) -> Item {
+    let mut item = refresh_key(&record.hash);
+    item.insert(attr::GRANT_ID.to_owned(), s(record.grant_id.as_str()));
+    item.insert(attr::CLIENT_ID.to_owned(), s(record.client_id.as_str()));
+    item.insert(attr::ISSUED_AT.to_owned(), time(record.issued_at));
+    item.insert(attr::EXPIRES_AT.to_owned(), time(record.expires_at));
+    if let Some(at) = record.rotated_at {
+        item.insert(attr::ROTATED_AT.to_owned(), time(at));
+    }
+    item.insert(
+        TTL_ATTRIBUTE.to_owned(),
+        n(ttl(record.expires_at, retention)),
+    );
+    item
+}
+
+pub fn refresh_from_item(item: &Item) -> Result<RefreshRecord, StoreError> {
+    let r = Reader(item);
+    let hash = r
+        .string(PARTITION_KEY)?
+        .strip_prefix(REFRESH_KIND)
+        .and_then(|rest| rest.strip_prefix('#'))
+        .and_then(RefreshTokenHash::parse)
+        .ok_or(StoreError::Corrupt(PARTITION_KEY))?;
+    Ok(RefreshRecord {
+        hash,
+        grant_id: r.grant_id(attr::GRANT_ID)?,
+        client_id: ClientId::parse(r.string(attr::CLIENT_ID)?)
+            .ok_or(StoreError::Corrupt(attr::CLIENT_ID))?,
+        issued_at: r.time(attr::ISSUED_AT)?,
+        expires_at: r.time(attr::EXPIRES_AT)?,
+        rotated_at: r.opt_time(attr::ROTATED_AT)?,
     })
 }
 
@@ -313,6 +491,12 @@ pub fn client_to_item(client: &OAuthClient) -> Item {
     if let Some(d) = client.access_token_lifetime {
         put(attr::ACCESS_TOKEN_LIFETIME, seconds(d));
     }
+    if let Some(d) = client.refresh_token_idle_lifetime {
+        put(attr::REFRESH_IDLE, seconds(d));
+    }
+    if let Some(d) = client.refresh_token_absolute_lifetime {
+        put(attr::REFRESH_ABSOLUTE, seconds(d));
+    }
     put(attr::CREATED_AT, time(client.created_at));
     put(attr::UPDATED_AT, time(client.updated_at));
     put(LIST_INDEX_PARTITION_KEY, s(CLIENT_KIND));
@@ -352,6 +536,8 @@ pub fn client_from_item(item: &Item) -> Result<OAuthClient, StoreError> {
         device_code_lifetime: seconds(attr::DEVICE_CODE_LIFETIME)?,
         poll_interval: seconds(attr::POLL_INTERVAL)?,
         access_token_lifetime: seconds(attr::ACCESS_TOKEN_LIFETIME)?,
+        refresh_token_idle_lifetime: seconds(attr::REFRESH_IDLE)?,
+        refresh_token_absolute_lifetime: seconds(attr::REFRESH_ABSOLUTE)?,
         created_at: r.time(attr::CREATED_AT)?,
         updated_at: r.time(attr::UPDATED_AT)?,
     })
@@ -402,6 +588,30 @@ impl Reader<'_> {
     fn time(&self, name: &'static str) -> Result<Timestamp, StoreError> {
         self.number(name).map(Timestamp::from_millis)
     }
+
+    fn opt_grant_id(&self, name: &'static str) -> Result<Option<GrantId>, StoreError> {
+        self.opt_string(name)?
+            .map(|id| GrantId::parse(id).ok_or(StoreError::Corrupt(name)))
+            .transpose()
+    }
+
+    fn grant_id(&self, name: &'static str) -> Result<GrantId, StoreError> {
+        self.opt_grant_id(name)?.ok_or(StoreError::Corrupt(name))
+    }
+
+    fn refresh_policy(&self) -> Result<Option<RefreshPolicy>, StoreError> {
+        match (
+            self.opt_number(attr::REFRESH_IDLE)?,
+            self.opt_number(attr::REFRESH_ABSOLUTE)?,
+        ) {
+            (Some(idle), Some(absolute)) => Ok(Some(RefreshPolicy {
+                idle: Duration::from_secs(idle),
+                absolute: Duration::from_secs(absolute),
+            })),
+            (None, None) => Ok(None),
+            _ => Err(StoreError::Corrupt(attr::REFRESH_IDLE)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -415,6 +625,7 @@ mod tests {
             lifetime: Duration::from_secs(600),
             interval: Duration::from_secs(5),
             access_token_lifetime: Duration::from_secs(3600),
+            refresh: None,
         };
         DeviceAuthorization::new(
             DeviceCode::generate().id(),
@@ -439,8 +650,14 @@ mod tests {
                 denied_at: Timestamp::from_millis(1_700_000_002_000),
             },
             DeviceState::Consumed {
+                approval: approval.clone(),
+                consumed_at: Timestamp::from_millis(1_700_000_003_000),
+                grant_id: Some(GrantId::generate()),
+            },
+            DeviceState::Consumed {
                 approval,
                 consumed_at: Timestamp::from_millis(1_700_000_003_000),
+                grant_id: None,
             },
         ];
         for state in states {
@@ -492,10 +709,69 @@ mod tests {
             device_code_lifetime: Some(Duration::from_secs(300)),
             poll_interval: Some(Duration::from_secs(10)),
             access_token_lifetime: Some(Duration::from_secs(900)),
+            refresh_token_idle_lifetime: Some(Duration::from_secs(7200)),
+            refresh_token_absolute_lifetime: Some(Duration::from_secs(86_400)),
             ..base.clone()
         };
         for client in [base, confidential] {
             assert_eq!(client_from_item(&client_to_item(&client)).unwrap(), client);
+        }
+    }
+
+    #[test]
+    fn grants_and_refresh_records_round_trip_without_the_token() {
+        let mut r = record();
+        r.refresh = Some(RefreshPolicy {
+            idle: Duration::from_secs(7200),
+            absolute: Duration::from_secs(86_400),
+        });
+        r.device = DeviceDetails::new(Some("203.0.113.7"), Some("TV/1.0"));
+        let approval = Approval {
+            account_id: "acct-1".into(),
+            approved_at: r.created_at,
+            session_id: None,
+        };
+        let mut grant = Grant::from_login(GrantId::generate(), &r, &approval, r.created_at);
+        let item = grant_to_item(&grant, Duration::from_secs(10));
+        assert_eq!(grant_from_item(&item).unwrap(), grant);
+        assert_eq!(
+            item[TTL_ATTRIBUTE].as_n().unwrap(),
+            &(grant.expires_at.as_secs() + 11).to_string()
+        );
+        assert_eq!(
+            item[LIST_INDEX_PARTITION_KEY].as_s().unwrap(),
+            "GRANT#ACCOUNT#acct-1"
+        );
+        assert_eq!(
+            item[CLIENT_INDEX_PARTITION_KEY].as_s().unwrap(),
+            "GRANT#CLIENT#demo-cli"
+        );
+        grant.revoked = Some(Revocation {
+            at: r.created_at,
+            reason: RevokeReason::RefreshTokenReuse,
+        });
+        assert_eq!(
+            grant_from_item(&grant_to_item(&grant, Duration::ZERO)).unwrap(),
+            grant
+        );
+
+        let token = crate::domain::RefreshToken::generate(&grant.id);
+        let mut refresh = RefreshRecord {
+            hash: token.hash(),
+            grant_id: grant.id.clone(),
+            client_id: grant.client_id.clone(),
+            issued_at: r.created_at,
+            expires_at: r.created_at.plus(Duration::from_secs(7200)),
+            rotated_at: None,
+        };
+        for rotated_at in [None, Some(r.created_at)] {
+            refresh.rotated_at = rotated_at;
+            let item = refresh_to_item(&refresh, Duration::ZERO);
+            assert_eq!(refresh_from_item(&item).unwrap(), refresh);
+            assert!(
+                item.values()
+                    .all(|v| v.as_s().map_or(true, |s| !s.contains(token.expose())))
+            );
         }
     }
 

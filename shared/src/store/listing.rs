@@ -42,6 +42,30 @@ impl Listing {
 pub struct PageKey(Item);
 
 impl PageKey {
+    pub(crate) fn from_item(item: Item) -> Self {
+        Self(item)
+    }
+
+    pub(crate) fn item(&self) -> &Item {
+        &self.0
+    }
+
+    pub(crate) fn into_item(self) -> Item {
+        self.0
+    }
+
+    /// Reads back what [`PageKey::encode`] wrote, without saying which listing it belongs
+    /// to: the caller checks that.
+    pub(crate) fn decode_any(text: &str) -> Option<Self> {
+        let strings: BTreeMap<String, String> = serde_json::from_str(text).ok()?;
+        Some(Self(
+            strings
+                .into_iter()
+                .map(|(name, value)| (name, AttributeValue::S(value)))
+                .collect(),
+        ))
+    }
+
     /// The key as text, for the page token to carry.
     pub fn encode(&self) -> String {
         let strings: BTreeMap<&str, &str> = self

@@ -3,15 +3,17 @@
 //! Every state change is a conditional write naming the state it starts from; a lost
 //! condition comes back as a typed outcome, never as a string to match.
 
+mod grants;
 mod item;
 mod listing;
 mod lookup;
 mod table;
 mod transitions;
 
+pub use grants::{Found, GRANT_RETENTION, GrantsOf, Owner, RevokeOutcome, RotateOutcome};
 pub use listing::{DeviceFilter, Listing, Page, PageKey};
 pub use lookup::{Budget, Requester, Window};
-pub use table::{LIST_INDEX, TTL_ATTRIBUTE, create_table};
+pub use table::{CLIENT_INDEX, LIST_INDEX, TTL_ATTRIBUTE, create_table};
 pub use transitions::{ConsumeOutcome, DecideOutcome, PollWrite};
 
 use std::error::Error as StdError;
@@ -43,6 +45,9 @@ pub enum StoreError {
     Corrupt(&'static str),
     #[error("building a DynamoDB request failed")]
     Build(#[from] BuildError),
+    /// A batch read left keys unprocessed after its retries (throttling inside the batch).
+    #[error("a batch read left keys unprocessed")]
+    Unprocessed,
 }
 
 /// What kind of failure a store error is, for the answer the caller gets.
@@ -113,6 +118,7 @@ impl StoreError {
     pub fn fault(&self) -> Fault {
         match self {
             Self::Request { fault, .. } => *fault,
+            Self::Unprocessed => Fault::Throttled,
             Self::Corrupt(_) | Self::Build(_) => Fault::Other,
         }
     }

@@ -7,16 +7,16 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    AttributeValue, ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
 };
 
 use super::item::{self, Item, attr};
 use super::table::PARTITION_KEY;
-use super::{Cancellation, Store, StoreError, cancellations};
+use super::{Cancellation, GRANT_RETENTION, Store, StoreError, cancellations};
 use crate::domain::{
-    Approval, ClientId, DeviceAuthorization, DeviceAuthorizationId, DeviceState, GrantType,
-    POLL_TOLERANCE, SLOW_DOWN_STEP, Status,
+    Approval, ClientId, DeviceAuthorization, DeviceAuthorizationId, DeviceState, Grant, GrantType,
+    POLL_TOLERANCE, RefreshRecord, SLOW_DOWN_STEP, Status,
 };
 use crate::time::Timestamp;
 
@@ -186,18 +186,25 @@ impl Store {
     }
 
     /// Consumes an approved record for its client: one `TransactWriteItems` that moves
-    /// `approved -> consumed` (unexpired, same client) and checks that the client still
-    /// exists and may use the device grant. Exactly one of any number of concurrent calls
-    /// gets `Consumed`.
+    /// `approved -> consumed` (unexpired, same client), checks that the client still
+    /// exists and may use the device grant, and writes the login's grant and its first
+    /// refresh token, if any. Exactly one of any number of concurrent calls gets
+    /// `Consumed`; the others write nothing.
     pub async fn consume(
         &self,
         record: &DeviceAuthorization,
+        grant: &Grant,
+        refresh: Option<&RefreshRecord>,
         now: Timestamp,
     ) -> Result<ConsumeOutcome, StoreError> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(item::device_key(&record.id)))
-            .update_expression("SET #status = :consumed, #consumed = :now, #last = :now")
+            .update_expression(
+                "SET #status = :consumed, #consumed = :now, #last = :now, #grant = :grant",
+            )
+            .expression_attribute_names("#grant", attr::GRANT_ID)
+            .expression_attribute_values(":grant", s(grant.id.as_str()))
             .condition_expression("#status = :approved AND #client = :client AND #expires > :now")
             .expression_attribute_names("#status", attr::STATUS)
             .expression_attribute_names("#consumed", attr::CONSUMED_AT)
@@ -217,7 +224,15 @@ impl Store {
             .expression_attribute_names("#grants", attr::ALLOWED_GRANTS)
             .expression_attribute_values(":grant", s(GrantType::DeviceCode.as_str()))
             .build()?;
-        let result = self
+        let new_item = |item| {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .build()
+        };
+        let mut request = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
@@ -226,8 +241,19 @@ impl Store {
                     .condition_check(client_allowed)
                     .build(),
             )
-            .send()
-            .await;
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(new_item(item::grant_to_item(grant, GRANT_RETENTION))?)
+                    .build(),
+            );
+        if let Some(refresh) = refresh {
+            request = request.transact_items(
+                TransactWriteItem::builder()
+                    .put(new_item(item::refresh_to_item(refresh, Duration::ZERO))?)
+                    .build(),
+            );
+        }
+        let result = request.send().await;
         let Err(error) = result else {
             return Ok(ConsumeOutcome::Consumed);
         };

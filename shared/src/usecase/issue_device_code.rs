@@ -11,7 +11,7 @@ use super::{Context as _, Internal, Outcome, in_span};
 use crate::config::{DeviceConfig, IssueDefaults};
 use crate::domain::{
     ClientCredentials, DeviceAuthorization, DeviceCode, DeviceDetails, GrantType, OAuthClient,
-    ScopeSet, Terms, UserCode,
+    OFFLINE_ACCESS, RefreshPolicy, ScopeSet, Terms, UserCode,
 };
 use crate::store::{CreateDeviceError, Store};
 use crate::time::Clock;
@@ -116,6 +116,8 @@ pub async fn issue_device_code(
 /// - The scope defaults to the client's allowed scopes when none is asked for (RFC 6749
 ///   §3.3 lets the server pick a default) and must lie within them, else `invalid_scope`.
 /// - The client's own lifetimes and interval override the deployment's.
+/// - The login will come with refresh tokens if the client may use the `refresh_token`
+///   grant and the scope includes `offline_access`.
 pub fn terms(
     client: &OAuthClient,
     requested: Option<ScopeSet>,
@@ -128,8 +130,19 @@ pub fn terms(
     if !scope.is_subset(&client.allowed_scopes) {
         return Err(IssueError::InvalidScope);
     }
+    let refresh = (client.may_use(GrantType::RefreshToken)
+        && scope.iter().any(|token| token == OFFLINE_ACCESS))
+    .then(|| RefreshPolicy {
+        idle: client
+            .refresh_token_idle_lifetime
+            .unwrap_or(defaults.refresh_token_idle_lifetime),
+        absolute: client
+            .refresh_token_absolute_lifetime
+            .unwrap_or(defaults.refresh_token_absolute_lifetime),
+    });
     Ok(Terms {
         scope,
+        refresh,
         lifetime: client
             .device_code_lifetime
             .unwrap_or(defaults.device_code_lifetime),
@@ -188,6 +201,8 @@ mod tests {
             device_code_lifetime: Duration::from_secs(600),
             poll_interval: DEFAULT_POLL_INTERVAL,
             access_token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
+            refresh_token_idle_lifetime: Duration::from_secs(1000),
+            refresh_token_absolute_lifetime: Duration::from_secs(5000),
         }
     }
 
@@ -226,6 +241,25 @@ mod tests {
         c.allowed_grants = vec![GrantType::RefreshToken];
         let err = terms(&c, None, &defaults()).unwrap_err();
         assert!(matches!(err, IssueError::UnauthorizedClient));
+    }
+
+    #[test]
+    fn refresh_tokens_need_the_grant_and_offline_access() {
+        let mut c = client();
+        c.allowed_scopes = ScopeSet::parse("read offline_access").unwrap();
+        let without_grant = terms(&c, None, &defaults()).unwrap();
+        assert_eq!(without_grant.refresh, None);
+        c.allowed_grants.push(GrantType::RefreshToken);
+        assert_eq!(terms(&c, scope("read"), &defaults()).unwrap().refresh, None);
+        let policy = terms(&c, None, &defaults()).unwrap().refresh.unwrap();
+        assert_eq!(policy.idle, Duration::from_secs(1000));
+        assert_eq!(policy.absolute, Duration::from_secs(5000));
+        c.refresh_token_idle_lifetime = Some(Duration::from_secs(7200));
+        let policy = terms(&c, scope("offline_access"), &defaults())
+            .unwrap()
+            .refresh
+            .unwrap();
+        assert_eq!(policy.idle, Duration::from_secs(7200));
     }
 
     #[test]

@@ -171,8 +171,9 @@ pub async fn update_client(
     .await
 }
 
-/// Deletes the client and denies its pending requests (none is older than the longest
-/// code lifetime, so only that slice of the listing is read). Returns how many it denied.
+/// Deletes the client, denies its pending requests (none is older than the longest code
+/// lifetime, so only that slice of the listing is read) and revokes its grants (its own
+/// partition of the client index). Returns how many requests it denied.
 pub async fn delete_client(
     store: &Store,
     clock: &dyn Clock,
@@ -199,7 +200,11 @@ pub async fn delete_client(
             .revoke_pending(id, since, now)
             .await
             .context("revoking the client's pending requests failed")?;
-        tracing::info!(revoked, "client deleted");
+        let grants_revoked = store
+            .revoke_client_grants(id, now)
+            .await
+            .context("revoking the client's grants failed")?;
+        tracing::info!(revoked, grants_revoked, "client deleted");
         Ok(revoked)
     })
     .await

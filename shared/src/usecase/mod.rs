@@ -7,12 +7,15 @@
 //! never a code, a secret or a token.
 
 pub mod decide;
+pub mod grants;
+pub mod introspection;
 pub mod issue_device_code;
 pub mod list_device_authorizations;
 pub mod look_up;
 pub mod manage_clients;
 mod page_token;
 pub mod poll;
+pub mod refresh;
 pub mod sign_in;
 pub mod signing_keys;
 

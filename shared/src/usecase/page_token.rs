@@ -77,6 +77,27 @@ impl PageTokens {
         listing: Listing,
         token: &str,
     ) -> Result<PageKey, InvalidPageToken> {
+        let key = self.open_text(scope, token)?;
+        PageKey::decode(&key, listing).ok_or(InvalidPageToken)
+    }
+
+    /// The page key inside `token`, if this deployment signed it for `scope` and `owns`
+    /// accepts it as a boundary of the listing.
+    pub(crate) fn open_checked(
+        &self,
+        scope: &str,
+        token: &str,
+        owns: impl Fn(&PageKey) -> bool,
+    ) -> Result<PageKey, InvalidPageToken> {
+        let key = PageKey::decode_any(&self.open_text(scope, token)?).ok_or(InvalidPageToken)?;
+        if owns(&key) {
+            Ok(key)
+        } else {
+            Err(InvalidPageToken)
+        }
+    }
+
+    fn open_text(&self, scope: &str, token: &str) -> Result<String, InvalidPageToken> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.required_spec_claims.clear();
         validation.validate_exp = false;
@@ -87,6 +108,6 @@ impl PageTokens {
         if claims.scope != scope {
             return Err(InvalidPageToken);
         }
-        PageKey::decode(&claims.key, listing).ok_or(InvalidPageToken)
+        Ok(claims.key)
     }
 }

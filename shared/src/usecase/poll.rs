@@ -4,17 +4,19 @@
 //! DynamoDB cost: a public client's pending poll is one conditional `UpdateItem`; a
 //! confidential client's adds the `GetItem` that authenticates it; a too-early poll adds
 //! the `UpdateItem` that grows the interval; the poll that gets the token adds one
-//! `TransactWriteItems` that consumes the record.
+//! `TransactWriteItems` that consumes the record and writes the login's grant (and its
+//! first refresh token). A consumed code presented again adds the `UpdateItem` that
+//! revokes its grant.
 
 use std::time::Duration;
 
 use super::{Context as _, Internal, Outcome, in_span};
 use crate::domain::{
-    ClientCredentials, DeviceAuthorization, DeviceCode, DeviceState, GrantType, PollDecision,
-    decide,
+    ClientCredentials, DeviceAuthorization, DeviceCode, DeviceState, Grant, GrantId, GrantType,
+    PollDecision, REPLAY_GRACE, RefreshRecord, RefreshToken, RevokeReason, decide,
 };
 
-use crate::store::{ConsumeOutcome, PollWrite, Store};
+use crate::store::{ConsumeOutcome, Owner, PollWrite, RevokeOutcome, Store};
 use crate::time::{Clock, Timestamp};
 use crate::token::TokenMinter;
 
@@ -42,12 +44,14 @@ pub enum GrantRequest {
     Unsupported,
 }
 
-/// The access token this poll won. No `Debug`: it holds the token.
+/// The tokens this request won. No `Debug`: it holds them.
 pub struct IssuedToken {
     pub access_token: String,
     pub expires_in: Duration,
     /// Space-separated; `None` when no scope was granted.
     pub scope: Option<String>,
+    /// When the grant has refresh tokens: the new one (the only copy).
+    pub refresh_token: Option<RefreshToken>,
 }
 
 /// Every answer but a token (RFC 8628 §3.5, RFC 6749 §5.2).
@@ -79,7 +83,7 @@ pub enum PollError {
     InvalidGrant,
     #[error("{0} is required")]
     Missing(&'static str),
-    #[error("only urn:ietf:params:oauth:grant-type:device_code is supported")]
+    #[error("only urn:ietf:params:oauth:grant-type:device_code and refresh_token are supported")]
     UnsupportedGrantType,
     #[error(transparent)]
     Internal(#[from] Internal),
@@ -118,6 +122,7 @@ pub async fn poll(
         "poll",
         client_id = %request.credentials.client_id,
         record_id = tracing::field::Empty,
+        grant_id = tracing::field::Empty,
         outcome = tracing::field::Empty,
     );
     in_span(NAME, span, async {
@@ -199,15 +204,13 @@ pub async fn poll(
             }
             PollDecision::Denied => Err(PollError::Denied),
             PollDecision::Expired => Err(PollError::Expired),
-            PollDecision::InvalidGrant { replay } => {
-                if replay {
-                    tracing::warn!(
-                        security_event = "device_code_replay",
-                        "an exchanged device code was presented again"
-                    );
+            PollDecision::InvalidGrant { replay: true } => {
+                if let Some(record) = &record {
+                    revoke_on_replay(store, record, now).await?;
                 }
                 Err(PollError::InvalidGrant)
             }
+            PollDecision::InvalidGrant { replay: false } => Err(PollError::InvalidGrant),
             PollDecision::Issue => match record {
                 Some(record) => exchange(store, tokens, clock, &record, now).await,
                 None => Err(PollError::InvalidGrant),
@@ -215,6 +218,42 @@ pub async fn poll(
         }
     })
     .await
+}
+
+/// An exchanged device code came back: whoever holds it now may have stolen it, so the
+/// grant it produced is revoked (RFC 10027), unless the code was exchanged a moment ago by
+/// a concurrent poll of the same device.
+async fn revoke_on_replay(
+    store: &Store,
+    record: &DeviceAuthorization,
+    now: Timestamp,
+) -> Result<(), PollError> {
+    let DeviceState::Consumed {
+        consumed_at,
+        grant_id: Some(grant_id),
+        ..
+    } = &record.state
+    else {
+        return Ok(());
+    };
+    if now < consumed_at.plus(REPLAY_GRACE) {
+        tracing::warn!(
+            security_event = "device_code_race_lost",
+            "a concurrent poll exchanged this device code a moment ago"
+        );
+        return Ok(());
+    }
+    let outcome = store
+        .revoke_grant(grant_id, Owner::Any, RevokeReason::DeviceCodeReplay, now)
+        .await
+        .context("revoking the grant of a replayed device code failed")?;
+    tracing::warn!(
+        security_event = "device_code_replay",
+        grant_id = %grant_id,
+        revoked = outcome == RevokeOutcome::Revoked,
+        "an exchanged device code was presented again; its grant is revoked"
+    );
+    Ok(())
 }
 
 /// Consumes the approved record and, if this request won, mints the token.
@@ -228,8 +267,20 @@ async fn exchange(
     let DeviceState::Approved(approval) = &record.state else {
         return Err(PollError::InvalidGrant);
     };
+    let grant = Grant::from_login(GrantId::generate(), record, approval, now);
+    let refresh_token = grant.refresh.map(|_| RefreshToken::generate(&grant.id));
+    let refresh_record = refresh_token.as_ref().and_then(|token| {
+        Some(RefreshRecord {
+            hash: token.hash(),
+            grant_id: grant.id.clone(),
+            client_id: grant.client_id.clone(),
+            issued_at: now,
+            expires_at: grant.refresh_expiry(now)?,
+            rotated_at: None,
+        })
+    });
     match store
-        .consume(record, now)
+        .consume(record, &grant, refresh_record.as_ref(), now)
         .await
         .context("consuming the device code failed")?
     {
@@ -248,13 +299,19 @@ async fn exchange(
         ConsumeOutcome::Conflict => return Err(PollError::Pending),
         ConsumeOutcome::ClientGone => return Err(PollError::ClientGone),
     }
+    tracing::Span::current().record("grant_id", grant.id.as_str());
     let (access_token, claims) = tokens
-        .mint(record, approval, now)
+        .mint(&grant, &grant.scope, now)
         .context("signing the access token failed")?;
-    tracing::info!(kid = tokens.keys.active_kid(), "access token issued");
+    tracing::info!(
+        kid = tokens.keys.active_kid(),
+        refresh_token = refresh_token.is_some(),
+        "access token issued"
+    );
     Ok(IssuedToken {
         access_token,
         expires_in: claims.lifetime(),
         scope: claims.scope,
+        refresh_token,
     })
 }

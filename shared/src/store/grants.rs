@@ -1,0 +1,399 @@
+//! Grants and their refresh tokens: reading them together, rotating a refresh token, and
+//! revoking a grant, each one request, each move one conditional write.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
+
+use super::item::{self, GRANT_KIND, Item, attr};
+use super::table::{
+    CLIENT_INDEX, CLIENT_INDEX_PARTITION_KEY, CLIENT_INDEX_SORT_KEY, LIST_INDEX,
+    LIST_INDEX_PARTITION_KEY, LIST_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY,
+};
+use super::{Cancellation, Page, PageKey, Store, StoreError, cancellations};
+use crate::domain::{
+    ClientId, Grant, GrantId, OAuthClient, RefreshRecord, RefreshTokenHash, RevokeReason,
+};
+use crate::time::Timestamp;
+
+/// How long a grant stays readable (for administrators) after it expired or was revoked,
+/// before TTL may remove it.
+pub const GRANT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+
+/// What one strongly consistent `BatchGetItem` found: any of a client, a grant and a
+/// refresh token's record.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub client: Option<OAuthClient>,
+    pub grant: Option<Grant>,
+    pub refresh: Option<RefreshRecord>,
+}
+
+/// The result of rotating a refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The old token is rotated, the new one stored, the grant renewed: this request, and
+    /// only it, may issue tokens.
+    Rotated,
+    /// Another request rotated the old token first.
+    Lost,
+    /// The grant was revoked or expired in between.
+    GrantGone,
+    /// Concurrent transactions cancelled each other; nothing was written.
+    Conflict,
+}
+
+/// The result of revoking a grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    Revoked,
+    AlreadyRevoked,
+    /// No such grant, or not the given owner's.
+    NotFound,
+    /// A transaction was changing the grant at that moment; nothing was written.
+    Busy,
+}
+
+/// Whose grant may be revoked.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner<'a> {
+    /// Anyone's (an administrator, the service itself).
+    Any,
+    /// Only this account's.
+    Account(&'a str),
+    /// Only one issued to this client.
+    Client(&'a ClientId),
+}
+
+/// Which grants to list.
+#[derive(Debug, Clone)]
+pub enum GrantsOf {
+    Account(String),
+    Client(ClientId),
+}
+
+impl GrantsOf {
+    /// The index, its key attributes and the partition value.
+    fn index(&self) -> (&'static str, &'static str, &'static str, String) {
+        match self {
+            Self::Account(account) => (
+                LIST_INDEX,
+                LIST_INDEX_PARTITION_KEY,
+                LIST_INDEX_SORT_KEY,
+                item::account_grants_partition(account),
+            ),
+            Self::Client(client) => (
+                CLIENT_INDEX,
+                CLIENT_INDEX_PARTITION_KEY,
+                CLIENT_INDEX_SORT_KEY,
+                item::client_grants_partition(client),
+            ),
+        }
+    }
+
+    /// Checks that a decoded page key is a boundary of exactly this listing.
+    pub(crate) fn owns(&self, key: &PageKey) -> bool {
+        let (_, partition_name, sort_name, partition) = self.index();
+        let key = key.item();
+        let string = |name: &str| {
+            key.get(name)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+        };
+        key.len() == 4
+            && string(PARTITION_KEY).is_some_and(|pk| pk.starts_with("GRANT#"))
+            && string(SORT_KEY) == Some(GRANT_KIND)
+            && string(partition_name) == Some(partition.as_str())
+            && string(sort_name).is_some()
+    }
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+impl Store {
+    /// Reads any of a client, a grant and a refresh token's record in one strongly
+    /// consistent `BatchGetItem`.
+    pub async fn find(
+        &self,
+        client: Option<&ClientId>,
+        grant: Option<&GrantId>,
+        refresh: Option<&RefreshTokenHash>,
+    ) -> Result<Found, StoreError> {
+        let mut keys: Vec<Item> = Vec::new();
+        keys.extend(client.map(item::client_key));
+        keys.extend(grant.map(item::grant_key));
+        keys.extend(refresh.map(item::refresh_key));
+        let mut found = Found::default();
+        if keys.is_empty() {
+            return Ok(found);
+        }
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()?;
+        // Unprocessed keys (throttling inside the batch) are asked for again, twice.
+        for _ in 0..3 {
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(StoreError::request)?;
+            for found_item in output
+                .responses
+                .and_then(|mut tables| tables.remove(&self.table))
+                .unwrap_or_default()
+            {
+                match found_item
+                    .get(SORT_KEY)
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                {
+                    Some(item::CLIENT_KIND) => {
+                        found.client = Some(item::client_from_item(&found_item)?);
+                    }
+                    Some(GRANT_KIND) => found.grant = Some(item::grant_from_item(&found_item)?),
+                    Some(item::REFRESH_KIND) => {
+                        found.refresh = Some(item::refresh_from_item(&found_item)?);
+                    }
+                    _ => return Err(StoreError::Corrupt(SORT_KEY)),
+                }
+            }
+            match output
+                .unprocessed_keys
+                .and_then(|mut tables| tables.remove(&self.table))
+            {
+                Some(rest) if !rest.keys().is_empty() => request = rest,
+                _ => return Ok(found),
+            }
+        }
+        Err(StoreError::Unprocessed)
+    }
+
+    /// Reads a grant with a strongly consistent `GetItem`.
+    pub async fn get_grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item::grant_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::request)?;
+        output.item.as_ref().map(item::grant_from_item).transpose()
+    }
+
+    /// Rotates `old` into `new` for `grant`: one `TransactWriteItems` that marks the old
+    /// token rotated (if no one else has), stores the new one, and renews the grant (if it
+    /// is still active). Exactly one of any number of concurrent rotations of one token
+    /// gets `Rotated`.
+    pub async fn rotate_refresh_token(
+        &self,
+        old: &RefreshRecord,
+        new: &RefreshRecord,
+        grant: &Grant,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, StoreError> {
+        let expires_at = new.expires_at.max(now.plus(grant.access_token_lifetime));
+        let rotate = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::refresh_key(&old.hash)))
+            .update_expression("SET #rotated = :now")
+            .condition_expression("attribute_not_exists(#rotated) AND #grant = :grant")
+            .expression_attribute_names("#rotated", attr::ROTATED_AT)
+            .expression_attribute_names("#grant", attr::GRANT_ID)
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .expression_attribute_values(":grant", s(grant.id.as_str()))
+            .build()?;
+        let store_new = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item::refresh_to_item(new, Duration::ZERO)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .build()?;
+        let renew = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::grant_key(&grant.id)))
+            .update_expression("SET #used = :now, #expires = :expires, #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#revoked) AND #expires > :now")
+            .expression_attribute_names("#used", attr::LAST_USED_AT)
+            .expression_attribute_names("#expires", attr::EXPIRES_AT)
+            .expression_attribute_names("#ttl", super::TTL_ATTRIBUTE)
+            .expression_attribute_names("#revoked", attr::REVOKED_AT)
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .expression_attribute_values(":expires", n(expires_at.as_millis()))
+            .expression_attribute_values(":ttl", n(item::ttl(expires_at, GRANT_RETENTION)))
+            .build()?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(rotate).build())
+            .transact_items(TransactWriteItem::builder().put(store_new).build())
+            .transact_items(TransactWriteItem::builder().update(renew).build())
+            .send()
+            .await;
+        let Err(error) = result else {
+            return Ok(RotateOutcome::Rotated);
+        };
+        match error.into_service_error() {
+            TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                let reasons = cancellations(&cancelled);
+                if reasons.contains(&Cancellation::Conflict) {
+                    Ok(RotateOutcome::Conflict)
+                } else if reasons.first() == Some(&Cancellation::Condition) {
+                    Ok(RotateOutcome::Lost)
+                } else if reasons.get(2) == Some(&Cancellation::Condition) {
+                    Ok(RotateOutcome::GrantGone)
+                } else {
+                    Err(StoreError::request(cancelled))
+                }
+            }
+            other => Err(StoreError::request(other)),
+        }
+    }
+
+    /// Revokes a grant, if it is `owner`'s and not revoked yet: one conditional
+    /// `UpdateItem`. Its refresh tokens stop working at once (a refresh renews the grant
+    /// only while it is unrevoked), and its access tokens are inactive at introspection.
+    pub async fn revoke_grant(
+        &self,
+        id: &GrantId,
+        owner: Owner<'_>,
+        reason: RevokeReason,
+        now: Timestamp,
+    ) -> Result<RevokeOutcome, StoreError> {
+        let mut condition = "attribute_exists(#pk) AND attribute_not_exists(#revoked)".to_owned();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item::grant_key(id)))
+            .update_expression("SET #revoked = :now, #reason = :reason")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#revoked", attr::REVOKED_AT)
+            .expression_attribute_names("#reason", attr::REVOKED_REASON)
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .expression_attribute_values(":reason", s(reason.as_str()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match owner {
+            Owner::Any => {}
+            Owner::Account(account) => {
+                condition.push_str(" AND #owner = :owner");
+                request = request
+                    .expression_attribute_names("#owner", attr::ACCOUNT_ID)
+                    .expression_attribute_values(":owner", s(account));
+            }
+            Owner::Client(client) => {
+                condition.push_str(" AND #owner = :owner");
+                request = request
+                    .expression_attribute_names("#owner", attr::CLIENT_ID)
+                    .expression_attribute_values(":owner", s(client.as_str()));
+            }
+        }
+        match request.condition_expression(condition).send().await {
+            Ok(_) => Ok(RevokeOutcome::Revoked),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    let Some(grant) = failed.item().map(item::grant_from_item).transpose()? else {
+                        return Ok(RevokeOutcome::NotFound);
+                    };
+                    let owned = match owner {
+                        Owner::Any => true,
+                        Owner::Account(account) => grant.account_id == account,
+                        Owner::Client(client) => &grant.client_id == client,
+                    };
+                    Ok(if !owned {
+                        RevokeOutcome::NotFound
+                    } else {
+                        RevokeOutcome::AlreadyRevoked
+                    })
+                }
+                UpdateItemError::TransactionConflictException(_) => Ok(RevokeOutcome::Busy),
+                other => Err(StoreError::request(other)),
+            },
+        }
+    }
+
+    /// One page of an account's or a client's grants, newest first: one `Query` of the
+    /// listing index (by account) or the client index (by client). With `active_at`, only
+    /// grants unrevoked and unexpired at that instant (filtered after the read: a page may
+    /// hold fewer than `limit`).
+    pub async fn list_grants(
+        &self,
+        of: &GrantsOf,
+        active_at: Option<Timestamp>,
+        limit: i32,
+        start: Option<PageKey>,
+    ) -> Result<Page<Grant>, StoreError> {
+        let (index, partition_name, _, partition) = of.index();
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#gpk = :partition")
+            .expression_attribute_names("#gpk", partition_name)
+            .expression_attribute_values(":partition", s(&partition))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start.map(PageKey::into_item));
+        if let Some(now) = active_at {
+            request = request
+                .filter_expression("attribute_not_exists(#revoked) AND #expires > :now")
+                .expression_attribute_names("#revoked", attr::REVOKED_AT)
+                .expression_attribute_names("#expires", attr::EXPIRES_AT)
+                .expression_attribute_values(":now", n(now.as_millis()));
+        }
+        let output = request.send().await.map_err(StoreError::request)?;
+        Ok(Page {
+            items: output
+                .items
+                .unwrap_or_default()
+                .iter()
+                .map(item::grant_from_item)
+                .collect::<Result<_, _>>()?,
+            next: output.last_evaluated_key.map(PageKey::from_item),
+        })
+    }
+
+    /// Revokes every unrevoked grant of a deleted client, page by page of that client's
+    /// own partition of the client index. Returns how many it revoked.
+    pub async fn revoke_client_grants(
+        &self,
+        client_id: &ClientId,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let of = GrantsOf::Client(client_id.clone());
+        let mut start = None;
+        let mut revoked = 0;
+        loop {
+            let page = self.list_grants(&of, Some(now), 100, start).await?;
+            for grant in page.items {
+                if self
+                    .revoke_grant(&grant.id, Owner::Any, RevokeReason::ClientDeleted, now)
+                    .await?
+                    == RevokeOutcome::Revoked
+                {
+                    revoked += 1;
+                }
+            }
+            start = page.next;
+            if start.is_none() {
+                return Ok(revoked);
+            }
+        }
+    }
+}
