@@ -12,6 +12,8 @@ pub struct Permissions {
     pub table: &'static [&'static str],
     /// DynamoDB actions on the listing index (`gsi1`).
     pub index: &'static [&'static str],
+    /// DynamoDB actions on the client index (`gsi2`).
+    pub client_index: &'static [&'static str],
     /// Secrets Manager actions on the signing-key secret.
     pub signing_key_secret: &'static [&'static str],
     /// Secrets Manager actions on the verification page's OpenID client secret.

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use device_flow::permissions::Permissions;
-use device_flow::store::{LIST_INDEX, TTL_ATTRIBUTE};
+use device_flow::store::{CLIENT_INDEX, LIST_INDEX, TTL_ATTRIBUTE};
 use integration_tests::TestEnv;
 use serde_yaml::Value;
 
@@ -143,6 +143,7 @@ fn each_function_is_granted_exactly_its_declared_permissions() {
     let template = template();
     let table_arn = "GetAtt Table.Arn";
     let index_arn = format!("Sub ${{Table.Arn}}/index/{}", LIST_INDEX);
+    let client_index_arn = format!("Sub ${{Table.Arn}}/index/{}", CLIENT_INDEX);
     let secret_arn = "Ref SigningKeysSecret";
     let page_secret_arn = "Ref PageClientSecret";
     let declared: BTreeMap<&str, Permissions> = BTreeMap::from([
@@ -152,6 +153,7 @@ fn each_function_is_granted_exactly_its_declared_permissions() {
         ("admin", admin::PERMISSIONS),
         ("discovery", discovery::PERMISSIONS),
         ("verification-page", verification_page::PERMISSIONS),
+        ("introspection", introspection::PERMISSIONS),
     ]);
     let functions = functions(&template);
     assert_eq!(
@@ -173,8 +175,14 @@ fn each_function_is_granted_exactly_its_declared_permissions() {
                 assert_eq!(text(&statement["Effect"]), "Allow", "{resource}");
                 let target = text(&statement["Resource"]);
                 assert!(
-                    [table_arn, index_arn.as_str(), secret_arn, page_secret_arn]
-                        .contains(&target.as_str()),
+                    [
+                        table_arn,
+                        index_arn.as_str(),
+                        client_index_arn.as_str(),
+                        secret_arn,
+                        page_secret_arn
+                    ]
+                    .contains(&target.as_str()),
                     "{resource}: a grant on an unexpected resource {target}"
                 );
                 let actions = statement["Action"].as_sequence().expect("an action list");
@@ -192,6 +200,11 @@ fn each_function_is_granted_exactly_its_declared_permissions() {
         assert_eq!(on(table_arn), expect(permissions.table), "{binary}: table");
         assert_eq!(on(&index_arn), expect(permissions.index), "{binary}: index");
         assert_eq!(
+            on(&client_index_arn),
+            expect(permissions.client_index),
+            "{binary}: client index"
+        );
+        assert_eq!(
             on(secret_arn),
             expect(permissions.signing_key_secret),
             "{binary}: signing-key secret"
@@ -205,7 +218,7 @@ fn each_function_is_granted_exactly_its_declared_permissions() {
 }
 
 #[test]
-fn the_token_function_may_put_only_the_published_key_set() {
+fn the_token_function_may_put_only_the_key_set_grants_and_refresh_tokens() {
     let template = template();
     let functions = functions(&template);
     let (_, token) = &functions["token"];
@@ -228,12 +241,16 @@ fn the_token_function_may_put_only_the_published_key_set() {
     assert_eq!(puts.len(), 1, "PutItem in one statement of its own");
     let put = puts[0];
     assert_eq!(put["Action"].as_sequence().unwrap().len(), 1);
-    let keys = &put["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"];
+    let keys = &put["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
     assert_eq!(
         keys.as_sequence()
             .map(|k| k.iter().map(text).collect::<Vec<_>>()),
-        Some(vec!["JWKS".to_owned()]),
-        "limited to the key set's partition"
+        Some(vec![
+            "JWKS".to_owned(),
+            "GRANT#*".to_owned(),
+            "REFRESH#*".to_owned()
+        ]),
+        "limited to the key set's, grants' and refresh tokens' partitions"
     );
 }
 

@@ -27,7 +27,22 @@ async fn metadata_is_served_at_both_well_known_locations() {
     assert_eq!(m["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
     assert_eq!(
         m["grant_types_supported"],
-        serde_json::json!(["urn:ietf:params:oauth:grant-type:device_code"])
+        serde_json::json!([
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "refresh_token"
+        ])
+    );
+    assert_eq!(
+        m["revocation_endpoint"],
+        format!("{issuer}/oauth2/v1/revoke")
+    );
+    assert_eq!(
+        m["introspection_endpoint"],
+        format!("{issuer}/oauth2/v1/introspect")
+    );
+    assert_eq!(
+        m["introspection_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post"])
     );
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],

@@ -7,6 +7,7 @@ mod deployment;
 mod device_authorization;
 mod discovery_endpoint;
 mod faults;
+mod grants;
 mod permissions;
 mod token_endpoint;
 mod user_tokens;

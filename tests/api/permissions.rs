@@ -8,7 +8,7 @@ use device_flow::permissions::Permissions;
 use device_flow::token::KeySet;
 use integration_tests::{
     Browser, IamLog, TEST_RSA_PEM, TestEnv, TestProvider, admin_request, admin_token, form_post,
-    get, hidden, json, key_set, text, token_request, user_token, user_verifier,
+    get, hidden, json, key_set, refreshing_client, text, token_request, user_token, user_verifier,
     verification_request, with_basic,
 };
 use lambda_http::Body;
@@ -22,7 +22,7 @@ fn sorted(actions: &[&str]) -> Vec<String> {
 }
 
 fn assert_uses_exactly(function: &str, log: &IamLog, declared: &Permissions) {
-    let (table, index) = log.actions();
+    let (table, index, client_index) = log.actions();
     assert_eq!(
         table,
         sorted(declared.table),
@@ -31,7 +31,12 @@ fn assert_uses_exactly(function: &str, log: &IamLog, declared: &Permissions) {
     assert_eq!(
         index,
         sorted(declared.index),
-        "{function}: DynamoDB actions used on the index vs. declared"
+        "{function}: DynamoDB actions used on the listing index vs. declared"
+    );
+    assert_eq!(
+        client_index,
+        sorted(declared.client_index),
+        "{function}: DynamoDB actions used on the client index vs. declared"
     );
 }
 
@@ -141,11 +146,90 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
     )
     .await;
     assert_eq!(denied.status(), 200);
-    assert_uses_exactly("verify", &verify_log, &verify::PERMISSIONS);
 
     let consumed = token::handle(&token, token_request("tv", public_code)).await;
     assert_eq!(consumed.status(), 200, "{}", json(&consumed));
+    // A login with a refresh token, and a refresh.
+    env.register(refreshing_client("rt", false)).await;
+    let (rt_code, _) = env.issue("rt", None).await;
+    env.approve(&rt_code, "alice").await;
+    let issued = json(&token::handle(&token, token_request("rt", &rt_code)).await);
+    let refresh_token = issued["refresh_token"].as_str().expect("a refresh token");
+    let refreshed = token::handle(
+        &token,
+        form_post(
+            "/oauth2/v1/token",
+            format!("grant_type=refresh_token&refresh_token={refresh_token}&client_id=rt"),
+        ),
+    )
+    .await;
+    let refreshed = json(&refreshed);
+    assert!(refreshed["refresh_token"].is_string(), "{refreshed}");
     assert_uses_exactly("token", &token_log, &token::PERMISSIONS);
+    let access_token = refreshed["access_token"].as_str().unwrap().to_owned();
+    let claims =
+        jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&access_token).unwrap();
+    let grant_id = claims.claims["sid"].as_str().unwrap().to_owned();
+
+    // introspection: an introspection and a revocation.
+    let introspection_log = IamLog::default();
+    let introspection =
+        introspection::App::new(&env.config(), env.store_recording(&introspection_log));
+    let (_, rs_secret) = env.confidential_client("resource-server").await;
+    for path in ["/oauth2/v1/introspect", "/oauth2/v1/revoke"] {
+        let request = with_basic(
+            form_post(path, format!("token={access_token}")),
+            "resource-server",
+            rs_secret.expose(),
+        );
+        assert_eq!(
+            introspection::handle(&introspection, request)
+                .await
+                .status(),
+            200
+        );
+    }
+    let revoke = form_post(
+        "/oauth2/v1/revoke",
+        format!("token={access_token}&client_id=rt"),
+    );
+    assert_eq!(
+        introspection::handle(&introspection, revoke).await.status(),
+        200
+    );
+    assert_uses_exactly(
+        "introspection",
+        &introspection_log,
+        &introspection::PERMISSIONS,
+    );
+
+    // verify, again: the user's devices, and signing one out.
+    let (other_code, _) = env.issue("rt", None).await;
+    env.approve(&other_code, "alice").await;
+    let other = json(&token::handle(&token, token_request("rt", &other_code)).await);
+    let other_claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(
+        other["access_token"].as_str().unwrap(),
+    )
+    .unwrap();
+    let other_grant = other_claims.claims["sid"].as_str().unwrap().to_owned();
+    let grants = verify::handle(
+        &verify,
+        admin_request(Method::GET, "/v2/oidc/device_grants", None, Some(&user)),
+    )
+    .await;
+    assert_eq!(grants.status(), 200);
+    let signed_out = verify::handle(
+        &verify,
+        admin_request(
+            Method::DELETE,
+            &format!("/v2/oidc/device_grants/{other_grant}"),
+            None,
+            Some(&user),
+        ),
+    )
+    .await;
+    assert_eq!(signed_out.status(), 200, "{}", json(&signed_out));
+    assert_uses_exactly("verify", &verify_log, &verify::PERMISSIONS);
 
     // admin: every route, including a delete that denies the client's pending codes.
     let admin_log = IamLog::default();
@@ -156,9 +240,18 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
     );
     let root = admin_token("root");
     let clients = "/admin/oauth/clients";
+    let revoke_grant_path = format!("/admin/oauth/grants/{grant_id}");
     for (method, path, body, status) in [
         (Method::GET, "/admin/oauth/device-authorizations", None, 200),
         (Method::GET, clients, None, 200),
+        (
+            Method::GET,
+            "/admin/oauth/grants?account_id=alice",
+            None,
+            200,
+        ),
+        (Method::GET, "/admin/oauth/grants?client_id=rt", None, 200),
+        (Method::DELETE, &revoke_grant_path, None, 204),
         (
             Method::POST,
             clients,
@@ -201,6 +294,7 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
         ("admin", admin::PERMISSIONS),
         ("discovery", discovery::PERMISSIONS),
         ("verification-page", verification_page::PERMISSIONS),
+        ("introspection", introspection::PERMISSIONS),
     ] {
         assert!(permissions.signing_key_secret.is_empty(), "{function}");
     }
@@ -210,6 +304,7 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
         ("verify", verify::PERMISSIONS),
         ("admin", admin::PERMISSIONS),
         ("discovery", discovery::PERMISSIONS),
+        ("introspection", introspection::PERMISSIONS),
     ] {
         assert!(permissions.page_client_secret.is_empty(), "{function}");
     }

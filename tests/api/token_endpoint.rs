@@ -8,7 +8,8 @@ use device_flow::token::AccessTokenClaims;
 use device_flow::{FromEnv, TokenConfig};
 use integration_tests::{
     ISSUER, ManualClock, TEST_EC_PEM, TEST_RSA_PEM, TestEnv, capture_logs, captured_logs,
-    form_post, get, json, key_set, token_request, user_token, verification_request, with_basic,
+    form_post, get, json, key_set, refreshing_client, token_request, user_token,
+    verification_request, with_basic,
 };
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
@@ -663,7 +664,8 @@ async fn a_client_no_longer_allowed_the_device_grant_gets_no_token() {
 async fn no_secret_reaches_the_logs() {
     capture_logs();
     let env = TestEnv::new().await;
-    let (_, secret) = env.confidential_client("backend").await;
+    let (_, secret) = env.register(refreshing_client("backend", true)).await;
+    let secret = secret.expect("a secret");
     let app = env.token_app().await;
     let (device_code, user_code) = env.issue("backend", Some(&secret)).await;
     let body = format!("{GRANT}&device_code={device_code}");
@@ -692,12 +694,47 @@ async fn no_secret_reaches_the_logs() {
     )
     .await;
     assert_eq!(approved.status(), 200);
-    let token = assert_token(&poll(&app, request()).await);
+    let issued = poll(&app, request()).await;
+    let first_refresh = json(&issued)["refresh_token"].as_str().unwrap().to_owned();
+    let token = json(&issued)["access_token"].as_str().unwrap().to_owned();
     // A replay, which is logged as a security event.
     assert_error(&poll(&app, request()).await, 400, "invalid_grant");
+    // A refresh, a reuse of the rotated token, an introspection and a revocation.
+    let refresh = |token: &str| {
+        let body = format!("grant_type=refresh_token&refresh_token={token}");
+        with_basic(form_post(PATH, body), "backend", secret.expose())
+    };
+    let refreshed = json(&poll(&app, refresh(&first_refresh)).await);
+    let second_refresh = refreshed["refresh_token"].as_str().unwrap().to_owned();
+    assert_error(
+        &poll(&app, refresh(&first_refresh)).await,
+        400,
+        "invalid_grant",
+    );
+    let introspection = env.introspection_app().await;
+    for path in ["/oauth2/v1/introspect", "/oauth2/v1/revoke"] {
+        let request = with_basic(
+            form_post(path, format!("token={second_refresh}")),
+            "backend",
+            secret.expose(),
+        );
+        assert_eq!(
+            introspection::handle(&introspection, request)
+                .await
+                .status(),
+            200
+        );
+    }
 
     let logs = captured_logs();
-    assert!(logs.contains("device_code_replay"), "the replay is logged");
+    assert!(
+        logs.contains("device_code_race_lost"),
+        "the replay is logged as a security event"
+    );
+    assert!(
+        logs.contains("refresh{client_id=backend"),
+        "the refresh span"
+    );
     // Each use case logs inside its span, whose fields are safe identifiers only.
     for span in [
         "issue_device_code{client_id=backend",
@@ -713,6 +750,9 @@ async fn no_secret_reaches_the_logs() {
         ("user code, compact", &user_code.replace('-', "")),
         ("client secret", secret.expose()),
         ("access token", token.as_str()),
+        ("refresh token", first_refresh.as_str()),
+        ("refresh token's secret half", &first_refresh[44..]),
+        ("rotated refresh token", second_refresh.as_str()),
         ("signature", token.rsplit('.').next().unwrap()),
         ("private key", &TEST_RSA_PEM[28..80]),
         ("user token", user.as_str()),

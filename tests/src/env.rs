@@ -215,6 +215,16 @@ impl TestEnv {
         verification_page::App::new(config, store, secret).expect("a page app")
     }
 
+    /// The revocation and introspection function's state, having read the published keys
+    /// as its cold start does.
+    pub async fn introspection_app(&self) -> introspection::App {
+        let config: device_flow::IntrospectionConfig = self.config();
+        let app = introspection::App::new(&config, self.store());
+        app.keys.load(&app.store).await.expect("reading the JWKS");
+        self.requests.take();
+        app
+    }
+
     /// The discovery function's state.
     pub fn discovery_app(&self) -> discovery::App {
         discovery::App::new(&self.config(), self.store())
@@ -327,6 +337,16 @@ impl TestEnv {
                     == Some(kind)
             })
             .collect()
+    }
+}
+
+/// A client registration allowed the device and refresh grants and `read write
+/// offline_access`.
+pub fn refreshing_client(id: &str, confidential: bool) -> NewClient {
+    NewClient {
+        allowed_grants: vec![GrantType::DeviceCode, GrantType::RefreshToken],
+        allowed_scopes: ScopeSet::parse("read write offline_access").expect("valid scopes"),
+        ..new_client(id, confidential)
     }
 }
 

@@ -46,22 +46,27 @@ fn operation(request: &aws_sdk_dynamodb::config::http::HttpRequest) -> &str {
         .trim_start_matches("DynamoDB_20120810.")
 }
 
-/// The IAM actions a client's requests needed, as `(action, on the index)` pairs: a
-/// transaction counts as the actions of its items, a `Query` names the index it read.
+/// The IAM actions a client's requests needed, as `(action, index)` pairs (`""`: the
+/// table): a transaction counts as the actions of its items, a `Query` names the index it
+/// read.
 #[derive(Debug, Clone, Default)]
-pub struct IamLog(Arc<Mutex<std::collections::BTreeSet<(String, bool)>>>);
+pub struct IamLog(Arc<Mutex<std::collections::BTreeSet<(String, String)>>>);
 
 impl IamLog {
-    /// The actions on the table and on the index, each sorted.
-    pub fn actions(&self) -> (Vec<String>, Vec<String>) {
+    /// The actions on the table, on the listing index and on the client index, each sorted.
+    pub fn actions(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
         let seen = self.0.lock().unwrap();
-        let of = |index: bool| {
+        let of = |index: &str| {
             seen.iter()
-                .filter(|(_, on_index)| *on_index == index)
+                .filter(|(_, on)| on == index)
                 .map(|(action, _)| action.clone())
                 .collect()
         };
-        (of(false), of(true))
+        (
+            of(""),
+            of(device_flow::store::LIST_INDEX),
+            of(device_flow::store::CLIENT_INDEX),
+        )
     }
 }
 
@@ -92,13 +97,13 @@ impl Intercept for IamLog {
                             "ConditionCheck" => "ConditionCheckItem".to_owned(),
                             other => format!("{other}Item"),
                         };
-                        seen.insert((format!("dynamodb:{action}"), false));
+                        seen.insert((format!("dynamodb:{action}"), String::new()));
                     }
                 }
             }
             _ => {
-                let on_index = body.get("IndexName").is_some();
-                seen.insert((format!("dynamodb:{operation}"), on_index));
+                let index = body["IndexName"].as_str().unwrap_or_default().to_owned();
+                seen.insert((format!("dynamodb:{operation}"), index));
             }
         }
         Ok(())

@@ -34,6 +34,7 @@ impl TestEnv {
             admin: served.admin_app().await,
             discovery: served.discovery_app(),
             page: served.page_app(issuer),
+            introspection: served.introspection_app().await,
         });
         tokio::spawn(async move {
             while let Ok((stream, peer)) = listener.accept().await {
@@ -64,6 +65,7 @@ struct Apps {
     admin: admin::App,
     discovery: discovery::App,
     page: verification_page::App,
+    introspection: introspection::App,
 }
 
 impl Apps {
@@ -92,7 +94,12 @@ impl Apps {
         let response = match path.as_str() {
             "/oauth2/v1/device" => device_authorization::handle(&self.device, request).await,
             "/oauth2/v1/token" => token::handle(&self.token, request).await,
-            p if p.starts_with("/v2/oidc/device_authorization/") => {
+            "/oauth2/v1/revoke" | "/oauth2/v1/introspect" => {
+                introspection::handle(&self.introspection, request).await
+            }
+            p if p.starts_with("/v2/oidc/device_authorization/")
+                || p.starts_with("/v2/oidc/device_grants") =>
+            {
                 verify::handle(&self.verify, request).await
             }
             p if p.starts_with("/admin/") => admin::handle(&self.admin, request).await,

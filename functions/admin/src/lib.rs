@@ -49,6 +49,7 @@ pub const PERMISSIONS: Permissions = Permissions {
         "dynamodb:DeleteItem",
     ],
     index: &["dynamodb:Query"],
+    client_index: &["dynamodb:Query"],
     signing_key_secret: &[],
     page_client_secret: &[],
 };

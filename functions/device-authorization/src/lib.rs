@@ -27,6 +27,7 @@ const KNOWN_PARAMETERS: [&str; 4] = ["client_id", "client_secret", "scope", "res
 pub const PERMISSIONS: Permissions = Permissions {
     table: &["dynamodb:GetItem", "dynamodb:PutItem"],
     index: &[],
+    client_index: &[],
     signing_key_secret: &[],
     page_client_secret: &[],
 };

@@ -50,6 +50,7 @@ struct Metadata<'a> {
 pub const PERMISSIONS: Permissions = Permissions {
     table: &["dynamodb:GetItem"],
     index: &[],
+    client_index: &[],
     signing_key_secret: &[],
     page_client_secret: &[],
 };

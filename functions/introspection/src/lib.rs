@@ -31,6 +31,7 @@ pub const PERMISSIONS: Permissions = Permissions {
         "dynamodb:UpdateItem",
     ],
     index: &[],
+    client_index: &[],
     signing_key_secret: &[],
     page_client_secret: &[],
 };

@@ -42,6 +42,7 @@ pub const PERMISSIONS: Permissions = Permissions {
         "dynamodb:ConditionCheckItem",
     ],
     index: &[],
+    client_index: &[],
     signing_key_secret: &["secretsmanager:GetSecretValue"],
     page_client_secret: &[],
 };

@@ -30,6 +30,7 @@ use lambda_http::{Body, Request, Response};
 pub const PERMISSIONS: Permissions = Permissions {
     table: &["dynamodb:GetItem", "dynamodb:UpdateItem"],
     index: &[],
+    client_index: &[],
     signing_key_secret: &[],
     page_client_secret: &["secretsmanager:GetSecretValue"],
 };

@@ -38,6 +38,7 @@ pub const GRANTS_PATH: &str = "/v2/oidc/device_grants";
 pub const PERMISSIONS: Permissions = Permissions {
     table: &["dynamodb:GetItem", "dynamodb:UpdateItem"],
     index: &["dynamodb:Query"],
+    client_index: &[],
     signing_key_secret: &[],
     page_client_secret: &[],
 };
