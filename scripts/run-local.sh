@@ -70,5 +70,5 @@ MSG
 # Build every function now, so that the first request does not wait for a compile.
 echo "==> building the functions" >&2
 cargo build --quiet -p device-authorization -p token -p verify -p admin -p discovery \
-  -p verification-page
+  -p verification-page -p introspection
 cargo lambda watch -A 127.0.0.1 -P 9000 --concurrency 8
