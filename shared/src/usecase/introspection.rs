@@ -21,7 +21,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use super::{Context as _, Internal, Outcome, in_span};
 use crate::config::IntrospectionConfig;
 use crate::domain::{
-    ClientCredentials, ClientKind, GrantId, GrantStatus, RefreshToken, RevokeReason,
+    ClientCredentials, ClientKind, GrantId, GrantStatus, RefreshToken, RefreshTokenHash,
+    RevokeReason,
 };
 use crate::store::{Owner, RevokeOutcome, Store, StoreError};
 use crate::time::Clock;
@@ -138,6 +139,17 @@ enum Presented {
     Unknown,
 }
 
+impl Presented {
+    /// The grant the token names, and the hash of a refresh token's record.
+    fn keys(&self) -> (Option<GrantId>, Option<RefreshTokenHash>) {
+        match self {
+            Self::Refresh(token) => (Some(token.grant_id()), Some(token.hash())),
+            Self::Access(claims) => (claims.sid.as_deref().and_then(GrantId::parse), None),
+            Self::Unknown => (None, None),
+        }
+    }
+}
+
 async fn classify(
     store: &Store,
     keys: &AccessTokens,
@@ -215,11 +227,7 @@ pub async fn revoke(
         let presented = classify(store, keys, token)
             .await
             .context("reading the published keys failed")?;
-        let (grant_id, refresh) = match &presented {
-            Presented::Refresh(token) => (Some(token.grant_id()), Some(token.hash())),
-            Presented::Access(claims) => (claims.sid.as_deref().and_then(GrantId::parse), None),
-            Presented::Unknown => (None, None),
-        };
+        let (grant_id, refresh) = presented.keys();
         // The grant is not read: the revoking write checks that it is this client's.
         let found = store
             .find(Some(&credentials.client_id), None, refresh.as_ref())
@@ -302,11 +310,7 @@ pub async fn introspect(
         let presented = classify(store, keys, token)
             .await
             .context("reading the published keys failed")?;
-        let (grant_id, refresh) = match &presented {
-            Presented::Refresh(token) => (Some(token.grant_id()), Some(token.hash())),
-            Presented::Access(claims) => (claims.sid.as_deref().and_then(GrantId::parse), None),
-            Presented::Unknown => (None, None),
-        };
+        let (grant_id, refresh) = presented.keys();
         let found = store
             .find(
                 Some(&credentials.client_id),
