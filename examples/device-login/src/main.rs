@@ -2,12 +2,18 @@
 //! (RFC 8628), the way a well-made TV or command-line login does, through the standard
 //! `oauth2` crate, so that it also proves the service works with clients we did not write.
 //!
+//! A granted refresh token is saved (readable by the current user only), so the next run
+//! refreshes the sign-in instead of showing a new code; `--logout` revokes it at the server
+//! (RFC 7009) and forgets it.
+//!
 //! Everything for the person goes to standard error; standard output carries only the token
 //! response when `--print-token` asks for it, so scripts can capture it.
 //!
-//! Exit codes: 0 signed in, 2 denied, 3 expired, 130 cancelled (Ctrl-C), 1 any other error.
+//! Exit codes: 0 signed in (or out), 2 denied, 3 expired, 130 cancelled (Ctrl-C), 1 any
+//! other error.
 
-use std::fs::OpenOptions;
+mod saved;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,13 +22,21 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use oauth2::basic::BasicClient;
+use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenResponse};
 use oauth2::reqwest;
+use oauth2::url::form_urlencoded;
 use oauth2::{
-    ClientId, ClientSecret, DeviceAuthorizationUrl, DeviceCodeErrorResponseType, RequestTokenError,
-    Scope, StandardDeviceAuthorizationResponse, TokenResponse, TokenUrl,
+    ClientId, ClientSecret, DeviceAuthorizationUrl, DeviceCodeErrorResponseType, EndpointNotSet,
+    EndpointSet, RefreshToken, RequestTokenError, Scope, StandardDeviceAuthorizationResponse,
+    TokenResponse, TokenUrl,
 };
 use serde::Deserialize;
+
+use saved::{Saved, Session, write_private};
+
+/// The scope asked for when `--scope` is not given: `offline_access` asks for a refresh
+/// token, so the next run needs no code.
+const DEFAULT_SCOPE: &str = "read write offline_access";
 
 /// Sign this device in with a code shown on screen.
 #[derive(Debug, Parser)]
@@ -38,9 +52,18 @@ struct Args {
     /// command line is visible to other users of the machine.
     #[arg(long, env = "DEVICE_LOGIN_CLIENT_SECRET", hide_env_values = true)]
     client_secret: Option<String>,
-    /// Space-separated scopes to ask for.
-    #[arg(long, default_value = "read write")]
-    scope: String,
+    /// Space-separated scopes to ask for [default: "read write offline_access"]. With a
+    /// saved sign-in, a narrower scope is asked of the refresh; a wider one needs a new
+    /// sign-in.
+    #[arg(long)]
+    scope: Option<String>,
+    /// Where sign-ins are saved (a JSON file readable by you only) [default:
+    /// $XDG_CONFIG_HOME/device-login/credentials.json, else ~/.config/...].
+    #[arg(long, env = "DEVICE_LOGIN_CREDENTIALS")]
+    credentials: Option<PathBuf>,
+    /// Sign this device out: revoke the saved sign-in at the server and forget it.
+    #[arg(long)]
+    logout: bool,
     /// Write the token response to this file, readable by the current user only.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -52,7 +75,7 @@ struct Args {
     no_qr: bool,
 }
 
-/// How a login can end, each with its own message and exit code.
+/// How a run can end, each with its own message and exit code.
 #[derive(Debug)]
 enum Failure {
     Denied,
@@ -90,13 +113,27 @@ struct Metadata {
     device_authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: Option<String>,
+    revocation_endpoint: Option<String>,
+}
+
+/// The `oauth2` client with the device and token endpoints set.
+type Client = BasicClient<EndpointNotSet, EndpointSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// What a run works with: the server, this client, and where sign-ins are saved.
+struct Context<'a> {
+    args: &'a Args,
+    issuer: String,
+    http: reqwest::Client,
+    metadata: Metadata,
+    client: Client,
+    saved: Option<Saved>,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
     let outcome = tokio::select! {
-        outcome = login(&args) => outcome,
+        outcome = run(&args) => outcome,
         _ = tokio::signal::ctrl_c() => Err(Failure::Cancelled),
     };
     match outcome {
@@ -108,116 +145,335 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn login(args: &Args) -> Result<(), Failure> {
-    let http = reqwest::ClientBuilder::new()
-        // RFC 8628 endpoints never redirect; following one could leak credentials.
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(15))
-        .build()
-        .map_err(|e| Failure::Other(format!("Could not set up HTTP: {e}")))?;
-
-    let metadata = discover(&http, &args.issuer).await?;
-    let mut client = BasicClient::new(ClientId::new(args.client_id.clone()))
-        .set_device_authorization_url(
-            DeviceAuthorizationUrl::new(metadata.device_authorization_endpoint.clone()).map_err(
-                |_| Failure::Other("The server advertises an invalid device endpoint.".into()),
-            )?,
-        )
-        .set_token_uri(TokenUrl::new(metadata.token_endpoint.clone()).map_err(|_| {
-            Failure::Other("The server advertises an invalid token endpoint.".into())
-        })?);
-    if let Some(secret) = &args.client_secret {
-        client = client.set_client_secret(ClientSecret::new(secret.clone()));
+async fn run(args: &Args) -> Result<(), Failure> {
+    let context = Context::new(args).await?;
+    if args.logout {
+        return context.logout().await;
     }
-
-    let details: StandardDeviceAuthorizationResponse = retrying("asking for a code", || {
-        client
-            .exchange_device_code()
-            .add_scopes(
-                args.scope
-                    .split_whitespace()
-                    .map(|s| Scope::new(s.to_owned())),
-            )
-            .request_async(&http)
-    })
-    .await
-    .map_err(|e| match e {
-        RequestTokenError::ServerResponse(response) => Failure::Other(format!(
-            "The server refused to issue a code: {}{}",
-            response.error(),
-            response
-                .error_description()
-                .map(|d| format!(" ({d})"))
-                .unwrap_or_default()
-        )),
-        other => Failure::Other(format!("Could not get a code: {}", describe(&other))),
-    })?;
-
-    show_code(&details, !args.no_qr);
-    let deadline = Instant::now() + details.expires_in();
-    let spinner = spinner(deadline);
-
-    // Poll until the user decides. The oauth2 crate honours `interval` and `slow_down`;
-    // a network failure restarts polling with back-off until the code's deadline.
-    let mut backoff = Duration::from_secs(1);
-    let token = loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let result = client
-            .exchange_device_access_token(&details)
-            .request_async(&http, tokio::time::sleep, Some(remaining))
-            .await;
-        match result {
-            Ok(token) => break token,
-            Err(RequestTokenError::ServerResponse(response)) => {
-                spinner.finish_and_clear();
-                return Err(match response.error() {
-                    DeviceCodeErrorResponseType::AccessDenied => Failure::Denied,
-                    DeviceCodeErrorResponseType::ExpiredToken => Failure::Expired,
-                    other => Failure::Other(format!(
-                        "The server refused the login: {other}{}",
-                        response
-                            .error_description()
-                            .map(|d| format!(" ({d})"))
-                            .unwrap_or_default()
-                    )),
-                });
+    let scope = args.scope.as_deref().unwrap_or(DEFAULT_SCOPE);
+    let mut replaced = None;
+    if let Some(session) = context.saved_session() {
+        if args.scope.is_none() || within(scope, &session.scope) {
+            match context.refresh(&session).await {
+                Ok(token) => {
+                    eprintln!("Refreshed the saved sign-in; no code needed.");
+                    return context.finish(&token, scope).await;
+                }
+                Err(None) => {
+                    context.forget();
+                    eprintln!(
+                        "The saved sign-in has ended (expired, or signed out elsewhere). \
+                         Signing in again."
+                    );
+                }
+                Err(Some(failure)) => return Err(failure),
             }
-            Err(RequestTokenError::Request(e)) if Instant::now() + backoff < deadline => {
-                spinner.set_message(format!(
-                    "network trouble ({}), retrying",
-                    short(&e.to_string())
-                ));
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-            }
-            Err(other) => {
-                spinner.finish_and_clear();
-                return Err(match other {
-                    RequestTokenError::Request(_) => Failure::Expired,
-                    other => Failure::Other(format!("The login failed: {}", describe(&other))),
-                });
-            }
+        } else {
+            replaced = Some(session);
         }
-    };
-    spinner.finish_and_clear();
-
-    let response_json = serde_json::to_string_pretty(&token)
-        .map_err(|e| Failure::Other(format!("Could not encode the token response: {e}")))?;
-    let access_token = token.access_token().secret();
-    describe_token(&http, metadata.jwks_uri.as_deref(), access_token).await;
-
-    if let Some(path) = &args.output {
-        write_private(path, &response_json)
-            .map_err(|e| Failure::Other(format!("Could not write {}: {e}", path.display())))?;
-        eprintln!(
-            "The token response is in {} (readable by you only).",
-            path.display()
-        );
     }
-    if args.print_token {
-        println!("{response_json}");
+    let token = context.device_login(scope).await?;
+    context.finish(&token, scope).await?;
+    if let Some(old) = replaced {
+        // The new sign-in replaces the old one, which nothing will use again: end it.
+        if context.revoke(&old.refresh_token).await.is_err() {
+            eprintln!("(The replaced sign-in could not be revoked; it expires on its own.)");
+        }
     }
     Ok(())
+}
+
+impl<'a> Context<'a> {
+    async fn new(args: &'a Args) -> Result<Self, Failure> {
+        let http = reqwest::ClientBuilder::new()
+            // RFC 8628 endpoints never redirect; following one could leak credentials.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(15))
+            .build()
+            .map_err(|e| Failure::Other(format!("Could not set up HTTP: {e}")))?;
+        let issuer = args.issuer.trim_end_matches('/').to_owned();
+        let metadata = discover(&http, &issuer).await?;
+        let mut client = BasicClient::new(ClientId::new(args.client_id.clone()))
+            .set_device_authorization_url(
+                DeviceAuthorizationUrl::new(metadata.device_authorization_endpoint.clone())
+                    .map_err(|_| {
+                        Failure::Other("The server advertises an invalid device endpoint.".into())
+                    })?,
+            )
+            .set_token_uri(TokenUrl::new(metadata.token_endpoint.clone()).map_err(|_| {
+                Failure::Other("The server advertises an invalid token endpoint.".into())
+            })?);
+        if let Some(secret) = &args.client_secret {
+            client = client.set_client_secret(ClientSecret::new(secret.clone()));
+        }
+        let saved = args
+            .credentials
+            .clone()
+            .or_else(Saved::default_path)
+            .map(Saved::at);
+        Ok(Self {
+            args,
+            issuer,
+            http,
+            metadata,
+            client,
+            saved,
+        })
+    }
+
+    fn saved_session(&self) -> Option<Session> {
+        self.saved.as_ref()?.get(&self.issuer, &self.args.client_id)
+    }
+
+    fn forget(&self) {
+        if let Some(saved) = &self.saved {
+            let _ = saved.remove(&self.issuer, &self.args.client_id);
+        }
+    }
+
+    /// Exchanges the saved refresh token for new tokens. `Err(None)`: the server says the
+    /// sign-in has ended, so a new one is needed; `Err(Some(_))`: anything else.
+    async fn refresh(&self, session: &Session) -> Result<BasicTokenResponse, Option<Failure>> {
+        let token = RefreshToken::new(session.refresh_token.clone());
+        let scopes = self.args.scope.iter().flat_map(|s| s.split_whitespace());
+        let scopes: Vec<Scope> = scopes.map(|s| Scope::new(s.to_owned())).collect();
+        retrying("refreshing the sign-in", || {
+            self.client
+                .exchange_refresh_token(&token)
+                .add_scopes(scopes.clone())
+                .request_async(&self.http)
+        })
+        .await
+        .map_err(|e| match e {
+            RequestTokenError::ServerResponse(r)
+                if *r.error() == BasicErrorResponseType::InvalidGrant =>
+            {
+                None
+            }
+            RequestTokenError::ServerResponse(r) => Some(Failure::Other(format!(
+                "The server refused to refresh the sign-in: {}{}",
+                r.error(),
+                r.error_description()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ))),
+            other => Some(Failure::Other(format!(
+                "Could not refresh the sign-in: {}",
+                describe(&other)
+            ))),
+        })
+    }
+
+    /// Shows a code and polls until the person decides, the code expires, or Ctrl-C.
+    async fn device_login(&self, scope: &str) -> Result<BasicTokenResponse, Failure> {
+        let (client, http) = (&self.client, &self.http);
+        let details: StandardDeviceAuthorizationResponse = retrying("asking for a code", || {
+            client
+                .exchange_device_code()
+                .add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_owned())))
+                .request_async(http)
+        })
+        .await
+        .map_err(|e| match e {
+            RequestTokenError::ServerResponse(response) => Failure::Other(format!(
+                "The server refused to issue a code: {}{}",
+                response.error(),
+                response
+                    .error_description()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            )),
+            other => Failure::Other(format!("Could not get a code: {}", describe(&other))),
+        })?;
+
+        show_code(&details, !self.args.no_qr);
+        let deadline = Instant::now() + details.expires_in();
+        let spinner = spinner(deadline);
+
+        // Poll until the user decides. The oauth2 crate honours `interval` and `slow_down`;
+        // a network failure restarts polling with back-off until the code's deadline.
+        let mut backoff = Duration::from_secs(1);
+        let token = loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let result = client
+                .exchange_device_access_token(&details)
+                .request_async(http, tokio::time::sleep, Some(remaining))
+                .await;
+            match result {
+                Ok(token) => break token,
+                Err(RequestTokenError::ServerResponse(response)) => {
+                    spinner.finish_and_clear();
+                    return Err(match response.error() {
+                        DeviceCodeErrorResponseType::AccessDenied => Failure::Denied,
+                        DeviceCodeErrorResponseType::ExpiredToken => Failure::Expired,
+                        other => Failure::Other(format!(
+                            "The server refused the login: {other}{}",
+                            response
+                                .error_description()
+                                .map(|d| format!(" ({d})"))
+                                .unwrap_or_default()
+                        )),
+                    });
+                }
+                Err(RequestTokenError::Request(e)) if Instant::now() + backoff < deadline => {
+                    spinner.set_message(format!(
+                        "network trouble ({}), retrying",
+                        short(&e.to_string())
+                    ));
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+                Err(other) => {
+                    spinner.finish_and_clear();
+                    return Err(match other {
+                        RequestTokenError::Request(_) => Failure::Expired,
+                        other => Failure::Other(format!("The login failed: {}", describe(&other))),
+                    });
+                }
+            }
+        };
+        spinner.finish_and_clear();
+        Ok(token)
+    }
+
+    /// Describes the new tokens, saves the refresh token for the next run, and writes or
+    /// prints the token response as asked.
+    async fn finish(&self, token: &BasicTokenResponse, asked: &str) -> Result<(), Failure> {
+        let response_json = serde_json::to_string_pretty(token)
+            .map_err(|e| Failure::Other(format!("Could not encode the token response: {e}")))?;
+        let access_token = token.access_token().secret();
+        let jwks_uri = self.metadata.jwks_uri.as_deref();
+        describe_token(&self.http, jwks_uri, access_token).await;
+        self.save(token, asked);
+
+        if let Some(path) = &self.args.output {
+            write_private(path, &response_json)
+                .map_err(|e| Failure::Other(format!("Could not write {}: {e}", path.display())))?;
+            eprintln!(
+                "The token response is in {} (readable by you only).",
+                path.display()
+            );
+        }
+        if self.args.print_token {
+            println!("{response_json}");
+        }
+        Ok(())
+    }
+    /// Saves the refresh token, if the server granted one, for the next run; a response
+    /// without one (no `offline_access`) leaves nothing saved.
+    fn save(&self, token: &BasicTokenResponse, asked: &str) {
+        let Some(saved) = &self.saved else {
+            return;
+        };
+        let Some(refresh_token) = token.refresh_token() else {
+            self.forget();
+            return;
+        };
+        let scope = match token.scopes() {
+            Some(scopes) => scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            None => asked.to_owned(),
+        };
+        let session = Session {
+            issuer: self.issuer.clone(),
+            client_id: self.args.client_id.clone(),
+            refresh_token: refresh_token.secret().clone(),
+            scope,
+        };
+        match saved.put(session) {
+            Ok(()) => eprintln!(
+                "  saved in {} (readable by you only): the next run refreshes instead of \
+                 asking for a code; --logout signs this device out",
+                saved.path().display()
+            ),
+            Err(e) => eprintln!(
+                "  (could not save the sign-in in {}: {e}; the next run asks for a code)",
+                saved.path().display()
+            ),
+        }
+    }
+
+    /// Revokes the saved sign-in at the server, then forgets it.
+    async fn logout(&self) -> Result<(), Failure> {
+        let Some(session) = self.saved_session() else {
+            eprintln!(
+                "No saved sign-in for {} at {}: nothing to sign out.",
+                self.args.client_id, self.issuer
+            );
+            return Ok(());
+        };
+        self.revoke(&session.refresh_token).await?;
+        self.forget();
+        eprintln!(
+            "Signed out: the server revoked this device's sign-in, and it is no longer saved."
+        );
+        Ok(())
+    }
+
+    /// RFC 7009 revocation of a refresh token, which ends its whole sign-in at the server.
+    /// (The `oauth2` crate insists on HTTPS for this endpoint, which a local server does
+    /// not have, so the request is made here.)
+    async fn revoke(&self, refresh_token: &str) -> Result<(), Failure> {
+        let Some(endpoint) = &self.metadata.revocation_endpoint else {
+            return Err(Failure::Other(
+                "The server offers no revocation endpoint; the saved sign-in was kept.".into(),
+            ));
+        };
+        let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("token", refresh_token)
+            .append_pair("token_type_hint", "refresh_token");
+        let basic = match &self.args.client_secret {
+            // RFC 6749 §2.3.1: both parts are form-encoded before Basic encoding.
+            Some(secret) => Some((encode(&self.args.client_id), encode(secret))),
+            None => {
+                form.append_pair("client_id", &self.args.client_id);
+                None
+            }
+        };
+        let body = form.finish();
+        let response = retrying("signing out", || {
+            let mut request = self
+                .http
+                .post(endpoint)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.clone());
+            if let Some((id, secret)) = &basic {
+                request = request.basic_auth(id, Some(secret));
+            }
+            request.send()
+        })
+        .await
+        .map_err(|e| {
+            Failure::Other(format!(
+                "Could not reach the server to sign out: {}",
+                short(&e.to_string())
+            ))
+        })?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let status = response.status();
+        let error = response
+            .bytes()
+            .await
+            .ok()
+            .and_then(|body| serde_json::from_slice::<serde_json::Value>(&body).ok())
+            .and_then(|body| body["error"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| status.to_string());
+        Err(Failure::Other(format!(
+            "The server did not sign this device out ({error}); the saved sign-in was kept."
+        )))
+    }
+}
+
+/// True if every scope in `asked` is among `granted`.
+fn within(asked: &str, granted: &str) -> bool {
+    let granted: Vec<&str> = granted.split_whitespace().collect();
+    asked.split_whitespace().all(|s| granted.contains(&s))
 }
 
 /// Reads the issuer's metadata: RFC 8414's location, then OpenID Connect's.
@@ -430,25 +686,4 @@ async fn verify(http: &reqwest::Client, jwks_uri: &str, token: &str) -> Result<C
     jsonwebtoken::decode::<Claims>(token, &key, &validation)
         .map(|data| data.claims)
         .map_err(|e| e.to_string())
-}
-
-/// Writes `contents` to a new or truncated file that only the current user can read.
-fn write_private(path: &PathBuf, contents: &str) -> std::io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-        options.mode(0o600);
-        let mut file = options.open(path)?;
-        // An existing file keeps its old mode on open: tighten it as well.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        file.write_all(contents.as_bytes())?;
-        file.write_all(b"\n")
-    }
-    #[cfg(not(unix))]
-    {
-        let mut file = options.open(path)?;
-        file.write_all(contents.as_bytes())
-    }
 }
