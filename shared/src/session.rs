@@ -33,6 +33,9 @@ pub struct Login {
     pub challenge: Challenge,
     /// The code from `verification_uri_complete`, to fill in after signing in.
     pub user_code: Option<String>,
+    /// Return to the device list instead of the code form.
+    #[serde(default)]
+    pub devices: bool,
     pub exp: u64,
 }
 

@@ -318,7 +318,7 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
 async fn the_verification_page_uses_exactly_the_permissions_it_declares() {
     let env = TestEnv::new().await;
     env.public_client("tv").await;
-    let (_, user_code) = env.issue("tv", None).await;
+    let (approved_code, user_code) = env.issue("tv", None).await;
     let (denied_code, denied_user_code) = env.issue("tv", None).await;
     let provider = TestProvider::start().await;
     let log = IamLog::default();
@@ -338,5 +338,15 @@ async fn the_verification_page_uses_exactly_the_permissions_it_declares() {
         assert_eq!(decided.status(), 200, "{decision}");
     }
     assert!(!denied_code.is_empty());
+    // The approved device signs in; the person lists their devices and signs it out.
+    let exchanged =
+        token::handle(&env.token_app().await, token_request("tv", &approved_code)).await;
+    assert_eq!(exchanged.status(), 200);
+    let get = browser.request(Method::GET, "/device/devices", &[]);
+    let devices = text(&verification_page::handle(&page, get).await);
+    let grant = hidden(&devices, "grant").expect("the device in the list");
+    let fields = [("csrf", csrf.as_str()), ("grant", grant.as_str())];
+    let out = verification_page::handle(&page, post("/device/devices", &fields)).await;
+    assert_eq!(out.status(), 200);
     assert_uses_exactly("verification-page", &log, &verification_page::PERMISSIONS);
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use device_flow::domain::DeviceState;
+use device_flow::domain::{DeviceState, GrantId};
 use integration_tests::{
     Browser, ManualClock, Misbehaviour, TestEnv, TestProvider, form_post, from_ip, hidden, json,
     location, text, token_request,
@@ -352,6 +352,120 @@ async fn an_expired_code_gets_the_same_answer_as_an_unknown_one() {
     let expired = handle(&page, request).await;
     assert_eq!(expired.status(), 404);
     assert!(text(&expired).contains("not valid or has expired"));
+}
+
+/// A TV signed in as `account` through a completed login; the grant's id (the tokens' `sid`).
+async fn signed_in_tv(env: &TestEnv, account: &str) -> String {
+    let (device_code, _) = issue_from_tv(env).await;
+    env.approve(&device_code, account).await;
+    let token = token::handle(&env.token_app().await, token_request("tv", &device_code)).await;
+    let body = json(&token);
+    let claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(
+        body["access_token"].as_str().expect("a token"),
+    )
+    .unwrap()
+    .claims;
+    claims["sid"].as_str().expect("a grant id").to_owned()
+}
+
+async fn revoked(env: &TestEnv, grant: &str) -> bool {
+    let id = GrantId::parse(grant).expect("a grant id");
+    let grant = env
+        .store()
+        .get_grant(&id)
+        .await
+        .unwrap()
+        .expect("the grant");
+    grant.revoked.is_some()
+}
+
+#[tokio::test]
+async fn a_person_sees_only_their_own_devices_and_signs_one_out() {
+    let (env, provider, page) = setup().await;
+    let mine = signed_in_tv(&env, "alice").await;
+    let theirs = signed_in_tv(&env, "bob").await;
+
+    // Not signed in: off to the provider, and back to the list, not the code form.
+    let mut browser = Browser::new();
+    let started = handle(&page, browser.request(Method::GET, "/device/devices", &[])).await;
+    assert_eq!(started.status(), 303);
+    provider.sign_in_as("alice");
+    let signed_in = browser.through_provider(&page, &started).await;
+    assert_eq!(location(&signed_in), "/device/devices");
+
+    let list = handle(&page, browser.request(Method::GET, "/device/devices", &[])).await;
+    assert_eq!(list.status(), 200, "{}", text(&list));
+    assert_page_headers(&list);
+    let html = text(&list);
+    for shown in [
+        "Your devices",
+        "Test client tv",
+        "See your files",
+        "203.0.113.7",
+        "SmartTV/7.1",
+    ] {
+        assert!(html.contains(shown), "the list shows {shown:?}: {html}");
+    }
+    assert_eq!(hidden(&html, "grant").as_deref(), Some(mine.as_str()));
+    assert!(
+        !html.contains(&theirs),
+        "another account's device is not listed"
+    );
+    let csrf = hidden(&html, "csrf").expect("the session's CSRF token");
+
+    // Every screen links to the list.
+    let form = handle(&page, browser.request(Method::GET, "/device", &[])).await;
+    assert!(text(&form).contains(r#"href="/device/devices""#));
+
+    // Another account's grant, a malformed id: one answer, and nothing changes.
+    for grant in [theirs.as_str(), "not-a-grant", ""] {
+        let fields = [("csrf", csrf.as_str()), ("grant", grant)];
+        let refused = handle(
+            &page,
+            browser.request(Method::POST, "/device/devices", &fields),
+        )
+        .await;
+        assert_eq!(refused.status(), 404, "{grant:?}");
+        assert!(text(&refused).contains("Device not found"));
+    }
+    assert!(!revoked(&env, &theirs).await);
+
+    // Without the session's CSRF token, or from another origin: refused, nothing revoked.
+    let fields = [("grant", mine.as_str())];
+    let forged = handle(
+        &page,
+        browser.request(Method::POST, "/device/devices", &fields),
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+    let fields = [("csrf", csrf.as_str()), ("grant", mine.as_str())];
+    let mut foreign = browser.request(Method::POST, "/device/devices", &fields);
+    foreign
+        .headers_mut()
+        .insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+    assert_eq!(handle(&page, foreign).await.status(), 403);
+    assert!(!revoked(&env, &mine).await);
+
+    // Signed out: the grant is revoked, and the list says so.
+    let done = handle(
+        &page,
+        browser.request(Method::POST, "/device/devices", &fields),
+    )
+    .await;
+    assert_eq!(done.status(), 200);
+    let html = text(&done);
+    assert!(html.contains("The device was signed out."), "{html}");
+    assert!(html.contains("No device is signed in"), "{html}");
+    assert!(revoked(&env, &mine).await);
+    assert!(!revoked(&env, &theirs).await);
+
+    // Twice: already signed out is "not found".
+    let again = handle(
+        &page,
+        browser.request(Method::POST, "/device/devices", &fields),
+    )
+    .await;
+    assert_eq!(again.status(), 404);
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 """Drives the verification page in headless Chromium (Debian's `chromium`), as a person would:
-sign in at the OpenID provider, type the code, look at the confirmation, decide.
+sign in at the OpenID provider, type the code, look at the confirmation, decide; or open the
+list of devices signed in with the account and sign one out.
 
 Used by the browser tests (examples/device-login/tests/page.rs). Prints one JSON object per
 screen on standard output ({"screen", "status", "url", "text", "code_value"}) and saves a
@@ -7,6 +8,7 @@ screenshot of each under --screenshots. The caller asserts; this script only act
 
     python page_flow.py --url URL --sub alice [--code "bcdf ghjk"] [--decision approve|deny]
                         [--codes-first WRONG,WRONG] --screenshots DIR --name PREFIX
+    python page_flow.py --url URL/devices --sub alice --devices [--sign-out-device] ...
 """
 
 import argparse
@@ -43,6 +45,10 @@ def main():
     parser.add_argument("--code")
     parser.add_argument("--codes-first", default="")
     parser.add_argument("--decision", choices=["approve", "deny"])
+    parser.add_argument("--devices", action="store_true",
+                        help="the URL is the device list, which the sign-in returns to")
+    parser.add_argument("--sign-out-device", action="store_true",
+                        help="press the first device's sign-out button")
     parser.add_argument("--screenshots", required=True)
     parser.add_argument("--name", required=True)
     args = parser.parse_args()
@@ -58,7 +64,11 @@ def main():
         report(page, "sign-in", response.status if response else None, args)
         with page.expect_navigation():
             page.click("button[type=submit]:not([name=action])")
-        report(page, "code-entry", 200, args)
+        report(page, "devices" if args.devices else "code-entry", 200, args)
+        if args.sign_out_device:
+            with page.expect_navigation() as nav:
+                page.click("form[action='/device/devices'] button")
+            report(page, "device-signed-out", nav.value.status if nav.value else None, args)
         for wrong in [c for c in args.codes_first.split(",") if c]:
             page.fill("#user_code", wrong)
             with page.expect_navigation() as nav:

@@ -55,9 +55,16 @@ async fn serve() -> (TestEnv, LocalProvider, String) {
     (env, provider, base)
 }
 
-async fn login_decided_in_the_browser(decision: &str, name: &str) -> (i32, String, String) {
-    let (env, _provider, base) = serve().await;
-    let login = start(&env, &base, "tv-app", false).await;
+/// A login of the real client, decided in the browser; the service stays up as long as
+/// `served` lives.
+async fn login_decided_in_the_browser(
+    served: &(TestEnv, LocalProvider, String),
+    decision: &str,
+    name: &str,
+) -> (i32, String, String) {
+    let (env, _provider, base) = served;
+    let (env, base) = (env, base.as_str());
+    let login = start(env, base, "tv-app", false).await;
     let typed = login.user_code.to_lowercase().replace('-', " ");
     let url = format!("{base}/device");
     let screens = tokio::task::spawn_blocking({
@@ -103,7 +110,8 @@ async fn login_decided_in_the_browser(decision: &str, name: &str) -> (i32, Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_approves_in_the_browser_and_the_device_gets_its_token() {
-    let (code, stdout, stderr) = login_decided_in_the_browser("approve", "approve").await;
+    let served = serve().await;
+    let (code, stdout, stderr) = login_decided_in_the_browser(&served, "approve", "approve").await;
     assert_eq!(code, 0, "{stderr}");
     let response: Value = serde_json::from_str(&stdout).expect("the token response");
     let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(
@@ -115,11 +123,46 @@ async fn a_person_approves_in_the_browser_and_the_device_gets_its_token() {
         claims["sub"], "alice",
         "the account that signed in approved"
     );
+
+    // The device is in alice's list, where one press signs it out.
+    let url = format!(
+        "{}/device/devices",
+        claims["iss"].as_str().expect("an issuer")
+    );
+    let screens = tokio::task::spawn_blocking(move || {
+        run_browser(&[
+            "--url",
+            &url,
+            "--sub",
+            "alice",
+            "--devices",
+            "--sign-out-device",
+            "--name",
+            "devices",
+        ])
+    })
+    .await
+    .unwrap();
+    let list = screen(&screens, "devices")["text"].as_str().unwrap();
+    for shown in [
+        "Your devices",
+        "Test client tv-app",
+        "See your files",
+        "127.0.0.1",
+    ] {
+        assert!(list.contains(shown), "the list shows {shown:?}: {list}");
+    }
+    let out = screen(&screens, "device-signed-out");
+    assert_eq!(out["status"], 200, "{out}");
+    let text = out["text"].as_str().unwrap();
+    assert!(text.contains("The device was signed out."), "{text}");
+    assert!(text.contains("No device is signed in"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_denies_in_the_browser_and_the_device_is_told() {
-    let (code, stdout, stderr) = login_decided_in_the_browser("deny", "deny").await;
+    let served = serve().await;
+    let (code, stdout, stderr) = login_decided_in_the_browser(&served, "deny", "deny").await;
     assert_eq!(code, 2, "{stderr}");
     assert!(stdout.is_empty());
     assert!(stderr.contains("denied"), "{stderr}");

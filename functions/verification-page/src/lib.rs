@@ -5,18 +5,22 @@
 //!
 //! `GET /device` (sign in, then the code form), `GET /device/callback` (back from the
 //! provider), `POST /device` (the code), `POST /device/decide`, `POST /device/logout`,
-//! `GET /device/style.css`. Every page: no script, a strict CSP, never framed or cached.
+//! `GET /device/style.css`, and the person's own devices through the [`list_my_grants`]
+//! and [`revoke_my_grant`] use cases: `GET /device/devices` (the list) and
+//! `POST /device/devices` (sign one out). Every page: no script, a strict CSP, never
+//! framed or cached.
 
-use device_flow::domain::DeviceAuthorizationId;
+use device_flow::domain::{DeviceAuthorizationId, GrantId};
 use device_flow::http::page::{self, CALLBACK_PATH, DECIDE_PATH, PAGE_PATH, SIGN_OUT_PATH};
-use device_flow::http::page::{Refusal, STYLE_PATH, Site};
+use device_flow::http::page::{DEVICES_PATH, Refusal, STYLE_PATH, Site, Then};
 use device_flow::http::{Form, source_ip};
 use device_flow::oidc::{OidcError, RelyingParty};
 use device_flow::permissions::Permissions;
-use device_flow::session::Login;
+use device_flow::session::{Login, Session};
 use device_flow::store::Requester;
 use device_flow::time::{Clock, SystemClock, Timestamp};
 use device_flow::usecase::decide::{DecideError, decide};
+use device_flow::usecase::grants::{list_my_grants, revoke_my_grant};
 use device_flow::usecase::look_up::look_up;
 use device_flow::usecase::sign_in::{begin_sign_in, finish_sign_in};
 use device_flow::user_auth::User;
@@ -26,10 +30,11 @@ use lambda_http::{Body, Request, Response};
 
 /// The AWS permissions this function needs, no more: the deployment template grants exactly these,
 /// and the tests check that the code uses each of them. The verification API's (look-up counters,
-/// claims, records) and the OpenID client secret at cold start.
+/// claims, records), the person's grants (listed from the listing index, revoked by one
+/// update) and the OpenID client secret at cold start.
 pub const PERMISSIONS: Permissions = Permissions {
     table: &["dynamodb:GetItem", "dynamodb:UpdateItem"],
-    index: &[],
+    index: &["dynamodb:Query"],
     client_index: &[],
     signing_key_secret: &[],
     page_client_secret: &["secretsmanager:GetSecretValue"],
@@ -81,11 +86,12 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
             if let Some(session) = app.site.session(&request, now) {
                 return page::code_entry(&app.site, &session, prefill, None);
             }
-            match begin_sign_in(&app.provider).await {
-                Ok((url, challenge)) => page::go_sign_in(&app.site, &url, challenge, prefill, now),
-                Err(e) => page::sign_in_refused(&app.site, e),
-            }
+            sign_in(app, Then::EnterCode(prefill), now).await
         }
+        (Method::GET, DEVICES_PATH) => match app.site.session(&request, now) {
+            Some(session) => devices(app, &session, None).await,
+            None => sign_in(app, Then::Devices, now).await,
+        },
         (Method::GET, CALLBACK_PATH) => {
             let Some(login) = app.site.login::<Login>(&request, now) else {
                 return page::sign_in_expired(&app.site);
@@ -100,14 +106,37 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
             }
         }
         (Method::GET, STYLE_PATH) => page::stylesheet(),
-        (Method::POST, PAGE_PATH | DECIDE_PATH | SIGN_OUT_PATH) => {
+        (Method::POST, PAGE_PATH | DECIDE_PATH | SIGN_OUT_PATH | DEVICES_PATH) => {
             post(app, &request, path, now).await
         }
         _ => page::not_found(&app.site),
     }
 }
 
-/// The three forms: each must come from this origin, a live session and its CSRF token.
+/// Off to the provider; back to `then` afterwards.
+async fn sign_in(app: &App, then: Then<'_>, now: Timestamp) -> Response<Body> {
+    match begin_sign_in(&app.provider).await {
+        Ok((url, challenge)) => page::go_sign_in(&app.site, &url, challenge, then, now),
+        Err(e) => page::sign_in_refused(&app.site, e),
+    }
+}
+
+/// The person's devices, with what the last action did.
+async fn devices(app: &App, session: &Session, notice: Option<&str>) -> Response<Body> {
+    match list_my_grants(&app.store, app.clock.as_ref(), &user(session)).await {
+        Ok(grants) => page::devices(&app.site, session, &grants, notice),
+        Err(e) => page::devices_refused(&app.site, session, e),
+    }
+}
+
+fn user(session: &Session) -> User {
+    User {
+        account_id: session.sub.clone(),
+        permissions: Vec::new(),
+    }
+}
+
+/// The four forms: each must come from this origin, a live session and its CSRF token.
 async fn post(app: &App, request: &Request, path: &str, now: Timestamp) -> Response<Body> {
     let site = &app.site;
     let Ok(form) = Form::parse(request.headers(), request.body()) else {
@@ -134,17 +163,20 @@ async fn post(app: &App, request: &Request, path: &str, now: Timestamp) -> Respo
     if path == SIGN_OUT_PATH {
         return page::signed_out(site);
     }
+    if path == DEVICES_PATH {
+        let id = form.get("grant").and_then(GrantId::parse);
+        return match revoke_my_grant(&app.store, clock, &user(&session), id).await {
+            Ok(()) => devices(app, &session, Some("The device was signed out.")).await,
+            Err(e) => page::devices_refused(site, &session, e),
+        };
+    }
     let Some((approve, decision)) = page::decision(&form) else {
         return page::post_refused(site, Refusal::Csrf);
     };
     let Some(id) = form.get("id").and_then(DeviceAuthorizationId::parse) else {
         return page::decide_refused(site, &session, DecideError::NotFound);
     };
-    let user = User {
-        account_id: session.sub.clone(),
-        permissions: Vec::new(),
-    };
-    match decide(&app.store, None, clock, &user, &id, decision).await {
+    match decide(&app.store, None, clock, &user(&session), &id, decision).await {
         Ok(()) => page::decided(site, &session, approve),
         Err(e) => page::decide_refused(site, &session, e),
     }

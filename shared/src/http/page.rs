@@ -11,11 +11,12 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::Form;
 use crate::config::PageConfig;
-use crate::domain::{DeviceAuthorization, user_code};
+use crate::domain::{DeviceAuthorization, DeviceDetails, Grant, user_code};
 use crate::oidc::Challenge;
 use crate::session::{CookieKeys, Expiring, Login, Purpose, Session, new_sid};
 use crate::time::Timestamp;
 use crate::usecase::decide::{DecideError, Decision};
+use crate::usecase::grants::GrantError;
 use crate::usecase::look_up::LookUpError;
 use crate::usecase::sign_in::{Callback, SignInError};
 
@@ -25,6 +26,8 @@ pub const CALLBACK_PATH: &str = "/device/callback";
 pub const DECIDE_PATH: &str = "/device/decide";
 pub const SIGN_OUT_PATH: &str = "/device/logout";
 pub const STYLE_PATH: &str = "/device/style.css";
+/// The signed-in person's devices: `GET` lists them, `POST` signs one out.
+pub const DEVICES_PATH: &str = "/device/devices";
 
 /// How long a signed-in session lasts: long enough to type a code and decide.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -203,20 +206,31 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     found.next().is_none().then_some(first)
 }
 
-/// Off to the provider to sign in, remembering the sign-in (and the code from
-/// `verification_uri_complete`) in the login cookie.
+/// Where a sign-in returns to: the code form (filled in with the code from
+/// `verification_uri_complete`, if the person came with one), or the device list.
+#[derive(Debug, Clone, Copy)]
+pub enum Then<'a> {
+    EnterCode(Option<&'a str>),
+    Devices,
+}
+
+/// Off to the provider to sign in, remembering the sign-in (and where to go next) in the
+/// login cookie.
 pub fn go_sign_in(
     site: &Site,
     url: &str,
     challenge: Challenge,
-    user_code: Option<&str>,
+    then: Then<'_>,
     now: Timestamp,
 ) -> Response<Body> {
+    let user_code = match then {
+        Then::EnterCode(code) => code.filter(|code| code.len() <= user_code::MAX_INPUT_LEN),
+        Then::Devices => None,
+    };
     let login = Login {
         challenge,
-        user_code: user_code
-            .filter(|code| code.len() <= user_code::MAX_INPUT_LEN)
-            .map(str::to_owned),
+        user_code: user_code.map(str::to_owned),
+        devices: matches!(then, Then::Devices),
         exp: now.plus(LOGIN_LIFETIME).as_secs(),
     };
     redirect(url, &[site.login_cookie(Some(&login))])
@@ -231,7 +245,7 @@ pub fn callback(query: &Form) -> Callback<'_> {
 }
 
 /// Signed in as `sub`: a fresh session, and back to the code form (filled in, if the
-/// person came with a code).
+/// person came with a code) or the device list.
 pub fn signed_in(site: &Site, login: &Login, sub: String, now: Timestamp) -> Response<Body> {
     let session = Session {
         sub,
@@ -239,6 +253,7 @@ pub fn signed_in(site: &Site, login: &Login, sub: String, now: Timestamp) -> Res
         exp: now.plus(SESSION_LIFETIME).as_secs(),
     };
     let location = match &login.user_code {
+        _ if login.devices => DEVICES_PATH.to_owned(),
         Some(code) => format!(
             "{PAGE_PATH}?user_code={}",
             percent_encoding::utf8_percent_encode(code, QUERY_VALUE)
@@ -366,7 +381,9 @@ fn layout(site: &Site, title: &str, session: Option<&Session>, body: Markup) -> 
                         form method="post" action=(SIGN_OUT_PATH) {
                             input type="hidden" name="csrf" value=(site.keys.csrf_token(&session.sid));
                             span { "Signed in as " strong { (session.sub) } }
-                            " "
+                            " · "
+                            a href=(DEVICES_PATH) { "Your devices" }
+                            " · "
                             button.link type="submit" { "Sign out" }
                         }
                     }
@@ -458,10 +475,7 @@ pub fn confirmation(
             dt { "Requested" }
             dd { (minutes(asked)) " ago, at " (clock_time(record.created_at)) }
             dt { "From" }
-            dd {
-                (record.device.ip.as_deref().unwrap_or("an unknown address"))
-                @if let Some(agent) = &record.device.user_agent { br; small { (agent) } }
-            }
+            dd { (device_facts(&record.device)) }
             dt { "Time left" } dd { (minutes(left)) }
         }
         form.decide method="post" action=(DECIDE_PATH) {
@@ -477,7 +491,8 @@ pub fn confirmation(
     )
 }
 
-/// A screen that ends the flow, with a way back to the start.
+/// A screen that ends the flow, with a way back to the start (and, signed in, to the
+/// person's devices).
 pub fn message(
     site: &Site,
     session: Option<&Session>,
@@ -489,6 +504,9 @@ pub fn message(
         h1 { (title) }
         p { (text) }
         p { a href=(PAGE_PATH) { "Connect another device" } }
+        @if session.is_some() {
+            p { a href=(DEVICES_PATH) { "See the devices signed in with your account" } }
+        }
     };
     page(status, layout(site, title, session, body))
 }
@@ -644,6 +662,101 @@ pub fn internal(
         "Something went wrong",
         "Please try again in a minute.",
     )
+}
+
+/// `2026-11-23 13:17 UTC`.
+fn date_time(at: Timestamp) -> String {
+    let text = at.to_rfc3339();
+    match (text.get(..10), text.get(11..16)) {
+        (Some(date), Some(time)) => format!("{date} {time} UTC"),
+        _ => text,
+    }
+}
+
+fn device_facts(device: &DeviceDetails) -> Markup {
+    html! {
+        (device.ip.as_deref().unwrap_or("an unknown address"))
+        @if let Some(agent) = &device.user_agent { br; small { (agent) } }
+    }
+}
+
+/// The person's signed-in devices, newest first, each with a button that signs it out
+/// (its refresh token and access tokens stop working). `notice`: what the last action did.
+pub fn devices(
+    site: &Site,
+    session: &Session,
+    grants: &[Grant],
+    notice: Option<&str>,
+) -> Response<Body> {
+    let csrf = site.keys.csrf_token(&session.sid);
+    let body = html! {
+        h1 { "Your devices" }
+        @if let Some(notice) = notice {
+            p.notice role="status" { (notice) }
+        }
+        @if grants.is_empty() {
+            p { "No device is signed in with your account." }
+        } @else {
+            p { "These devices are signed in with your account. Sign out any you do not "
+                "recognise or no longer use: it will have to be connected again." }
+            ul.devices {
+                @for grant in grants {
+                    li {
+                        h2 { (grant.client_name) }
+                        dl.facts {
+                            dt { "Can" }
+                            dd {
+                                @if grant.scope.is_empty() {
+                                    "sign in as you"
+                                } @else {
+                                    ul { @for scope in grant.scope.iter() { li { (site.describe(scope)) } } }
+                                }
+                            }
+                            dt { "Connected" } dd { (date_time(grant.created_at)) }
+                            dt { "Last used" } dd { (date_time(grant.last_used_at)) }
+                            dt { "From" } dd { (device_facts(&grant.device)) }
+                        }
+                        form method="post" action=(DEVICES_PATH) {
+                            input type="hidden" name="csrf" value=(csrf);
+                            input type="hidden" name="grant" value=(grant.id.as_str());
+                            button.primary.deny type="submit" {
+                                "Sign out " (grant.client_name)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p { a href=(PAGE_PATH) { "Connect a device" } }
+    };
+    page(
+        StatusCode::OK,
+        layout(site, "Your devices", Some(session), body),
+    )
+}
+
+/// The device list could not be read, or a device could not be signed out.
+pub fn devices_refused(site: &Site, session: &Session, error: GrantError) -> Response<Body> {
+    match error {
+        GrantError::Internal(e) => internal(site, Some(session), e),
+        GrantError::Busy => message(
+            site,
+            Some(session),
+            StatusCode::CONFLICT,
+            "Please try again",
+            "That device was being changed. Go back and try again.",
+        ),
+        // Not the person's, already signed out, or no such id: one answer.
+        GrantError::NotFound | GrantError::FilterRequired | GrantError::InvalidPageToken(_) => {
+            message(
+                site,
+                Some(session),
+                StatusCode::NOT_FOUND,
+                "Device not found",
+                "That device is not signed in with your account (it may already be signed out).",
+            )
+        }
+    }
 }
 
 /// The person signed out.
