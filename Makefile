@@ -1,6 +1,6 @@
 # The two commands of the README, plus a helper. Each installs what it needs (a Python
 # virtual environment with moto and cargo-lambda) on first use.
-.PHONY: run test bench dev-token approve deny
+.PHONY: run test bench fuzz dev-token approve deny
 
 run:
 	@scripts/run-local.sh
@@ -14,6 +14,12 @@ test:
 bench:
 	@scripts/bench.sh
 	@cargo bench --quiet -p device-flow --bench hot_paths -- --noplot 2>/dev/null | grep -E '^[a-z].*|time:'
+
+# make fuzz TARGET=form [SECONDS=600]: one fuzz target, built optimised; `cargo fuzz list`
+# (or the README) names them.
+fuzz:
+	@test -n "$(TARGET)" || { echo "usage: make fuzz TARGET=<target> [SECONDS=600]; targets: $$(ls fuzz/fuzz_targets | sed 's/\.rs$$//' | tr '\n' ' ')" >&2; exit 2; }
+	@scripts/fuzz.sh "$(TARGET)" "$(or $(SECONDS),600)"
 
 # make dev-token SUB=alice [PERMISSIONS=ADMINISTRATOR]
 dev-token:

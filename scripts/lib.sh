@@ -19,6 +19,18 @@ ensure_venv() {
   cp requirements-dev.txt "$stamp"
 }
 
+# cargo-fuzz (the fuzz targets' runner, from crates.io), installed into .local/cargo on
+# first use; puts it on PATH.
+CARGO_FUZZ_VERSION=0.13.2
+ensure_cargo_fuzz() {
+  export PATH="$PWD/.local/cargo/bin:$PATH"
+  if cargo fuzz --version 2>/dev/null | grep -qF "$CARGO_FUZZ_VERSION"; then
+    return
+  fi
+  echo "==> installing cargo-fuzz $CARGO_FUZZ_VERSION into .local/cargo (once)" >&2
+  cargo install --quiet --locked --root .local/cargo --version "$CARGO_FUZZ_VERSION" cargo-fuzz >&2
+}
+
 # Prints a free TCP port on the loopback interface.
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

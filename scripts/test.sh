@@ -39,6 +39,9 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> cargo test (DynamoDB at $AWS_ENDPOINT_URL_DYNAMODB)"
 cargo test --workspace
+echo "==> the fuzz targets, a few seconds each (scripts/fuzz.sh; make fuzz for long runs)"
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+scripts/fuzz.sh
 echo "==> the benchmark harness, quick mode: a login through the real Lambda runtime at TRACE, whose"
 echo "    output must hold no secret (make bench's code; its figures mean nothing here)"
 scripts/bench.sh --quick >/dev/null

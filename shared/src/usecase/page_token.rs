@@ -71,7 +71,7 @@ impl PageTokens {
     }
 
     /// The page key inside `token`, if this deployment signed it for `scope` in `listing`.
-    pub(crate) fn open(
+    pub fn open(
         &self,
         scope: &str,
         listing: Listing,
@@ -83,7 +83,7 @@ impl PageTokens {
 
     /// The page key inside `token`, if this deployment signed it for `scope` and `owns`
     /// accepts it as a boundary of the listing.
-    pub(crate) fn open_checked(
+    pub fn open_checked(
         &self,
         scope: &str,
         token: &str,

@@ -1,0 +1,50 @@
+//! The admin API's signed page cursors: a token as sent, and (signed here with the
+//! deployment's key, as only the service could) a cursor whose page key is anything.
+#![no_main]
+
+use std::sync::LazyLock;
+
+use device_flow::store::{Listing, PageKey};
+use device_flow::usecase::PageTokens;
+use device_flow::{FromEnv, PageConfig};
+use libfuzzer_sys::fuzz_target;
+
+const SECRET: &str = "fuzzing-page-token-secret-32byte";
+
+/// Page tokens signed with `SECRET` (a configuration's 32-byte key).
+static TOKENS: LazyLock<PageTokens> = LazyLock::new(|| {
+    let config = PageConfig::from_lookup(|name| {
+        Some(
+            match name {
+                "TABLE_NAME" => "fuzz",
+                "ISSUER" => "https://auth.example",
+                "OIDC_ISSUER" => "https://idp.example",
+                "OIDC_CLIENT_ID" => "page",
+                "PAGE_SESSION_SECRET" => SECRET,
+                _ => return None,
+            }
+            .to_owned(),
+        )
+    })
+    .expect("a configuration");
+    PageTokens::new(&config.session_secret)
+});
+
+fn open(token: &str) {
+    for listing in [Listing::DeviceAuthorizations, Listing::Clients] {
+        let _ = TOKENS.open("scope", listing, token);
+    }
+    let _ = TOKENS.open_checked("scope", token, |_: &PageKey| true);
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    open(text);
+    let claims = serde_json::json!({"scope": "scope", "key": text});
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+    if let Ok(signed) = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key) {
+        open(&signed);
+    }
+});
