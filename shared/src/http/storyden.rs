@@ -657,6 +657,22 @@ mod tests {
     }
 
     #[test]
+    fn a_long_error_message_is_cut_on_a_character_boundary() {
+        // serde quotes the unknown field; each offset puts the cut inside "é" once.
+        for offset in 0..4 {
+            let field = format!("{}{}", "a".repeat(offset), "é".repeat(400));
+            let raw = format!(r#"{{"{field}": 1}}"#);
+            let error = json_body::<CreateClientRequest>(&Body::from(raw))
+                .expect_err("an unknown field");
+            let r = error.into_response();
+            assert_eq!(r.status(), 400);
+            let message = body(&r)["message"].as_str().unwrap().to_owned();
+            assert!(message.len() <= MAX_MESSAGE_LEN, "{offset}");
+            assert!(message.starts_with("the body is not valid: unknown field"));
+        }
+    }
+
+    #[test]
     fn api_errors_follow_storyden() {
         let r = ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such client")
             .suggest("list the clients")
