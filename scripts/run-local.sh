@@ -67,8 +67,14 @@ Or by hand, through the APIs (in another terminal):
 
 MSG
 
-# Build every function now, so that the first request does not wait for a compile.
+# Build every function now, so that the first request does not wait for a compile. The
+# watch below runs `cargo run --bin <function>`, which resolves features over the
+# workspace's default members: building by `--bin` (not `-p`) resolves them the same way,
+# so the watch finds every binary up to date instead of rebuilding the shared crates.
 echo "==> building the functions" >&2
-cargo build --quiet -p device-authorization -p token -p verify -p admin -p discovery \
-  -p verification-page -p introspection
-cargo lambda watch -A 127.0.0.1 -P 9000 --concurrency 8
+cargo build --quiet --bin device-authorization --bin token --bin verify --bin admin \
+  --bin discovery --bin verification-page --bin introspection
+# The watch's own INFO lines (several per instance started) would drown the service's
+# logs; the functions log at RUST_LOG from [workspace.metadata.lambda.env] all the same.
+# WATCH_LOG=info brings them back.
+RUST_LOG=${WATCH_LOG:-warn} cargo lambda watch --quiet -A 127.0.0.1 -P 9000 --concurrency 8
