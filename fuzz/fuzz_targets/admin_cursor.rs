@@ -6,27 +6,13 @@ use std::sync::LazyLock;
 
 use device_flow::store::{Listing, PageKey};
 use device_flow::usecase::PageTokens;
-use device_flow::{FromEnv, PageConfig};
 use libfuzzer_sys::fuzz_target;
 
 const SECRET: &str = "fuzzing-page-token-secret-32byte";
 
 /// Page tokens signed with `SECRET` (a configuration's 32-byte key).
 static TOKENS: LazyLock<PageTokens> = LazyLock::new(|| {
-    let config = PageConfig::from_lookup(|name| {
-        Some(
-            match name {
-                "TABLE_NAME" => "fuzz",
-                "ISSUER" => "https://auth.example",
-                "OIDC_ISSUER" => "https://idp.example",
-                "OIDC_CLIENT_ID" => "page",
-                "PAGE_SESSION_SECRET" => SECRET,
-                _ => return None,
-            }
-            .to_owned(),
-        )
-    })
-    .expect("a configuration");
+    let config = device_flow_fuzz::page_config(SECRET);
     PageTokens::new(&config.session_secret)
 });
 

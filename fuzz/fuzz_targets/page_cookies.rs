@@ -7,26 +7,12 @@ use std::sync::LazyLock;
 use device_flow::http::page::Site;
 use device_flow::session::Login;
 use device_flow::time::Timestamp;
-use device_flow::{FromEnv, PageConfig};
 use lambda_http::http::{HeaderValue, Method, header};
 use lambda_http::{Body, Request};
 use libfuzzer_sys::fuzz_target;
 
 static SITE: LazyLock<Site> = LazyLock::new(|| {
-    let config = PageConfig::from_lookup(|name| {
-        Some(
-            match name {
-                "TABLE_NAME" => "fuzz",
-                "ISSUER" => "https://auth.example",
-                "OIDC_ISSUER" => "https://idp.example",
-                "OIDC_CLIENT_ID" => "page",
-                "PAGE_SESSION_SECRET" => "0123456789abcdef0123456789abcdef",
-                _ => return None,
-            }
-            .to_owned(),
-        )
-    })
-    .expect("a page configuration");
+    let config = device_flow_fuzz::page_config("0123456789abcdef0123456789abcdef");
     Site::new(&config)
 });
 

@@ -11,7 +11,7 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::Form;
 use crate::config::PageConfig;
-use crate::domain::{DeviceAuthorization, DeviceDetails, Grant, user_code};
+use crate::domain::{DeviceAuthorization, DeviceDetails, Grant, ScopeSet, user_code};
 use crate::oidc::Challenge;
 use crate::session::{CookieKeys, Expiring, Login, Purpose, Session, new_sid};
 use crate::time::Timestamp;
@@ -465,13 +465,7 @@ pub fn confirmation(
             dt { "Application" } dd { (record.client_name) }
             dt { "Code on the device" } dd.code { (record.user_code) }
             dt { "It will be able to" }
-            dd {
-                @if record.scope.is_empty() {
-                    "sign in as you"
-                } @else {
-                    ul { @for scope in record.scope.iter() { li { (site.describe(scope)) } } }
-                }
-            }
+            dd { (scope_list(site, &record.scope)) }
             dt { "Requested" }
             dd { (minutes(asked)) " ago, at " (clock_time(record.created_at)) }
             dt { "From" }
@@ -673,6 +667,17 @@ fn date_time(at: Timestamp) -> String {
     }
 }
 
+/// What the scopes allow, in the deployment's words.
+fn scope_list(site: &Site, scope: &ScopeSet) -> Markup {
+    html! {
+        @if scope.is_empty() {
+            "sign in as you"
+        } @else {
+            ul { @for scope in scope.iter() { li { (site.describe(scope)) } } }
+        }
+    }
+}
+
 fn device_facts(device: &DeviceDetails) -> Markup {
     html! {
         (device.ip.as_deref().unwrap_or("an unknown address"))
@@ -705,13 +710,7 @@ pub fn devices(
                         h2 { (grant.client_name) }
                         dl.facts {
                             dt { "Can" }
-                            dd {
-                                @if grant.scope.is_empty() {
-                                    "sign in as you"
-                                } @else {
-                                    ul { @for scope in grant.scope.iter() { li { (site.describe(scope)) } } }
-                                }
-                            }
+                            dd { (scope_list(site, &grant.scope)) }
                             dt { "Connected" } dd { (date_time(grant.created_at)) }
                             dt { "Last used" } dd { (date_time(grant.last_used_at)) }
                             dt { "From" } dd { (device_facts(&grant.device)) }

@@ -662,8 +662,8 @@ mod tests {
         for offset in 0..4 {
             let field = format!("{}{}", "a".repeat(offset), "é".repeat(400));
             let raw = format!(r#"{{"{field}": 1}}"#);
-            let error = json_body::<CreateClientRequest>(&Body::from(raw))
-                .expect_err("an unknown field");
+            let error =
+                json_body::<CreateClientRequest>(&Body::from(raw)).expect_err("an unknown field");
             let r = error.into_response();
             assert_eq!(r.status(), 400);
             let message = body(&r)["message"].as_str().unwrap().to_owned();
