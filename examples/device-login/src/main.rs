@@ -152,25 +152,32 @@ async fn run(args: &Args) -> Result<(), Failure> {
     }
     let scope = args.scope.as_deref().unwrap_or(DEFAULT_SCOPE);
     let mut replaced = None;
-    if let Some(session) = context.saved_session() {
-        if args.scope.is_none() || within(scope, &session.scope) {
-            match context.refresh(&session).await {
-                Ok(token) => {
-                    eprintln!("Refreshed the saved sign-in; no code needed.");
-                    return context.finish(&token, scope).await;
-                }
-                Err(None) => {
-                    context.forget();
-                    eprintln!(
-                        "The saved sign-in has ended (expired, or signed out elsewhere). \
-                         Signing in again."
-                    );
-                }
-                Err(Some(failure)) => return Err(failure),
-            }
-        } else {
-            replaced = Some(session);
+    // Twice at most: another run of this command may have rotated the saved token while
+    // this one presented the old one; then its successor is in the file.
+    let mut presented: Option<String> = None;
+    while let Some(session) = context.saved_session() {
+        if presented.as_deref() == Some(session.refresh_token.as_str()) {
+            break;
         }
+        if args.scope.is_some() && !within(scope, &session.scope) {
+            replaced = Some(session);
+            break;
+        }
+        match context.refresh(&session).await {
+            Ok(token) => {
+                eprintln!("Refreshed the saved sign-in; no code needed.");
+                return context.finish(&token, scope).await;
+            }
+            Err(None) if presented.is_none() => presented = Some(session.refresh_token),
+            Err(None) => break,
+            Err(Some(failure)) => return Err(failure),
+        }
+    }
+    if let Some(dead) = presented {
+        context.forget_if(&dead);
+        eprintln!(
+            "The saved sign-in has ended (expired, or signed out elsewhere). Signing in again."
+        );
     }
     let token = context.device_login(scope).await?;
     context.finish(&token, scope).await?;
@@ -227,7 +234,15 @@ impl<'a> Context<'a> {
 
     fn forget(&self) {
         if let Some(saved) = &self.saved {
-            let _ = saved.remove(&self.issuer, &self.args.client_id);
+            let _ = saved.remove(&self.issuer, &self.args.client_id, None);
+        }
+    }
+
+    /// Forgets the saved sign-in only if it still holds `refresh_token`: a newer one that
+    /// another run saved meanwhile stays.
+    fn forget_if(&self, refresh_token: &str) {
+        if let Some(saved) = &self.saved {
+            let _ = saved.remove(&self.issuer, &self.args.client_id, Some(refresh_token));
         }
     }
 

@@ -67,12 +67,20 @@ impl Saved {
         self.write(&file)
     }
 
-    /// Forgets the sign-in for this server and client; true if there was one.
-    pub fn remove(&self, issuer: &str, client_id: &str) -> std::io::Result<bool> {
+    /// Forgets the sign-in for this server and client (only if it holds `token`, when
+    /// given); true if there was one.
+    pub fn remove(
+        &self,
+        issuer: &str,
+        client_id: &str,
+        token: Option<&str>,
+    ) -> std::io::Result<bool> {
         let mut file = self.read();
         let before = file.sessions.len();
-        file.sessions
-            .retain(|s| !(s.issuer == issuer && s.client_id == client_id));
+        file.sessions.retain(|s| {
+            let ours = s.issuer == issuer && s.client_id == client_id;
+            !(ours && token.is_none_or(|t| t == s.refresh_token))
+        });
         if file.sessions.len() == before {
             return Ok(false);
         }
