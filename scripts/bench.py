@@ -17,6 +17,11 @@ the way Lambda drives it, on the local DynamoDB-compatible server.
   and the peak RSS after the load.
 - One complete login (issue, look-up, approve, pending polls, token) with its DynamoDB
   requests and capacity.
+- Instructions per request under valgrind's callgrind (a count, not a time: the same for
+  the same binary and inputs whatever else the machine does), for the pending poll and the
+  device authorization: counters zeroed after the warm-up, dumped after the measured
+  requests, divided by their number. The run's callgrind files are kept under .local/ for
+  `callgrind_annotate`.
 
 usage: scripts/bench.py --bin-dir DIR --dynamodb URL [--quick] [--json FILE]
 The environment carries the local configuration (TABLE_NAME, SIGNING_KEYS, USER_TOKEN_*,
@@ -368,9 +373,10 @@ def peak_rss_kib(pid):
 
 
 class Function:
-    """One function's binary running against its own Runtime API stand-in."""
+    """One function's binary running against its own Runtime API stand-in (under callgrind,
+    with `callgrind=True`)."""
 
-    def __init__(self, name, binary, env):
+    def __init__(self, name, binary, env, callgrind=False):
         self.name = name
         self.api = RuntimeApi()
         environment = dict(env)
@@ -385,15 +391,45 @@ class Function:
         self.started_ns = time.perf_counter_ns()
         os.makedirs(".local", exist_ok=True)
         self.log_path = f".local/bench-{name}.log"
+        command = [binary]
+        self.callgrind_out = None
+        if callgrind:
+            self.callgrind_out = os.path.abspath(f".local/callgrind-{name}.out")
+            for old in os.listdir(".local"):
+                if old.startswith(f"callgrind-{name}.out"):
+                    os.remove(os.path.join(".local", old))
+            command = ["valgrind", "--tool=callgrind", "--quiet",
+                       f"--callgrind-out-file={self.callgrind_out}", binary]
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen([binary], env=environment, stdout=log, stderr=log)
-        if not self.api.first_next.wait(timeout=30):
+            self.process = subprocess.Popen(command, env=environment, stdout=log, stderr=log)
+        if not self.api.first_next.wait(timeout=120 if callgrind else 30):
             self.process.kill()
             sys.exit(f"{name} never asked for an invocation; see {self.log_path}")
         self.init_ms = (self.api.first_next_ns - self.started_ns) / 1e6
 
     def invoke(self, event):
         return self.api.invoke(event)
+
+    def callgrind(self, command):
+        """`callgrind_control --zero` or `--dump` of this process; returns the instructions
+        counted since the last zero (for a dump)."""
+        before = set(os.listdir(".local"))
+        subprocess.run(["callgrind_control", command, str(self.process.pid)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if command != "--dump":
+            return None
+        for _ in range(200):
+            new = [f for f in set(os.listdir(".local")) - before
+                   if f.startswith(os.path.basename(self.callgrind_out))]
+            if new:
+                path = os.path.join(".local", new[0])
+                time.sleep(0.2)  # the dump is written in one go, but let it finish
+                with open(path) as f:
+                    for line in f:
+                        if line.startswith(("summary:", "totals:")):
+                            return int(line.split()[1])
+            time.sleep(0.05)
+        sys.exit(f"callgrind wrote no dump for {self.name}")
 
     def stop(self):
         self.process.kill()
@@ -448,8 +484,8 @@ class Bench:
     def binary(self, name):
         return os.path.join(self.bin_dir, name)
 
-    def start(self, name):
-        return Function(name, self.binary(name), self.env)
+    def start(self, name, callgrind=False):
+        return Function(name, self.binary(name), self.env, callgrind)
 
     # -- sizes and init
 
@@ -572,6 +608,38 @@ class Bench:
             for function in functions.values():
                 function.stop()
 
+    # -- instructions per request (callgrind)
+
+    def instructions(self):
+        """Instructions per pending poll and per device authorization, under callgrind."""
+        n = 3 if self.quick else 50
+        device = self.start("device-authorization", callgrind=True)
+        token = self.start("token", callgrind=True)
+        counted = {}
+        try:
+            for _ in range(3):  # warm-up: connections, lazy state
+                device.invoke(self.device_event())
+            device.callgrind("--zero")
+            codes = []
+            for _ in range(n):
+                response, _ = device.invoke(self.device_event())
+                codes.append(body_of(response))
+            counted["device authorization"] = ("device-authorization", device.callgrind("--dump") / n)
+            warm = [body_of(device.invoke(self.device_event())[0]) for _ in range(3)]
+            for code in warm:
+                token.invoke(self.token_event(code["device_code"]))
+            token.callgrind("--zero")
+            for code in codes:
+                response, _ = token.invoke(self.token_event(code["device_code"]))
+                if response.get("statusCode") != 400:
+                    sys.exit(f"pending poll under callgrind: {response.get('body')}")
+            counted["pending poll"] = ("token", token.callgrind("--dump") / n)
+        finally:
+            device.stop()
+            token.stop()
+        self.results["instructions"] = {
+            op: {"function": f, "instructions": round(i), "requests": n} for op, (f, i) in counted.items()}
+
     # -- one complete login
 
     def login(self, pending_polls):
@@ -666,6 +734,7 @@ class Bench:
         self.sizes_and_init()
         self.warm()
         self.login(pending_polls=2 if self.quick else 6)
+        self.instructions()
         self.proxy.shutdown()
         return self.results
 
@@ -692,6 +761,11 @@ def report(results):
         out.append(f"| {name} | {o['function']} | {o['cpu_us']:.0f} µs | {o['latency_ms_median']:.2f} ms | "
                    f"{o['dynamodb_wait_ms_median']:.2f} ms | {o['latency_without_dynamodb_ms_median']:.2f} ms | "
                    f"{requests} |")
+    out.append("\n## Instructions per request (callgrind)\n")
+    out.append("| operation | function | instructions per request | requests counted |")
+    out.append("|---|---|---:|---:|")
+    for name, i in results.get("instructions", {}).items():
+        out.append(f"| {name} | {i['function']} | {i['instructions']:,} | {i['requests']} |")
     login = results["login"]
     out.append(f"\n## One complete login ({login['pending_polls']} pending polls)\n")
     out.append("| step | DynamoDB requests | RCU | WCU |")
