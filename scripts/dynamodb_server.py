@@ -15,6 +15,11 @@ that did win looks like it lost. The server remembers each successful transactio
 for ten minutes, as DynamoDB does, and answers a repeat with the same success (or
 `IdempotentParameterMismatchException` when the token comes back with another request).
 
+Last, moto makes every transaction ready to roll back by deep-copying the whole table, once
+per item of the transaction. The cost grows with the table until transactions outlast the
+SDK's timeouts (a benchmark's table holds thousands of items). Here a transaction keeps a
+copy of only the items it touches and puts those back when it is cancelled.
+
 usage: dynamodb_server.py HOST PORT
 """
 
@@ -26,6 +31,16 @@ import signal
 import sys
 import threading
 import time
+import copy
+
+import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.exceptions import (
+    MockValidationException,
+    MultipleTransactionsException,
+    TransactionCanceledException,
+)
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -35,12 +50,59 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import run_simple
 
 
+class _CopyAllButTables:
+    """moto's `copy` module inside its DynamoDB backend, without whole-table copies."""
+
+    @staticmethod
+    def deepcopy(value, memo=None):
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+def _transact_write_items(original):
+    def transact_write_items(backend, transact_items):
+        touched = []
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            table = backend.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            key = op.get("Key")
+            if key is None and "Item" in op:
+                key = {name: op["Item"][name]
+                       for name in (table.hash_key_attr, table.range_key_attr)
+                       if name is not None and name in op["Item"]}
+            if not key:
+                continue
+            try:
+                current = backend.get_item(table.name, key)
+            except Exception:  # a malformed key: moto refuses the transaction itself
+                continue
+            old = copy.deepcopy(current.to_json()["Attributes"]) if current else None
+            touched.append((table.name, key, old))
+        try:
+            return original(backend, transact_items)
+        except (TransactionCanceledException, MultipleTransactionsException,
+                MockValidationException):
+            for table_name, key, old in reversed(touched):
+                if old is None:
+                    if backend.get_item(table_name, key) is not None:
+                        backend.delete_item(table_name, key)
+                else:
+                    backend.put_item(table_name, old)
+            raise
+
+    return transact_write_items
+
+
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     os.environ.setdefault("MOTO_PORT", str(port))
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: sys.exit(0))
 
+    dynamodb_models.copy = _CopyAllButTables
+    DynamoDBBackend.transact_write_items = _transact_write_items(
+        DynamoDBBackend.transact_write_items)
     moto = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
     # ClientRequestToken -> (when, digest of the request, status, headers, body)
