@@ -736,6 +736,11 @@ class Bench:
         print(f"logs at TRACE hold none of {len(forbidden)} secrets", file=sys.stderr)
 
     def run(self):
+        if self.args.instructions_only:
+            self.create_client()
+            self.instructions()
+            self.proxy.shutdown()
+            return self.results
         self.sizes_and_init()
         self.create_client()
         # First, while the table is small: the emulator copies the whole table for every
@@ -750,8 +755,19 @@ class Bench:
 # ------------------------------------------------------------------ report
 
 
+def instructions_report(results):
+    out = ["## Instructions per request (callgrind)\n",
+           "| operation | function | instructions per request | requests counted |",
+           "|---|---|---:|---:|"]
+    for name, i in results.get("instructions", {}).items():
+        out.append(f"| {name} | {i['function']} | {i['instructions']:,} | {i['requests']} |")
+    return "\n".join(out)
+
+
 def report(results):
     out = []
+    if not results["functions"]:
+        return instructions_report(results)
     out.append("## Functions\n")
     out.append("| function | binary | init median | init min / p90 / max | peak RSS |")
     out.append("|---|---:|---:|---:|---:|")
@@ -769,11 +785,8 @@ def report(results):
         out.append(f"| {name} | {o['function']} | {o['cpu_us']:.0f} µs | {o['latency_ms_median']:.2f} ms | "
                    f"{o['dynamodb_wait_ms_median']:.2f} ms | {o['latency_without_dynamodb_ms_median']:.2f} ms | "
                    f"{requests} |")
-    out.append("\n## Instructions per request (callgrind)\n")
-    out.append("| operation | function | instructions per request | requests counted |")
-    out.append("|---|---|---:|---:|")
-    for name, i in results.get("instructions", {}).items():
-        out.append(f"| {name} | {i['function']} | {i['instructions']:,} | {i['requests']} |")
+    out.append("")
+    out.append(instructions_report(results))
     login = results["login"]
     out.append(f"\n## One complete login ({login['pending_polls']} pending polls)\n")
     out.append("| step | DynamoDB requests | RCU | WCU |")
@@ -794,6 +807,8 @@ def main():
     parser.add_argument("--dynamodb", required=True)
     parser.add_argument("--quick", action="store_true", help="a few iterations: checks the harness")
     parser.add_argument("--json", help="also write the raw results here")
+    parser.add_argument("--instructions-only", action="store_true",
+                        help="only the callgrind counts (for profiling a symbolised build)")
     args = parser.parse_args()
     results = Bench(args).run()
     print(report(results))

@@ -10,7 +10,11 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 quick=
+only=
 if [ "${1:-}" = "--quick" ]; then quick=--quick; fi
+# --instructions: only the callgrind counts, whose dumps stay in .local/callgrind-*.out.*
+# for callgrind_annotate (with BENCH_BIN_DIR pointing at a build that keeps its symbols).
+if [ "${1:-}" = "--instructions" ]; then only=--instructions-only; fi
 
 ensure_venv
 functions=(-p device-authorization -p token -p verify -p admin -p discovery)
@@ -46,10 +50,10 @@ BENCH_USER_TOKEN=$(target/debug/xtask dev-token --sub bench-user)
 BENCH_ADMIN_TOKEN=$(target/debug/xtask dev-token --sub bench-admin --permissions ADMINISTRATOR)
 export SIGNING_KEYS BENCH_USER_TOKEN BENCH_ADMIN_TOKEN
 
-if [ -z "$quick" ]; then
+if [ -z "$quick" ] && [ -z "$only" ]; then
   echo "# device-flow benchmarks ($(date -u +%Y-%m-%d), $(uname -m), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
   echo
 fi
 mkdir -p .local
 "$VENV/bin/python" scripts/bench.py --bin-dir "$bin_dir" --dynamodb "$AWS_ENDPOINT_URL_DYNAMODB" \
-  $quick --json .local/bench.json
+  $quick $only --json .local/bench.json
