@@ -28,6 +28,10 @@ if ! command -v chromium >/dev/null 2>&1; then
   echo "Debian's chromium is needed for the browser tests: apt-get install -y chromium" >&2
   exit 1
 fi
+if ! command -v valgrind >/dev/null 2>&1; then
+  echo "valgrind is needed for the benchmark harness's instruction counts: apt-get install -y valgrind" >&2
+  exit 1
+fi
 
 echo "==> cfn-lint infra/template.yaml"
 "$VENV/bin/cfn-lint" infra/template.yaml
