@@ -21,8 +21,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use super::{Context as _, Internal, Outcome, in_span};
 use crate::config::IntrospectionConfig;
 use crate::domain::{
-    ClientCredentials, ClientKind, GrantId, GrantStatus, RefreshToken, RefreshTokenHash,
-    RevokeReason,
+    ClientCredentials, ClientKind, GrantId, GrantStatus, OAuthClient, RefreshToken,
+    RefreshTokenHash, RevokeReason,
 };
 use crate::store::{Owner, RevokeOutcome, Store, StoreError};
 use crate::time::Clock;
@@ -175,6 +175,31 @@ pub struct TokenRequest {
     pub token: Option<String>,
 }
 
+impl TokenRequest {
+    /// The presented token, read: a refresh token, an access token of ours, or neither.
+    async fn presented(
+        &self,
+        store: &Store,
+        keys: &AccessTokens,
+    ) -> Result<Presented, TokenRequestError> {
+        let token = self
+            .token
+            .as_deref()
+            .ok_or(TokenRequestError::MissingToken)?;
+        Ok(classify(store, keys, token)
+            .await
+            .context("reading the published keys failed")?)
+    }
+
+    /// The calling client, authenticated against its record (`None`: no such client).
+    fn authenticate(&self, client: Option<OAuthClient>) -> Result<OAuthClient, TokenRequestError> {
+        let used_basic = self.credentials.used_basic;
+        self.credentials
+            .authenticate(client)
+            .map_err(|_| TokenRequestError::InvalidClient { used_basic })
+    }
+}
+
 /// Every answer but success.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenRequestError {
@@ -219,25 +244,14 @@ pub async fn revoke(
         outcome = tracing::field::Empty,
     );
     in_span(REVOKE, span, async {
-        let credentials = &request.credentials;
-        let token = request
-            .token
-            .as_deref()
-            .ok_or(TokenRequestError::MissingToken)?;
-        let presented = classify(store, keys, token)
-            .await
-            .context("reading the published keys failed")?;
+        let presented = request.presented(store, keys).await?;
         let (grant_id, refresh) = presented.keys();
         // The grant is not read: the revoking write checks that it is this client's.
         let found = store
-            .find(Some(&credentials.client_id), None, refresh.as_ref())
+            .find(Some(&request.credentials.client_id), None, refresh.as_ref())
             .await
             .context("reading the token failed")?;
-        let client = credentials.authenticate(found.client).map_err(|_| {
-            TokenRequestError::InvalidClient {
-                used_basic: credentials.used_basic,
-            }
-        })?;
+        let client = request.authenticate(found.client)?;
         let ours = match &presented {
             Presented::Refresh(_) => found.refresh.is_some_and(|r| {
                 r.client_id == client.id && Some(&r.grant_id) == grant_id.as_ref()
@@ -302,28 +316,19 @@ pub async fn introspect(
         outcome = tracing::field::Empty,
     );
     in_span(INTROSPECT, span, async {
-        let credentials = &request.credentials;
-        let token = request
-            .token
-            .as_deref()
-            .ok_or(TokenRequestError::MissingToken)?;
-        let presented = classify(store, keys, token)
-            .await
-            .context("reading the published keys failed")?;
+        let presented = request.presented(store, keys).await?;
         let (grant_id, refresh) = presented.keys();
         let found = store
             .find(
-                Some(&credentials.client_id),
+                Some(&request.credentials.client_id),
                 grant_id.as_ref(),
                 refresh.as_ref(),
             )
             .await
             .context("reading the token failed")?;
-        let used_basic = credentials.used_basic;
-        let client = credentials
-            .authenticate(found.client)
-            .map_err(|_| TokenRequestError::InvalidClient { used_basic })?;
+        let client = request.authenticate(found.client)?;
         if client.kind == ClientKind::Public {
+            let used_basic = request.credentials.used_basic;
             return Err(TokenRequestError::PublicClient { used_basic });
         }
         let now = clock.now();
