@@ -454,7 +454,7 @@ async fn users_see_and_revoke_only_their_own_devices_and_administrators_any() {
     let response = verify::handle(&verify, list(&alice)).await;
     let grants = json(&response)["deviceGrants"].as_array().unwrap().clone();
     assert_eq!(grants.len(), 2);
-    assert_eq!(env.requests.take(), ["Query"]);
+    assert_eq!(env.requests.take(), ["Query", "BatchGetItem"]);
     assert_eq!(grants[0]["appName"], "Test client tv");
     let empty = verify::handle(&verify, list(&bob)).await;
     assert_eq!(json(&empty)["deviceGrants"], serde_json::json!([]));
@@ -497,7 +497,7 @@ async fn users_see_and_revoke_only_their_own_devices_and_administrators_any() {
     .await;
     let listed = json(&by_account)["grants"].as_array().unwrap().clone();
     assert_eq!(listed.len(), 2);
-    assert_eq!(env.requests.take(), ["Query"]);
+    assert_eq!(env.requests.take(), ["Query", "BatchGetItem"]);
     assert!(
         listed
             .iter()
@@ -579,6 +579,14 @@ async fn deleting_a_client_revokes_its_grants_and_no_one_elses() {
             &login(&env, &token, "other", "offline_access").await,
         ));
     }
+    // Pending requests: two of this client's among many of another's.
+    for _ in 0..2 {
+        env.issue("tv", None).await;
+    }
+    for _ in 0..60 {
+        env.issue("other", None).await;
+    }
+    env.requests.take();
     let response = admin::handle(
         &admin,
         admin_request(
@@ -590,11 +598,30 @@ async fn deleting_a_client_revokes_its_grants_and_no_one_elses() {
     )
     .await;
     assert_eq!(response.status(), 204);
-    let queries: Vec<String> = env.requests.take();
+    // Only the client's own partitions are read (its 3 records: 1 consumed, 2 pending;
+    // its 1 grant), and only what is its own and live is written: the request count does
+    // not grow with the other client's records.
+    let shards = device_flow::store::INDEX_SHARDS as usize;
+    let mut expected = vec!["DeleteItem".to_owned()];
+    expected.extend(integration_tests::sharded_page(3));
+    expected.extend(["UpdateItem".to_owned(), "UpdateItem".to_owned()]);
+    expected.extend(vec!["Query".to_owned(); shards]);
+    expected.push("UpdateItem".to_owned());
+    assert_eq!(env.requests.take(), expected);
+    let devices = env.items_of_kind("DEVICE").await;
+    let status_of = |client: &str, status: &str| {
+        devices
+            .iter()
+            .filter(|d| d["client_id"].as_s().unwrap() == client)
+            .filter(|d| d["status"].as_s().unwrap() == status)
+            .count()
+    };
+    assert_eq!(status_of("tv", "denied"), 2);
+    assert_eq!(status_of("tv", "pending"), 0);
     assert_eq!(
-        queries.iter().filter(|r| *r == "UpdateItem").count(),
-        1,
-        "one revocation, none of the other client's grants touched: {queries:?}"
+        status_of("other", "pending"),
+        60,
+        "no one else's request touched"
     );
     let revoked: Vec<_> = env
         .items_of_kind("GRANT")

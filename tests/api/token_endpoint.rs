@@ -78,9 +78,43 @@ async fn a_pending_public_poll_is_one_dynamodb_request() {
     let app = env.token_app().await;
     let (device_code, _) = env.issue("tv", None).await;
 
+    let before = env.items_of_kind("DEVICE").await.remove(0);
     let response = poll(&app, token_request("tv", &device_code)).await;
     assert_error(&response, 400, "authorization_pending");
     assert_eq!(env.requests.take(), ["UpdateItem"]);
+
+    // ... of one write unit, and no index write: the record is under 1 KiB, every index
+    // projects keys only, and the poll changed no index key.
+    let after = env.items_of_kind("DEVICE").await.remove(0);
+    assert_ne!(before, after, "the poll was recorded");
+    let size = device_flow::store::item::item_size(&after);
+    assert!(size <= 1024, "{size} bytes: more than one write unit");
+    let table = env
+        .dynamodb
+        .describe_table()
+        .table_name(&env.table_name)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let indexes = table.global_secondary_indexes();
+    assert_eq!(indexes.len(), 2);
+    for index in indexes {
+        let projection = index.projection().and_then(|p| p.projection_type());
+        assert_eq!(
+            projection,
+            Some(&aws_sdk_dynamodb::types::ProjectionType::KeysOnly)
+        );
+        for key in index.key_schema() {
+            assert_eq!(
+                before[key.attribute_name()],
+                after[key.attribute_name()],
+                "{} changed",
+                key.attribute_name()
+            );
+        }
+    }
 }
 
 #[tokio::test]

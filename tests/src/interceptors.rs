@@ -18,6 +18,23 @@ impl RequestLog {
     }
 }
 
+/// The requests of one page of a sharded listing (every device authorization, or one
+/// client's records or grants): a `Query` per shard, then one `BatchGetItem` per hundred
+/// items found (`items` of them).
+pub fn sharded_page(items: usize) -> Vec<String> {
+    page(device_flow::store::INDEX_SHARDS as usize, items)
+}
+
+/// The requests of one page of a listing read from `partitions` index partitions.
+pub fn page(partitions: usize, items: usize) -> Vec<String> {
+    let mut requests = vec!["Query".to_owned(); partitions];
+    requests.extend(std::iter::repeat_n(
+        "BatchGetItem".to_owned(),
+        items.div_ceil(100),
+    ));
+    requests
+}
+
 impl Intercept for RequestLog {
     fn name(&self) -> &'static str {
         "RequestLog"

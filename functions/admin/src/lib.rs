@@ -44,6 +44,7 @@ pub const CLIENT_ID_PARAMETER: &str = "client_id";
 pub const PERMISSIONS: Permissions = Permissions {
     table: &[
         "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",

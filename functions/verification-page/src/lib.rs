@@ -33,7 +33,11 @@ use lambda_http::{Body, Request, Response};
 /// claims, records), the person's grants (listed from the listing index, revoked by one
 /// update) and the OpenID client secret at cold start.
 pub const PERMISSIONS: Permissions = Permissions {
-    table: &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+    table: &[
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:UpdateItem",
+    ],
     index: &["dynamodb:Query"],
     client_index: &[],
     signing_key_secret: &[],

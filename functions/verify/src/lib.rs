@@ -36,7 +36,11 @@ pub const GRANTS_PATH: &str = "/v2/oidc/device_grants";
 /// and the record, updates the record, lists the caller's grants (their partition of the listing
 /// index) and revokes one.
 pub const PERMISSIONS: Permissions = Permissions {
-    table: &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+    table: &[
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:UpdateItem",
+    ],
     index: &["dynamodb:Query"],
     client_index: &[],
     signing_key_secret: &[],

@@ -11,13 +11,12 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::item::{self, GRANT_KIND, Item, attr};
-use super::table::{
-    CLIENT_INDEX, CLIENT_INDEX_PARTITION_KEY, CLIENT_INDEX_SORT_KEY, LIST_INDEX,
-    LIST_INDEX_PARTITION_KEY, LIST_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY,
-};
+use super::listing::Partitions;
+use super::table::{PARTITION_KEY, SORT_KEY};
 use super::{Cancellation, Page, PageKey, Store, StoreError, cancellations};
 use crate::domain::{
-    ClientId, Grant, GrantId, OAuthClient, RefreshRecord, RefreshTokenHash, RevokeReason,
+    ClientId, Grant, GrantId, GrantStatus, OAuthClient, RefreshRecord, RefreshTokenHash,
+    RevokeReason,
 };
 use crate::time::Timestamp;
 
@@ -78,38 +77,12 @@ pub enum GrantsOf {
 }
 
 impl GrantsOf {
-    /// The index, its key attributes and the partition value.
-    fn index(&self) -> (&'static str, &'static str, &'static str, String) {
+    /// The index partitions of this listing.
+    fn partitions(&self) -> Partitions {
         match self {
-            Self::Account(account) => (
-                LIST_INDEX,
-                LIST_INDEX_PARTITION_KEY,
-                LIST_INDEX_SORT_KEY,
-                item::account_grants_partition(account),
-            ),
-            Self::Client(client) => (
-                CLIENT_INDEX,
-                CLIENT_INDEX_PARTITION_KEY,
-                CLIENT_INDEX_SORT_KEY,
-                item::client_grants_partition(client),
-            ),
+            Self::Account(account) => Partitions::account_grants(account),
+            Self::Client(client) => Partitions::client_grants(client),
         }
-    }
-
-    /// Checks that a decoded page key is a boundary of exactly this listing.
-    pub(crate) fn owns(&self, key: &PageKey) -> bool {
-        let (_, partition_name, sort_name, partition) = self.index();
-        let key = key.item();
-        let string = |name: &str| {
-            key.get(name)
-                .and_then(|v| v.as_s().ok())
-                .map(String::as_str)
-        };
-        key.len() == 4
-            && string(PARTITION_KEY).is_some_and(|pk| pk.starts_with("GRANT#"))
-            && string(SORT_KEY) == Some(GRANT_KIND)
-            && string(partition_name) == Some(partition.as_str())
-            && string(sort_name).is_some()
     }
 }
 
@@ -328,9 +301,10 @@ impl Store {
     }
 
     /// One page of an account's or a client's grants, newest first: one `Query` of the
-    /// listing index (by account) or the client index (by client). With `active_at`, only
-    /// grants unrevoked and unexpired at that instant (filtered after the read: a page may
-    /// hold fewer than `limit`).
+    /// listing index (by account) or 32 of the client index (by client, its shards), then
+    /// one `BatchGetItem` per hundred grants. With `active_at`, only grants unrevoked and
+    /// unexpired at that instant (filtered after the read: a page may hold fewer than
+    /// `limit`).
     pub async fn list_grants(
         &self,
         of: &GrantsOf,
@@ -338,62 +312,45 @@ impl Store {
         limit: i32,
         start: Option<PageKey>,
     ) -> Result<Page<Grant>, StoreError> {
-        let (index, partition_name, _, partition) = of.index();
-        let mut request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression("#gpk = :partition")
-            .expression_attribute_names("#gpk", partition_name)
-            .expression_attribute_values(":partition", s(&partition))
-            .scan_index_forward(false)
-            .limit(limit)
-            .set_exclusive_start_key(start.map(PageKey::into_item));
+        let mut page = self
+            .list_grant_items(&of.partitions(), limit, start)
+            .await?;
         if let Some(now) = active_at {
-            request = request
-                .filter_expression("attribute_not_exists(#revoked) AND #expires > :now")
-                .expression_attribute_names("#revoked", attr::REVOKED_AT)
-                .expression_attribute_names("#expires", attr::EXPIRES_AT)
-                .expression_attribute_values(":now", n(now.as_millis()));
+            page.items
+                .retain(|grant| grant.status(now) == GrantStatus::Active);
         }
-        let output = request.send().await.map_err(StoreError::request)?;
-        Ok(Page {
-            items: output
-                .items
-                .unwrap_or_default()
-                .iter()
-                .map(item::grant_from_item)
-                .collect::<Result<_, _>>()?,
-            next: output.last_evaluated_key.map(PageKey::from_item),
-        })
+        Ok(page)
     }
 
-    /// Revokes every unrevoked grant of a deleted client, page by page of that client's
-    /// own partition of the client index. Returns how many it revoked.
+    /// Revokes every unrevoked grant of a deleted client: that client's own partitions of
+    /// the client index, each revocation conditional. Returns how many it revoked.
     pub async fn revoke_client_grants(
         &self,
         client_id: &ClientId,
         now: Timestamp,
     ) -> Result<usize, StoreError> {
-        let of = GrantsOf::Client(client_id.clone());
-        let mut start = None;
+        let keys = self
+            .keys_since(
+                &Partitions::client_grants(client_id),
+                Timestamp::from_millis(0),
+            )
+            .await?;
         let mut revoked = 0;
-        loop {
-            let page = self.list_grants(&of, Some(now), 100, start).await?;
-            for grant in page.items {
-                if self
-                    .revoke_grant(&grant.id, Owner::Any, RevokeReason::ClientDeleted, now)
-                    .await?
-                    == RevokeOutcome::Revoked
-                {
-                    revoked += 1;
-                }
-            }
-            start = page.next;
-            if start.is_none() {
-                return Ok(revoked);
+        for key in keys {
+            let id = key
+                .get(PARTITION_KEY)
+                .and_then(|pk| pk.as_s().ok())
+                .and_then(|pk| pk.strip_prefix(GRANT_KIND)?.strip_prefix('#'))
+                .and_then(GrantId::parse)
+                .ok_or(StoreError::Corrupt(PARTITION_KEY))?;
+            if self
+                .revoke_grant(&id, Owner::Any, RevokeReason::ClientDeleted, now)
+                .await?
+                == RevokeOutcome::Revoked
+            {
+                revoked += 1;
             }
         }
+        Ok(revoked)
     }
 }

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::StoreError;
 use super::table::{
-    CLIENT_INDEX_PARTITION_KEY, CLIENT_INDEX_SORT_KEY, LIST_INDEX_PARTITION_KEY,
+    CLIENT_INDEX_PARTITION_KEY, CLIENT_INDEX_SORT_KEY, INDEX_SHARDS, LIST_INDEX_PARTITION_KEY,
     LIST_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE,
 };
 use crate::domain::{
@@ -118,9 +118,33 @@ pub fn account_grants_partition(account_id: &str) -> String {
     format!("{GRANT_KIND}#ACCOUNT#{account_id}")
 }
 
-/// The client-index partition of one client's grants.
-pub fn client_grants_partition(client_id: &ClientId) -> String {
-    format!("{GRANT_KIND}#CLIENT#{client_id}")
+/// The shard (`0..INDEX_SHARDS`) an item with this id is listed in: FNV-1a of the id,
+/// which is random, so the shards fill evenly.
+pub fn shard_of(id: &str) -> u32 {
+    let hash = id.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    hash % INDEX_SHARDS
+}
+
+/// The listing-index partition of every device authorization in `shard`.
+pub fn devices_partition(shard: u32) -> String {
+    format!("{DEVICE_KIND}#{shard:02}")
+}
+
+/// The client-index partition of one client's device authorizations in `shard`.
+pub fn client_devices_partition(client_id: &ClientId, shard: u32) -> String {
+    format!("{DEVICE_KIND}#CLIENT#{client_id}#{shard:02}")
+}
+
+/// The client-index partition of one client's grants in `shard`.
+pub fn client_grants_partition(client_id: &ClientId, shard: u32) -> String {
+    format!("{GRANT_KIND}#CLIENT#{client_id}#{shard:02}")
+}
+
+/// The listing-index partition of the clients (admin-written, so never hot).
+pub fn clients_partition() -> String {
+    CLIENT_KIND.to_owned()
 }
 
 pub fn jwks_key() -> Item {
@@ -133,6 +157,44 @@ pub fn jwks_item(jwks: &str, version: u64) -> Item {
     item.insert(attr::JWKS.to_owned(), s(jwks));
     item.insert(attr::VERSION.to_owned(), n(version));
     item
+}
+
+/// An item's size as DynamoDB bills it: each attribute's name plus its value (a string
+/// or binary's bytes; a number's significant digits, two to a byte, plus one; a boolean
+/// or null one byte; a list or map three bytes plus one per element and its elements).
+/// A write costs one unit per started KiB of the larger of the old and new item; a read
+/// one unit per started 4 KiB (half of that when eventually consistent).
+pub fn item_size(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(text) => text.len(),
+        AttributeValue::N(number) => {
+            let digits = number
+                .trim_start_matches('-')
+                .split(['e', 'E'])
+                .next()
+                .unwrap_or_default()
+                .replace('.', "");
+            let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+            significant.div_ceil(2) + 1
+        }
+        AttributeValue::B(bytes) => bytes.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(values) => values.iter().map(String::len).sum(),
+        AttributeValue::L(values) => 3 + values.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(name, v)| 1 + name.len() + value_size(v))
+                .sum::<usize>()
+        }
+        _ => 0,
+    }
 }
 
 fn key(pk: String, sk: &str) -> Item {
@@ -235,11 +297,15 @@ pub fn device_to_item(record: &DeviceAuthorization, retention: Duration) -> Item
         TTL_ATTRIBUTE,
         n(record.expires_at.plus(retention).as_secs() + 1),
     );
-    put(LIST_INDEX_PARTITION_KEY, s(DEVICE_KIND));
+    let shard = shard_of(record.id.as_str());
+    let sort_key = list_sort_key(record.created_at, record.id.as_str());
+    put(LIST_INDEX_PARTITION_KEY, s(devices_partition(shard)));
+    put(LIST_INDEX_SORT_KEY, s(sort_key.clone()));
     put(
-        LIST_INDEX_SORT_KEY,
-        s(list_sort_key(record.created_at, record.id.as_str())),
+        CLIENT_INDEX_PARTITION_KEY,
+        s(client_devices_partition(&record.client_id, shard)),
     );
+    put(CLIENT_INDEX_SORT_KEY, s(sort_key));
     item
 }
 
@@ -343,7 +409,10 @@ pub fn grant_to_item(grant: &Grant, retention: Duration) -> Item {
     put(LIST_INDEX_SORT_KEY, s(sort_key.clone()));
     put(
         CLIENT_INDEX_PARTITION_KEY,
-        s(client_grants_partition(&grant.client_id)),
+        s(client_grants_partition(
+            &grant.client_id,
+            shard_of(grant.id.as_str()),
+        )),
     );
     put(CLIENT_INDEX_SORT_KEY, s(sort_key));
     item
@@ -499,7 +568,7 @@ pub fn client_to_item(client: &OAuthClient) -> Item {
     }
     put(attr::CREATED_AT, time(client.created_at));
     put(attr::UPDATED_AT, time(client.updated_at));
-    put(LIST_INDEX_PARTITION_KEY, s(CLIENT_KIND));
+    put(LIST_INDEX_PARTITION_KEY, s(clients_partition()));
     put(
         LIST_INDEX_SORT_KEY,
         s(list_sort_key(client.created_at, client.id.as_str())),
@@ -676,7 +745,17 @@ mod tests {
         let item = device_to_item(&r, Duration::from_secs(100));
         let ttl: u64 = item[TTL_ATTRIBUTE].as_n().unwrap().parse().unwrap();
         assert_eq!(ttl, r.expires_at.as_secs() + 100 + 1);
-        assert_eq!(item[LIST_INDEX_PARTITION_KEY].as_s().unwrap(), DEVICE_KIND);
+        let shard = shard_of(r.id.as_str());
+        assert!(shard < INDEX_SHARDS);
+        assert_eq!(
+            item[LIST_INDEX_PARTITION_KEY].as_s().unwrap(),
+            &format!("DEVICE#{shard:02}")
+        );
+        assert_eq!(
+            item[CLIENT_INDEX_PARTITION_KEY].as_s().unwrap(),
+            &format!("DEVICE#CLIENT#{}#{shard:02}", r.client_id)
+        );
+        assert_eq!(item[LIST_INDEX_SORT_KEY], item[CLIENT_INDEX_SORT_KEY]);
         assert!(
             item[LIST_INDEX_SORT_KEY]
                 .as_s()
@@ -744,7 +823,7 @@ mod tests {
         );
         assert_eq!(
             item[CLIENT_INDEX_PARTITION_KEY].as_s().unwrap(),
-            "GRANT#CLIENT#demo-cli"
+            &format!("GRANT#CLIENT#demo-cli#{:02}", shard_of(grant.id.as_str()))
         );
         grant.revoked = Some(Revocation {
             at: r.created_at,
@@ -773,6 +852,32 @@ mod tests {
                     .all(|v| v.as_s().map_or(true, |s| !s.contains(token.expose())))
             );
         }
+    }
+
+    #[test]
+    fn item_sizes_follow_dynamodb_rules() {
+        let item: Item = HashMap::from([
+            ("a".to_owned(), s("abc")),
+            ("nn".to_owned(), n(1_700_000_000_123)),
+            ("b".to_owned(), AttributeValue::Bool(true)),
+        ]);
+        // 1 + 3, 2 + (13 significant digits: 7 bytes + 1), 1 + 1.
+        assert_eq!(item_size(&item), 4 + 10 + 2);
+        assert_eq!(value_size(&n(1000)), 2);
+    }
+
+    #[test]
+    fn random_ids_fill_every_shard_evenly() {
+        let mut counts = [0_u32; INDEX_SHARDS as usize];
+        for _ in 0..32_000 {
+            counts[shard_of(crate::domain::DeviceCode::generate().id().as_str()) as usize] += 1;
+        }
+        // 1,000 expected per shard; a fair hash stays well within +-20 %.
+        assert!(
+            counts.iter().all(|&c| (800..=1200).contains(&c)),
+            "{counts:?}"
+        );
+        assert_eq!(shard_of("x"), shard_of("x"));
     }
 
     #[test]

@@ -4,16 +4,16 @@
 //! condition comes back as a typed outcome, never as a string to match.
 
 mod grants;
-mod item;
+pub mod item;
 mod listing;
 mod lookup;
-mod table;
+pub mod table;
 mod transitions;
 
 pub use grants::{Found, GRANT_RETENTION, GrantsOf, Owner, RevokeOutcome, RotateOutcome};
-pub use listing::{DeviceFilter, Listing, Page, PageKey};
+pub use listing::{DeviceFilter, Page, PageKey};
 pub use lookup::{Budget, Requester, Window};
-pub use table::{CLIENT_INDEX, LIST_INDEX, TTL_ATTRIBUTE, create_table};
+pub use table::{CLIENT_INDEX, INDEX_SHARDS, LIST_INDEX, TTL_ATTRIBUTE, create_table};
 pub use transitions::{ConsumeOutcome, DecideOutcome, PollWrite};
 
 use std::error::Error as StdError;
@@ -307,56 +307,28 @@ impl Store {
 
     /// Denies every pending request of `client_id` created since `since` (a pending
     /// request is never older than the longest code lifetime), so that none can be
-    /// approved once the client is gone. Reads only that slice of the listing index.
-    /// Returns how many it denied.
+    /// approved once the client is gone. Reads only that client's own partitions of the
+    /// client index, from `since` on, then those records; each deny is conditional on
+    /// the record still being pending. Returns how many it denied.
     pub async fn revoke_pending(
         &self,
         client_id: &ClientId,
         since: Timestamp,
         now: Timestamp,
     ) -> Result<usize, StoreError> {
-        let mut start = None;
+        let keys = self
+            .keys_since(&listing::Partitions::client_devices(client_id), since)
+            .await?;
         let mut revoked = 0;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(table::LIST_INDEX)
-                .key_condition_expression("#gpk = :kind AND #gsk >= :since")
-                .filter_expression("#client = :client AND #status = :pending")
-                .expression_attribute_names("#gpk", table::LIST_INDEX_PARTITION_KEY)
-                .expression_attribute_names("#gsk", table::LIST_INDEX_SORT_KEY)
-                .expression_attribute_names("#client", attr::CLIENT_ID)
-                .expression_attribute_names("#status", attr::STATUS)
-                .expression_attribute_values(":kind", AttributeValue::S(item::DEVICE_KIND.into()))
-                .expression_attribute_values(
-                    ":since",
-                    AttributeValue::S(format!("{:015}", since.as_millis())),
-                )
-                .expression_attribute_values(
-                    ":client",
-                    AttributeValue::S(client_id.as_str().into()),
-                )
-                .expression_attribute_values(
-                    ":pending",
-                    AttributeValue::S(Status::Pending.as_str().into()),
-                )
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::request)?;
-            for found in output.items.unwrap_or_default() {
-                let record = item::device_from_item(&found)?;
-                if self.deny(&record.id, now).await? == DecideOutcome::Decided {
-                    revoked += 1;
-                }
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(revoked);
+        for found in self.get_items(keys).await? {
+            let record = item::device_from_item(&found)?;
+            if record.status(now) == Status::Pending
+                && self.deny(&record.id, now).await? == DecideOutcome::Decided
+            {
+                revoked += 1;
             }
         }
+        Ok(revoked)
     }
 
     /// Writes a new pending record and the claim on its user code in one

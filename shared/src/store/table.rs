@@ -1,26 +1,34 @@
-//! The one DynamoDB table: its keys, its index and its TTL attribute, defined once.
+//! The one DynamoDB table: its keys, its indexes and its TTL attribute, defined once.
 //!
 //! The local setup (`xtask`), the tests and the deployment template checks all build or
 //! compare against these constants.
 //!
-//! | item | `pk` | `sk` | TTL | in `gsi1` |
-//! |---|---|---|---|---|
-//! | device authorization | `DEVICE#<id>` | `DEVICE` | `expires_at` + retention | `gsi1pk = DEVICE`, `gsi1sk = <created ms>#<id>` |
-//! | user-code claim | `USERCODE#<code>` | `USERCODE` | `expires_at` | no |
-//! | OAuth client | `CLIENT#<client_id>` | `CLIENT` | none (not transient) | `gsi1pk = CLIENT`, `gsi1sk = <created ms>#<client_id>` |
-//! | published JWKS | `JWKS` | `JWKS` | none | no |
-//! | grant | `GRANT#<grant_id>` | `GRANT` | `expires_at` + retention | `gsi1pk = GRANT#ACCOUNT#<account>`, and in `gsi2`: `gsi2pk = GRANT#CLIENT#<client_id>`; both sort keys `<created ms>#<grant_id>` |
-//! | refresh token | `REFRESH#<token hash>` | `REFRESH` | `expires_at` + retention | no |
-//! | look-up budget | `RATE#<kind>#<window>#<subject>` | `RATE` | end of window | no |
+//! | item | `pk` | `sk` | TTL | `gsi1pk` | `gsi2pk` |
+//! |---|---|---|---|---|---|
+//! | device authorization | `DEVICE#<id>` | `DEVICE` | `expires_at` + retention | `DEVICE#<shard>` | `DEVICE#CLIENT#<client_id>#<shard>` |
+//! | user-code claim | `USERCODE#<code>` | `USERCODE` | `expires_at` | | |
+//! | OAuth client | `CLIENT#<client_id>` | `CLIENT` | none (not transient) | `CLIENT` | |
+//! | published JWKS | `JWKS` | `JWKS` | none | | |
+//! | grant | `GRANT#<grant_id>` | `GRANT` | `expires_at` + retention | `GRANT#ACCOUNT#<account>` | `GRANT#CLIENT#<client_id>#<shard>` |
+//! | refresh token | `REFRESH#<token hash>` | `REFRESH` | `expires_at` + retention | | |
+//! | look-up budget | `RATE#<kind>#<window>#<subject>` | `RATE` | end of window | | |
 //!
-//! `gsi1` lists records and clients newest first without a scan. It projects every
-//! attribute, so that one `Query` is one page of the admin listing with all of seed 001's
-//! fields. The price: each poll, which updates `last_polled_at`, also writes the index
-//! (one more write unit per poll).
+//! Both index sort keys are `<created ms, 15 digits>#<id>`, so that every listing is
+//! newest first. `<shard>` is `00` to `31`, a hash of the record's own id
+//! ([`INDEX_SHARDS`]): a partition key that every login would write (all device
+//! authorizations; all grants of a popular client) is spread over 32 keys, each taking a
+//! thirty-second of the writes. Listing one of them reads all 32 shards and merges them.
 //!
-//! `gsi2` lists one client's grants (the admin listing by client, and revoking them all
-//! when the client is deleted). Grants are spread over both indexes by account and by
-//! client, so no grant listing shares a partition with anyone else's.
+//! Both indexes project keys only. An index entry is written when its item is created
+//! and removed when it is deleted, never in between: nothing a poll, an approval, a
+//! refresh or a revocation changes is in an index, so those are one base-table write
+//! each. A listing is therefore a `Query` per partition for the keys, then one
+//! `BatchGetItem` per hundred items for the items themselves.
+//!
+//! `gsi1` lists device authorizations (all of them), clients, and an account's grants.
+//! `gsi2` lists one client's device authorizations (denied when the client is deleted)
+//! and one client's grants (the admin listing by client, and revoking them all when the
+//! client is deleted): both read only that client's own partitions.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -36,21 +44,24 @@ pub const PARTITION_KEY: &str = "pk";
 pub const SORT_KEY: &str = "sk";
 /// The TTL attribute: epoch seconds after which DynamoDB may delete the item.
 pub const TTL_ATTRIBUTE: &str = "ttl";
-/// The listing index: every record and client by creation time.
+/// The listing index: device authorizations, clients and each account's grants by
+/// creation time.
 pub const LIST_INDEX: &str = "gsi1";
-/// Partition key of [`LIST_INDEX`] (string): the item kind.
+/// Partition key of [`LIST_INDEX`] (string): the item kind, with a shard or an account.
 pub const LIST_INDEX_PARTITION_KEY: &str = "gsi1pk";
 /// Sort key of [`LIST_INDEX`] (string): zero-padded creation time in ms, `#`, id.
 pub const LIST_INDEX_SORT_KEY: &str = "gsi1sk";
-/// The client index: each client's grants by creation time.
+/// The client index: each client's device authorizations and grants by creation time.
 pub const CLIENT_INDEX: &str = "gsi2";
-/// Partition key of [`CLIENT_INDEX`] (string): `GRANT#CLIENT#<client_id>`.
+/// Partition key of [`CLIENT_INDEX`] (string): `<kind>#CLIENT#<client_id>#<shard>`.
 pub const CLIENT_INDEX_PARTITION_KEY: &str = "gsi2pk";
 /// Sort key of [`CLIENT_INDEX`] (string): zero-padded creation time in ms, `#`, id.
 pub const CLIENT_INDEX_SORT_KEY: &str = "gsi2sk";
+/// How many partition keys a sharded listing is spread over (see the module's table).
+pub const INDEX_SHARDS: u32 = 32;
 
-/// Creates the table as the service expects it: on-demand billing, the keys, the
-/// listing index, and TTL enabled on [`TTL_ATTRIBUTE`].
+/// Creates the table as the service expects it: on-demand billing, the keys, the two
+/// keys-only indexes, and TTL enabled on [`TTL_ATTRIBUTE`].
 pub async fn create_table(client: &Client, table_name: &str) -> Result<(), StoreError> {
     let string_attribute = |name: &str| {
         AttributeDefinition::builder()
@@ -71,7 +82,7 @@ pub async fn create_table(client: &Client, table_name: &str) -> Result<(), Store
             .key_schema(key(sort, KeyType::Range)?)
             .projection(
                 Projection::builder()
-                    .projection_type(ProjectionType::All)
+                    .projection_type(ProjectionType::KeysOnly)
                     .build(),
             )
             .build()

@@ -4,7 +4,7 @@
 use super::page_token::InvalidPageToken;
 use super::{Context as _, Internal, ListPage, Outcome, PageSize, PageTokens, in_span};
 use crate::domain::{ClientId, DeviceAuthorization, Status};
-use crate::store::{DeviceFilter, Listing, Page, Store};
+use crate::store::{DeviceFilter, Page, Store};
 use crate::time::Clock;
 use crate::user_auth::Administrator;
 
@@ -57,7 +57,7 @@ pub async fn list_device_authorizations(
         );
         let start = query
             .page_token
-            .map(|token| tokens.open(&scope, Listing::DeviceAuthorizations, &token))
+            .map(|token| tokens.open(&scope, &token))
             .transpose()?;
         let filter = DeviceFilter {
             status: query.status,

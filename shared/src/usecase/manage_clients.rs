@@ -8,7 +8,7 @@ use crate::domain::{
     ClientChanges, ClientError, ClientId, ClientSecret, MAX_DEVICE_CODE_LIFETIME, NewClient,
     OAuthClient,
 };
-use crate::store::{ChangeClientError, CreateClientError, Listing, Page, Store};
+use crate::store::{ChangeClientError, CreateClientError, Page, Store};
 use crate::time::{Clock, Timestamp};
 use crate::user_auth::Administrator;
 
@@ -124,7 +124,7 @@ pub async fn list_clients(
     const SCOPE: &str = "clients";
     in_span("manage_clients", span("list", admin, None), async {
         let start = page_token
-            .map(|token| tokens.open(SCOPE, Listing::Clients, &token))
+            .map(|token| tokens.open(SCOPE, &token))
             .transpose()?;
         let Page { items, next } = store
             .list_clients(size.unwrap_or(PageSize::DEFAULT).get(), start)

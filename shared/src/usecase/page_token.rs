@@ -6,7 +6,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::SecretKey;
-use crate::store::{Listing, PageKey};
+use crate::store::PageKey;
 
 /// How many items a page may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,31 +70,9 @@ impl PageTokens {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).ok()
     }
 
-    /// The page key inside `token`, if this deployment signed it for `scope` in `listing`.
-    pub fn open(
-        &self,
-        scope: &str,
-        listing: Listing,
-        token: &str,
-    ) -> Result<PageKey, InvalidPageToken> {
-        let key = self.open_text(scope, token)?;
-        PageKey::decode(&key, listing).ok_or(InvalidPageToken)
-    }
-
-    /// The page key inside `token`, if this deployment signed it for `scope` and `owns`
-    /// accepts it as a boundary of the listing.
-    pub fn open_checked(
-        &self,
-        scope: &str,
-        token: &str,
-        owns: impl Fn(&PageKey) -> bool,
-    ) -> Result<PageKey, InvalidPageToken> {
-        let key = PageKey::decode_any(&self.open_text(scope, token)?).ok_or(InvalidPageToken)?;
-        if owns(&key) {
-            Ok(key)
-        } else {
-            Err(InvalidPageToken)
-        }
+    /// The page key inside `token`, if this deployment signed it for `scope`.
+    pub fn open(&self, scope: &str, token: &str) -> Result<PageKey, InvalidPageToken> {
+        PageKey::decode(&self.open_text(scope, token)?).ok_or(InvalidPageToken)
     }
 
     fn open_text(&self, scope: &str, token: &str) -> Result<String, InvalidPageToken> {
