@@ -113,7 +113,7 @@ class Ledger:
 class DynamoProxy(http.server.BaseHTTPRequestHandler):
     upstream = None  # (host, port)
     ledger = None
-    index_keys = ("gsi1pk", "gsi1sk")
+    index_keys = (("gsi1pk", "gsi1sk"), ("gsi2pk", "gsi2sk"))
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes: without this, Nagle's algorithm and
     # delayed ACKs add tens of milliseconds to every exchange.
@@ -177,18 +177,23 @@ class DynamoProxy(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def indexed(self, *items):
-        return any(item and all(k in item for k in self.index_keys) for item in items)
+    @classmethod
+    def index_entry(cls, item, keys):
+        """What a keys-only index holds of `item`: the table's and the index's keys."""
+        if not item or not all(k in item for k in keys):
+            return None
+        return {k: item[k] for k in ("pk", "sk") + keys}
 
     def write_cost(self, old, new, transactional):
-        """WCU of writing one item: the table, plus the index when either version is in it."""
-        size = max(item_size(old), item_size(new))
-        units = write_units(size)
-        if self.indexed(old, new):
-            # Changing the index key is a delete and a put in the index.
-            keys_changed = old and new and any(old.get(k) != new.get(k) for k in self.index_keys)
-            units += write_units(size) * (2 if keys_changed else 1)
-        return units * (2 if transactional else 1)
+        """WCU of writing one item: the table (twice in a transaction), plus each index
+        whose entry the write adds, removes or changes. The indexes project keys only,
+        so a write that changes no index key does not touch them."""
+        units = write_units(max(item_size(old), item_size(new))) * (2 if transactional else 1)
+        for keys in self.index_keys:
+            before, after = self.index_entry(old, keys), self.index_entry(new, keys)
+            if before != after:
+                units += sum(write_units(item_size(e)) for e in (before, after) if e)
+        return units
 
     def capacity(self, target, request, response, before, status):
         """(RCU, WCU) DynamoDB would charge, computed from item sizes."""

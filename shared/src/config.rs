@@ -43,6 +43,9 @@ pub struct DeviceConfig {
     /// expired record stays readable after it expires, so that late polls still hear
     /// `expired_token` and admins can see it; DynamoDB TTL removes it afterwards.
     pub record_retention: Duration,
+    /// `CLIENT_CACHE_SECONDS` (0 to 60, default 5): how long an instance answers from a
+    /// client record it read (see [`crate::Store::cached_client`]).
+    pub client_cache: Duration,
 }
 
 /// The deployment's lifetimes and interval, each in the range of its [`Setting`].
@@ -72,6 +75,9 @@ pub struct TokenConfig {
     /// Where the signing keys come from: `SIGNING_KEYS` (the key set JSON itself) or
     /// `SIGNING_KEYS_SECRET_ID` (a Secrets Manager secret holding it). Required.
     pub signing_keys: SigningKeysSource,
+    /// `CLIENT_CACHE_SECONDS` (0 to 60, default 5): how long an instance answers polls
+    /// from a client record it read (see [`crate::Store::cached_client`]).
+    pub client_cache: Duration,
 }
 
 /// The verification API's configuration.
@@ -254,8 +260,9 @@ pub enum UserTokenAlgorithm {
 pub struct LookupLimits {
     /// `LOOKUP_FAILURES_PER_ACCOUNT` (default 5).
     pub per_account: u32,
-    /// `LOOKUP_FAILURES_PER_IP` (default 20).
-    pub per_ip: u32,
+    /// `LOOKUP_FAILURES_PER_IP` (default 20; `off`: no per-address budget, for a
+    /// deployment behind a CDN or proxy, where API Gateway sees the proxy's address).
+    pub per_ip: Option<u32>,
     /// `LOOKUP_WINDOW_SECONDS` (default 600).
     pub window: Duration,
 }
@@ -356,10 +363,17 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    fn client_cache(&self) -> Result<Duration, ConfigError> {
+        self.seconds("CLIENT_CACHE_SECONDS", Duration::from_secs(5), 0..=60)
+    }
+
     fn lookup_limits(&self) -> Result<LookupLimits, ConfigError> {
         Ok(LookupLimits {
             per_account: self.count("LOOKUP_FAILURES_PER_ACCOUNT", 5)?,
-            per_ip: self.count("LOOKUP_FAILURES_PER_IP", 20)?,
+            per_ip: match self.get("LOOKUP_FAILURES_PER_IP").as_deref() {
+                Some("off") => None,
+                _ => Some(self.count("LOOKUP_FAILURES_PER_IP", 20)?),
+            },
             window: self.seconds(
                 "LOOKUP_WINDOW_SECONDS",
                 Duration::from_secs(600),
@@ -453,6 +467,7 @@ impl FromEnv for DeviceConfig {
                 DEFAULT_RECORD_RETENTION,
                 0..=30 * 86_400,
             )?,
+            client_cache: env.client_cache()?,
         })
     }
 }
@@ -479,6 +494,7 @@ impl FromEnv for TokenConfig {
                 .unwrap_or_else(|| issuer.clone()),
             issuer,
             signing_keys,
+            client_cache: env.client_cache()?,
         })
     }
 }
@@ -840,11 +856,20 @@ mod tests {
         ]);
         let c: VerifyConfig = load(&base).unwrap();
         assert_eq!(c.lookup_limits.per_account, 5);
-        assert_eq!(c.lookup_limits.per_ip, 20);
+        assert_eq!(c.lookup_limits.per_ip, Some(20));
         assert_eq!(c.lookup_limits.window, Duration::from_secs(600));
         let mut bad = base.clone();
         bad.push(("LOOKUP_FAILURES_PER_ACCOUNT", "0"));
         assert!(load::<VerifyConfig>(&bad).is_err());
+        let mut off = base.clone();
+        off.push(("LOOKUP_FAILURES_PER_IP", "off"));
+        assert_eq!(
+            load::<VerifyConfig>(&off).unwrap().lookup_limits.per_ip,
+            None
+        );
+        let mut zero = base.clone();
+        zero.push(("LOOKUP_FAILURES_PER_IP", "0"));
+        assert!(load::<VerifyConfig>(&zero).is_err());
     }
 
     #[test]

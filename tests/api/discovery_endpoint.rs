@@ -89,6 +89,14 @@ async fn the_jwks_is_what_the_token_function_published() {
     assert_eq!(key["use"], "sig");
     assert!(key["n"].is_string() && key["e"].is_string());
     assert!(key.get("d").is_none(), "no private parameter is published");
+
+    // The instance serves the set it read for a few seconds: the one item never runs hot.
+    env.requests.take();
+    for _ in 0..5 {
+        let again = discovery::handle(&app, get("/.well-known/jwks.json")).await;
+        assert_eq!(json(&again), jwks);
+    }
+    assert_eq!(env.requests.take(), Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -118,6 +118,105 @@ async fn a_pending_public_poll_is_one_dynamodb_request() {
 }
 
 #[tokio::test]
+async fn an_instance_reads_a_client_once_per_cache_lifetime_and_a_token_needs_its_current_secret() {
+    let mut env = TestEnv::new().await;
+    env.set_var("CLIENT_CACHE_SECONDS", "30");
+    let (_, old_secret) = env.confidential_client("backend").await;
+
+    // Issuing: one instance reads the client once for any number of codes.
+    let device = env.device_app();
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let request = with_basic(
+            form_post("/oauth2/v1/device", ""),
+            "backend",
+            old_secret.expose(),
+        );
+        let response = device_authorization::handle(&device, request).await;
+        assert_eq!(response.status(), 200);
+        codes.push(json(&response)["device_code"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        env.requests.take(),
+        [
+            "GetItem",
+            "TransactWriteItems",
+            "TransactWriteItems",
+            "TransactWriteItems"
+        ]
+    );
+
+    let mut app = env.token_app().await;
+    let clock = ManualClock::now();
+    app.clock = Box::new(clock.clone());
+    let poll_with = |secret: &str, code: &str| {
+        with_basic(
+            form_post(PATH, format!("{GRANT}&device_code={code}")),
+            "backend",
+            secret,
+        )
+    };
+    assert_error(
+        &poll(&app, poll_with(old_secret.expose(), &codes[0])).await,
+        400,
+        "authorization_pending",
+    );
+    assert_eq!(env.requests.take(), ["GetItem", "UpdateItem"]);
+    clock.advance(Duration::from_secs(5));
+    assert_error(
+        &poll(&app, poll_with(old_secret.expose(), &codes[0])).await,
+        400,
+        "authorization_pending",
+    );
+    assert_eq!(
+        env.requests.take(),
+        ["UpdateItem"],
+        "the client came from the cache"
+    );
+
+    // The secret is rotated. Inside the cache's lifetime the old one still hears
+    // "pending", but the exchange checks the stored secret: no token for it.
+    let admin = env.admin_app().await;
+    let rotated = admin::handle(
+        &admin,
+        integration_tests::admin_request(
+            Method::PATCH,
+            "/admin/oauth/clients/backend",
+            Some(serde_json::json!({"rotate_secret": true})),
+            Some(&integration_tests::admin_token("root")),
+        ),
+    )
+    .await;
+    assert_eq!(rotated.status(), 200);
+    let new_secret = json(&rotated)["client_secret"].as_str().unwrap().to_owned();
+    env.approve(&codes[0], "alice").await;
+    env.requests.take();
+    clock.advance(Duration::from_secs(5));
+    assert_error(
+        &poll(&app, poll_with(old_secret.expose(), &codes[0])).await,
+        401,
+        "invalid_client",
+    );
+    assert_eq!(env.requests.take(), ["UpdateItem", "TransactWriteItems"]);
+    assert!(
+        env.items_of_kind("GRANT").await.is_empty(),
+        "nothing issued"
+    );
+
+    // Past the lifetime the instance reads the client again: the old secret is refused
+    // at once, and the new one gets the token of the still approved code.
+    clock.advance(Duration::from_secs(30));
+    assert_error(
+        &poll(&app, poll_with(old_secret.expose(), &codes[1])).await,
+        401,
+        "invalid_client",
+    );
+    assert_eq!(env.requests.take(), ["GetItem"]);
+    let response = poll(&app, poll_with(&new_secret, &codes[0])).await;
+    assert_eq!(response.status(), 200, "{}", json(&response));
+}
+
+#[tokio::test]
 async fn a_pending_confidential_poll_is_two_requests_by_basic_or_post() {
     let env = TestEnv::new().await;
     let (_, secret) = env.confidential_client("backend").await;

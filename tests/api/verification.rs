@@ -346,7 +346,7 @@ async fn failed_lookups_are_also_limited_per_source_ip() {
     let env = TestEnv::new().await;
     env.public_client("tv").await;
     let mut config: VerifyConfig = env.config();
-    config.lookup_limits.per_ip = 3;
+    config.lookup_limits.per_ip = Some(3);
     let verify = env.verify_app_with(&config).await;
     let (_, user_code) = env.issue("tv", None).await;
 
@@ -478,7 +478,7 @@ async fn odd_path_parameters_get_clean_4xx() {
 async fn thirty_wrong_look_ups_at_once_get_at_most_the_budget_of_answers() {
     let env = TestEnv::new().await;
     let mut config: VerifyConfig = env.config();
-    config.lookup_limits.per_ip = 7;
+    config.lookup_limits.per_ip = Some(7);
     let verify = std::sync::Arc::new(env.verify_app_with(&config).await);
     let fire = |account: String, ip: &'static str| {
         let verify = std::sync::Arc::clone(&verify);
@@ -536,4 +536,31 @@ async fn thirty_wrong_look_ups_at_once_get_at_most_the_budget_of_answers() {
     );
     assert_eq!(failures("#IP#", "#203.0.113.7"), 5);
     assert_eq!(failures("#IP#", "#198.51.100.9"), 7);
+}
+
+#[tokio::test]
+async fn without_a_per_address_budget_only_the_account_counts() {
+    // Behind a CDN every request comes from the CDN's few addresses.
+    let env = TestEnv::new().await;
+    let mut config: VerifyConfig = env.config();
+    config.lookup_limits.per_ip = None;
+    let verify = env.verify_app_with(&config).await;
+    for i in 0..12 {
+        let request = verification_request(
+            Method::GET,
+            "BCDF-GHJK",
+            Body::Empty,
+            Some(&user_token(&format!("viewer-{i}"))),
+        );
+        let response = handle(&verify, from_ip(request, "192.0.2.1")).await;
+        assert_eq!(response.status(), 404, "no address budget runs out");
+    }
+    let counters = env.items_of_kind("RATE").await;
+    assert_eq!(counters.len(), 12, "one counter per account");
+    assert!(
+        counters
+            .iter()
+            .all(|item| item["pk"].as_s().unwrap().contains("#ACCOUNT#")),
+        "no per-address counter"
+    );
 }

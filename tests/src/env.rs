@@ -93,6 +93,9 @@ impl TestEnv {
                 "test-page-session-secret-0123456789abcdef",
             ),
             ("SCOPE_DESCRIPTIONS", r#"{"read": "See your files"}"#),
+            // Every request reads the table, so that a test sees each change at once; the
+            // cache's own test turns it on.
+            ("CLIENT_CACHE_SECONDS", "0"),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value.to_owned()))

@@ -44,8 +44,8 @@ pub struct App {
 impl App {
     pub fn new(config: DeviceConfig, store: Store) -> Self {
         Self {
+            store: store.with_client_cache(config.client_cache),
             config,
-            store,
             clock: Box::new(SystemClock),
             user_codes: Box::new(UserCode::generate),
         }

@@ -5,11 +5,14 @@
 //! what the token function published to the table at its own cold start: this function
 //! never sees the signing secret.
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use device_flow::domain::GrantType;
 use device_flow::http::json_response;
 use device_flow::http::oauth::OAuthError;
 use device_flow::permissions::Permissions;
-use device_flow::usecase::signing_keys::published_keys;
+use device_flow::usecase::signing_keys::published_keys_if_any;
 use device_flow::{DiscoveryConfig, Store};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
@@ -19,6 +22,10 @@ use serde::Serialize;
 pub const METADATA_MAX_AGE: u32 = 3600;
 /// Short enough that a rotated-in key is seen well before tokens signed by it are common.
 pub const JWKS_MAX_AGE: u32 = 300;
+/// How long an instance serves the key set it read: the one item is read at most once
+/// per instance per this time, however many resource servers ask, so it never runs hot.
+/// A newly published key set reaches this function's answers within this time.
+pub const JWKS_INSTANCE_CACHE: Duration = Duration::from_secs(10);
 
 pub const METADATA_PATHS: [&str; 2] = [
     "/.well-known/oauth-authorization-server",
@@ -59,6 +66,8 @@ pub const PERMISSIONS: Permissions = Permissions {
 pub struct App {
     store: Store,
     metadata: String,
+    /// The key set as last read, and when.
+    jwks: Mutex<Option<(Instant, String)>>,
 }
 
 impl App {
@@ -96,7 +105,30 @@ impl App {
         Self {
             store,
             metadata: serde_json::to_string(&metadata).unwrap_or_default(),
+            jwks: Mutex::new(None),
         }
+    }
+
+    /// The published key set, from this instance's cache when it is fresh.
+    async fn jwks(&self) -> Result<String, OAuthError> {
+        if let Ok(cached) = self.jwks.lock()
+            && let Some((read_at, jwks)) = cached.as_ref()
+            && read_at.elapsed() < JWKS_INSTANCE_CACHE
+        {
+            return Ok(jwks.clone());
+        }
+        let Some(jwks) = published_keys_if_any(&self.store)
+            .await
+            .map_err(OAuthError::from)?
+        else {
+            // Nothing published yet (the token function has not started): not cached, so
+            // that the first published set is served at once.
+            return Ok(r#"{"keys":[]}"#.to_owned());
+        };
+        if let Ok(mut cached) = self.jwks.lock() {
+            *cached = Some((Instant::now(), jwks.clone()));
+        }
+        Ok(jwks)
     }
 }
 
@@ -110,9 +142,9 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
         return cacheable(Body::from(app.metadata.clone()), METADATA_MAX_AGE);
     }
     if path == JWKS_PATH {
-        return match published_keys(&app.store).await {
+        return match app.jwks().await {
             Ok(jwks) => cacheable(Body::from(jwks), JWKS_MAX_AGE),
-            Err(e) => OAuthError::from(e).into_response(),
+            Err(e) => e.into_response(),
         };
     }
     not_found()

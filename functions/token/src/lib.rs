@@ -57,7 +57,7 @@ pub struct App {
 impl App {
     pub fn new(config: TokenConfig, store: Store, keys: KeySet) -> Self {
         Self {
-            store,
+            store: store.with_client_cache(config.client_cache),
             tokens: TokenMinter::new(&config, keys),
             clock: Box::new(SystemClock),
         }

@@ -16,7 +16,9 @@ pub use lookup::{Budget, Requester, Window};
 pub use table::{CLIENT_INDEX, INDEX_SHARDS, LIST_INDEX, TTL_ATTRIBUTE, create_table};
 pub use transitions::{ConsumeOutcome, DecideOutcome, PollWrite};
 
+use std::collections::HashMap;
 use std::error::Error as StdError;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -194,14 +196,75 @@ pub(crate) fn cancellations(
 pub struct Store {
     client: Client,
     table: String,
+    clients: Arc<ClientCache>,
 }
+
+/// Client records as this instance last read them (see [`Store::cached_client`]).
+#[derive(Debug, Default)]
+struct ClientCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<ClientId, (Timestamp, Option<OAuthClient>)>>,
+}
+
+/// How many clients one instance remembers; past that it starts over.
+const CLIENT_CACHE_ENTRIES: usize = 1024;
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
+            clients: Arc::default(),
         }
+    }
+
+    /// The same store, answering [`Store::cached_client`] from what this instance read
+    /// less than `ttl` ago (zero: always from the table).
+    #[must_use]
+    pub fn with_client_cache(self, ttl: Duration) -> Self {
+        Self {
+            clients: Arc::new(ClientCache {
+                ttl,
+                entries: Mutex::default(),
+            }),
+            ..self
+        }
+    }
+
+    /// A client as read at most the cache's lifetime ago (`CLIENT_CACHE_SECONDS`, default
+    /// 5 s), for the hot paths: issuing a code and polling. Every instance reads each
+    /// client at most once per lifetime, so one client's item is never hot however many
+    /// devices use it; an unknown client is remembered as unknown just as long.
+    ///
+    /// The bound on staleness: a secret rotation, a narrowed grant or scope, or a deletion
+    /// reaches these answers within the lifetime. Nothing lasting rests on them alone: the
+    /// transaction that issues a device's token checks the client as stored at that
+    /// moment (it exists, allows the grant, has the secret the poll presented), and an
+    /// administrator's reads and the refresh grant read the table.
+    pub async fn cached_client(
+        &self,
+        id: &ClientId,
+        now: Timestamp,
+    ) -> Result<Option<OAuthClient>, StoreError> {
+        let cache = &self.clients;
+        if cache.ttl.is_zero() {
+            return self.get_client(id).await;
+        }
+        let fresh = |read_at: Timestamp| read_at <= now && now < read_at.plus(cache.ttl);
+        if let Ok(entries) = cache.entries.lock()
+            && let Some((read_at, client)) = entries.get(id)
+            && fresh(*read_at)
+        {
+            return Ok(client.clone());
+        }
+        let client = self.get_client(id).await?;
+        if let Ok(mut entries) = cache.entries.lock() {
+            if entries.len() >= CLIENT_CACHE_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(id.clone(), (now, client.clone()));
+        }
+        Ok(client)
     }
 
     /// Reads a client with a strongly consistent `GetItem`: a rotated secret, a narrowed

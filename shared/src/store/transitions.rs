@@ -16,7 +16,7 @@ use super::table::PARTITION_KEY;
 use super::{Cancellation, GRANT_RETENTION, Store, StoreError, cancellations};
 use crate::domain::{
     Approval, ClientId, DeviceAuthorization, DeviceAuthorizationId, DeviceState, Grant, GrantType,
-    POLL_TOLERANCE, RefreshRecord, SLOW_DOWN_STEP, Status,
+    POLL_TOLERANCE, RefreshRecord, SLOW_DOWN_STEP, SecretHash, Status,
 };
 use crate::time::Timestamp;
 
@@ -187,7 +187,8 @@ impl Store {
 
     /// Consumes an approved record for its client: one `TransactWriteItems` that moves
     /// `approved -> consumed` (unexpired, same client), checks that the client still
-    /// exists and may use the device grant, and writes the login's grant and its first
+    /// exists and may use the device grant (and, for a poll that authenticated with
+    /// `secret_hash`, still has that secret), and writes the login's grant and its first
     /// refresh token, if any. Exactly one of any number of concurrent calls gets
     /// `Consumed`; the others write nothing.
     pub async fn consume(
@@ -195,6 +196,7 @@ impl Store {
         record: &DeviceAuthorization,
         grant: &Grant,
         refresh: Option<&RefreshRecord>,
+        secret_hash: Option<&SecretHash>,
         now: Timestamp,
     ) -> Result<ConsumeOutcome, StoreError> {
         let update = Update::builder()
@@ -216,14 +218,23 @@ impl Store {
             .expression_attribute_values(":client", s(record.client_id.as_str()))
             .expression_attribute_values(":now", n(now.as_millis()))
             .build()?;
-        let client_allowed = ConditionCheck::builder()
+        let mut client_allowed = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(item::client_key(&record.client_id)))
-            .condition_expression("attribute_exists(#pk) AND contains(#grants, :grant)")
             .expression_attribute_names("#pk", PARTITION_KEY)
             .expression_attribute_names("#grants", attr::ALLOWED_GRANTS)
-            .expression_attribute_values(":grant", s(GrantType::DeviceCode.as_str()))
-            .build()?;
+            .expression_attribute_values(":grant", s(GrantType::DeviceCode.as_str()));
+        client_allowed = match secret_hash {
+            Some(hash) => client_allowed
+                .condition_expression(
+                    "attribute_exists(#pk) AND contains(#grants, :grant) AND #secret = :secret",
+                )
+                .expression_attribute_names("#secret", attr::SECRET_HASH)
+                .expression_attribute_values(":secret", s(hash.as_str())),
+            None => client_allowed
+                .condition_expression("attribute_exists(#pk) AND contains(#grants, :grant)"),
+        };
+        let client_allowed = client_allowed.build()?;
         let new_item = |item| {
             Put::builder()
                 .table_name(&self.table)

@@ -86,7 +86,7 @@ pub async fn issue_device_code(
     let run =
         async {
             let stored = store
-                .get_client(&request.credentials.client_id)
+                .cached_client(&request.credentials.client_id, clock.now())
                 .await
                 .context("reading the client failed")?;
             let client = request.credentials.authenticate(stored).map_err(|_| {

@@ -85,13 +85,19 @@ pub async fn look_up(
         {
             return limited();
         }
-        if !take(Budget::Ip, limits.per_ip)
-            .await
-            .context("counting a look-up failed")?
-        {
-            give_back(store, requester, &[Budget::Account], window).await;
-            return limited();
-        }
+        let budgets: &[Budget] = match limits.per_ip {
+            Some(per_ip) => {
+                if !take(Budget::Ip, per_ip)
+                    .await
+                    .context("counting a look-up failed")?
+                {
+                    give_back(store, requester, &[Budget::Account], window).await;
+                    return limited();
+                }
+                &[Budget::Account, Budget::Ip]
+            }
+            None => &[Budget::Account],
+        };
         // A malformed code costs a look-up like any other.
         let claimed_by = match UserCode::parse(typed) {
             Ok(code) => store
@@ -112,7 +118,7 @@ pub async fn look_up(
             return Err(LookUpError::NotFound);
         };
         // Found: only failures count, so the look-up is given back.
-        give_back(store, requester, &[Budget::Account, Budget::Ip], window).await;
+        give_back(store, requester, budgets, window).await;
         tracing::Span::current().record("record_id", record.id.as_str());
         Ok(record)
     })

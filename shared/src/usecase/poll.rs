@@ -2,7 +2,8 @@
 //! exchanges its device code for an access token, exactly once.
 //!
 //! DynamoDB cost: a public client's pending poll is one conditional `UpdateItem`; a
-//! confidential client's adds the `GetItem` that authenticates it; a too-early poll adds
+//! confidential client's adds the `GetItem` that authenticates it, once per instance and
+//! cache lifetime (`CLIENT_CACHE_SECONDS`); a too-early poll adds
 //! the `UpdateItem` that grows the interval; the poll that gets the token adds one
 //! `TransactWriteItems` that consumes the record and writes the login's grant (and its
 //! first refresh token). A consumed code presented again adds the `UpdateItem` that
@@ -12,8 +13,9 @@ use std::time::Duration;
 
 use super::{Context as _, Internal, Outcome, in_span};
 use crate::domain::{
-    ClientCredentials, DeviceAuthorization, DeviceCode, DeviceState, Grant, GrantId, GrantType,
-    PollDecision, REPLAY_GRACE, RefreshRecord, RefreshToken, RevokeReason, decide,
+    ClientCredentials, ClientKind, DeviceAuthorization, DeviceCode, DeviceState, Grant, GrantId,
+    GrantType, PollDecision, REPLAY_GRACE, RefreshRecord, RefreshToken, RevokeReason, SecretHash,
+    decide,
 };
 
 use crate::store::{ConsumeOutcome, Owner, PollWrite, RevokeOutcome, Store};
@@ -132,9 +134,12 @@ pub async fn poll(
             used_basic: credentials.used_basic,
         };
         let require_public = credentials.secret.is_none();
+        // The secret this poll authenticated with, as the (possibly cached) record holds
+        // it: the exchange checks it against the record as stored at that moment.
+        let mut secret_hash = None;
         if !require_public {
             let stored = store
-                .get_client(client_id)
+                .cached_client(client_id, clock.now())
                 .await
                 .context("reading the client failed")?;
             let client = credentials
@@ -142,6 +147,9 @@ pub async fn poll(
                 .map_err(|_| invalid_client())?;
             if !client.may_use(GrantType::DeviceCode) {
                 return Err(PollError::UnauthorizedClient);
+            }
+            if let ClientKind::Confidential { secret_hash: hash } = client.kind {
+                secret_hash = Some(hash);
             }
         }
         let device_code = match request.grant {
@@ -153,7 +161,7 @@ pub async fn poll(
         // its record is read to tell an unknown client (invalid_client) from a bad code.
         let unknown_public_client = || async {
             let stored = store
-                .get_client(client_id)
+                .cached_client(client_id, clock.now())
                 .await
                 .context("reading the client failed")?;
             Ok::<_, PollError>(credentials.authenticate(stored).is_err())
@@ -212,7 +220,9 @@ pub async fn poll(
             }
             PollDecision::InvalidGrant { replay: false } => Err(PollError::InvalidGrant),
             PollDecision::Issue => match record {
-                Some(record) => exchange(store, tokens, clock, &record, now).await,
+                Some(record) => {
+                    exchange(store, tokens, clock, &record, secret_hash.as_ref(), now).await
+                }
                 None => Err(PollError::InvalidGrant),
             },
         }
@@ -262,6 +272,7 @@ async fn exchange(
     tokens: &TokenMinter,
     clock: &dyn Clock,
     record: &DeviceAuthorization,
+    secret_hash: Option<&SecretHash>,
     now: Timestamp,
 ) -> Result<IssuedToken, PollError> {
     let DeviceState::Approved(approval) = &record.state else {
@@ -280,7 +291,7 @@ async fn exchange(
         })
     });
     match store
-        .consume(record, &grant, refresh_record.as_ref(), now)
+        .consume(record, &grant, refresh_record.as_ref(), secret_hash, now)
         .await
         .context("consuming the device code failed")?
     {

@@ -16,11 +16,7 @@ pub async fn publish_keys(store: &Store, keys: &KeySet) -> Result<bool, Internal
     Ok(written)
 }
 
-/// The published JWKS document; an empty set before the token function first started.
-pub async fn published_keys(store: &Store) -> Result<String, Internal> {
-    Ok(store
-        .get_jwks()
-        .await
-        .context("reading the JWKS failed")?
-        .unwrap_or_else(|| r#"{"keys":[]}"#.to_owned()))
+/// The published JWKS document, `None` before the token function first started.
+pub async fn published_keys_if_any(store: &Store) -> Result<Option<String>, Internal> {
+    store.get_jwks().await.context("reading the JWKS failed")
 }
