@@ -118,7 +118,7 @@ async fn a_pending_public_poll_is_one_dynamodb_request() {
 }
 
 #[tokio::test]
-async fn an_instance_reads_a_client_once_per_cache_lifetime_and_a_token_needs_its_current_secret() {
+async fn an_instance_reads_a_client_once_per_cache_lifetime_and_a_deleted_clients_codes_die() {
     let mut env = TestEnv::new().await;
     env.set_var("CLIENT_CACHE_SECONDS", "30");
     let (_, old_secret) = env.confidential_client("backend").await;
@@ -174,46 +174,72 @@ async fn an_instance_reads_a_client_once_per_cache_lifetime_and_a_token_needs_it
         "the client came from the cache"
     );
 
-    // The secret is rotated. Inside the cache's lifetime the old one still hears
-    // "pending", but the exchange checks the stored secret: no token for it.
+    // The secret is rotated. Inside the cache's lifetime (the stated bound) the instance
+    // still knows the old one; past it, the old secret is refused at once.
     let admin = env.admin_app().await;
+    let root = integration_tests::admin_token("root");
     let rotated = admin::handle(
         &admin,
         integration_tests::admin_request(
             Method::PATCH,
             "/admin/oauth/clients/backend",
             Some(serde_json::json!({"rotate_secret": true})),
-            Some(&integration_tests::admin_token("root")),
+            Some(&root),
         ),
     )
     .await;
     assert_eq!(rotated.status(), 200);
     let new_secret = json(&rotated)["client_secret"].as_str().unwrap().to_owned();
-    env.approve(&codes[0], "alice").await;
     env.requests.take();
     clock.advance(Duration::from_secs(5));
+    assert_error(
+        &poll(&app, poll_with(old_secret.expose(), &codes[0])).await,
+        400,
+        "authorization_pending",
+    );
+    assert_eq!(env.requests.take(), ["UpdateItem"]);
+    clock.advance(Duration::from_secs(30));
     assert_error(
         &poll(&app, poll_with(old_secret.expose(), &codes[0])).await,
         401,
         "invalid_client",
     );
-    assert_eq!(env.requests.take(), ["UpdateItem", "TransactWriteItems"]);
+    assert_eq!(env.requests.take(), ["GetItem"]);
+    assert_error(
+        &poll(&app, poll_with(&new_secret, &codes[0])).await,
+        400,
+        "authorization_pending",
+    );
+
+    // Approved codes, then the client is deleted: the deletion withdraws them, so even an
+    // instance that still holds the client cannot exchange them; no login consults the
+    // client's one item.
+    env.approve(&codes[1], "alice").await;
+    env.approve(&codes[2], "bob").await;
+    let deleted = admin::handle(
+        &admin,
+        integration_tests::admin_request(
+            Method::DELETE,
+            "/admin/oauth/clients/backend",
+            None,
+            Some(&root),
+        ),
+    )
+    .await;
+    assert_eq!(deleted.status(), 204);
+    env.requests.take();
+    for code in &codes[1..] {
+        assert_error(
+            &poll(&app, poll_with(&new_secret, code)).await,
+            400,
+            "access_denied",
+        );
+    }
+    assert_eq!(env.requests.take(), ["UpdateItem", "UpdateItem"]);
     assert!(
         env.items_of_kind("GRANT").await.is_empty(),
         "nothing issued"
     );
-
-    // Past the lifetime the instance reads the client again: the old secret is refused
-    // at once, and the new one gets the token of the still approved code.
-    clock.advance(Duration::from_secs(30));
-    assert_error(
-        &poll(&app, poll_with(old_secret.expose(), &codes[1])).await,
-        401,
-        "invalid_client",
-    );
-    assert_eq!(env.requests.take(), ["GetItem"]);
-    let response = poll(&app, poll_with(&new_secret, &codes[0])).await;
-    assert_eq!(response.status(), 200, "{}", json(&response));
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ pub use grants::{Found, GRANT_RETENTION, GrantsOf, Owner, RevokeOutcome, RotateO
 pub use listing::{DeviceFilter, Page, PageKey};
 pub use lookup::{Budget, Requester, Window};
 pub use table::{CLIENT_INDEX, INDEX_SHARDS, LIST_INDEX, TTL_ATTRIBUTE, create_table};
-pub use transitions::{ConsumeOutcome, DecideOutcome, PollWrite};
+pub use transitions::{ClientCheck, ConsumeOutcome, DecideOutcome, PollWrite};
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -28,7 +28,8 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use crate::domain::{
-    ClientId, DeviceAuthorization, DeviceAuthorizationId, OAuthClient, Status, UserCode,
+    ClientId, DeviceAuthorization, DeviceAuthorizationId, GrantId, OAuthClient, RefreshTokenHash,
+    Status, UserCode,
 };
 use crate::time::Timestamp;
 use item::attr;
@@ -246,25 +247,62 @@ impl Store {
         id: &ClientId,
         now: Timestamp,
     ) -> Result<Option<OAuthClient>, StoreError> {
-        let cache = &self.clients;
-        if cache.ttl.is_zero() {
-            return self.get_client(id).await;
-        }
-        let fresh = |read_at: Timestamp| read_at <= now && now < read_at.plus(cache.ttl);
-        if let Ok(entries) = cache.entries.lock()
-            && let Some((read_at, client)) = entries.get(id)
-            && fresh(*read_at)
-        {
-            return Ok(client.clone());
+        if let Some(client) = self.fresh_client(id, now) {
+            return Ok(client);
         }
         let client = self.get_client(id).await?;
+        self.remember_client(id, now, client.clone());
+        Ok(client)
+    }
+
+    /// Whether [`Store::cached_client`] answers from memory (a lifetime above zero).
+    pub fn caches_clients(&self) -> bool {
+        !self.clients.ttl.is_zero()
+    }
+
+    /// The client as this instance read it less than the cache's lifetime ago, if so
+    /// (`Some(None)`: read then, and unknown).
+    fn fresh_client(&self, id: &ClientId, now: Timestamp) -> Option<Option<OAuthClient>> {
+        let cache = &self.clients;
+        if cache.ttl.is_zero() {
+            return None;
+        }
+        let entries = cache.entries.lock().ok()?;
+        let (read_at, client) = entries.get(id)?;
+        (*read_at <= now && now < read_at.plus(cache.ttl)).then(|| client.clone())
+    }
+
+    fn remember_client(&self, id: &ClientId, now: Timestamp, client: Option<OAuthClient>) {
+        let cache = &self.clients;
+        if cache.ttl.is_zero() {
+            return;
+        }
         if let Ok(mut entries) = cache.entries.lock() {
             if entries.len() >= CLIENT_CACHE_ENTRIES {
                 entries.clear();
             }
-            entries.insert(id.clone(), (now, client.clone()));
+            entries.insert(id.clone(), (now, client));
         }
-        Ok(client)
+    }
+
+    /// [`Store::find`] for a refresh: the client comes from this instance's cache when it
+    /// is fresh (then the batch reads only the grant and the token), else from the same
+    /// batch, which refills the cache.
+    pub async fn find_with_client(
+        &self,
+        client: &ClientId,
+        grant: Option<&GrantId>,
+        refresh: Option<&RefreshTokenHash>,
+        now: Timestamp,
+    ) -> Result<Found, StoreError> {
+        if let Some(cached) = self.fresh_client(client, now) {
+            let mut found = self.find(None, grant, refresh).await?;
+            found.client = cached;
+            return Ok(found);
+        }
+        let found = self.find(Some(client), grant, refresh).await?;
+        self.remember_client(client, now, found.client.clone());
+        Ok(found)
     }
 
     /// Reads a client with a strongly consistent `GetItem`: a rotated secret, a narrowed
@@ -368,9 +406,10 @@ impl Store {
         }
     }
 
-    /// Denies every pending request of `client_id` created since `since` (a pending
-    /// request is never older than the longest code lifetime), so that none can be
-    /// approved once the client is gone. Reads only that client's own partitions of the
+    /// Denies every pending or approved request of `client_id` created since `since` (a
+    /// live request is never older than the longest code lifetime), so that none can be
+    /// approved or exchanged once the client is gone (the exchange of an instance that
+    /// still holds the client in its cache included). Reads only that client's own partitions of the
     /// client index, from `since` on, then those records; each deny is conditional on
     /// the record still being pending. Returns how many it denied.
     pub async fn revoke_pending(
@@ -385,8 +424,8 @@ impl Store {
         let mut revoked = 0;
         for found in self.get_items(keys).await? {
             let record = item::device_from_item(&found)?;
-            if record.status(now) == Status::Pending
-                && self.deny(&record.id, now).await? == DecideOutcome::Decided
+            if matches!(record.status(now), Status::Pending | Status::Approved)
+                && self.withdraw(&record.id, now).await?
             {
                 revoked += 1;
             }

@@ -53,6 +53,18 @@ pub enum ConsumeOutcome {
     Conflict,
 }
 
+/// How the exchange of a device code makes sure the client may still have its token.
+#[derive(Debug, Clone, Copy)]
+pub enum ClientCheck<'a> {
+    /// In the consuming transaction, against the client as stored at that moment (and,
+    /// for a poll that authenticated, its secret): exact, but every login of a client
+    /// then writes a condition check on that client's one item.
+    InTransaction { secret_hash: Option<&'a SecretHash> },
+    /// The caller checked the client itself, from a record read at most the client
+    /// cache's lifetime ago (see [`Store::cached_client`]).
+    Checked,
+}
+
 /// The result of approving or denying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecideOutcome {
@@ -186,17 +198,18 @@ impl Store {
     }
 
     /// Consumes an approved record for its client: one `TransactWriteItems` that moves
-    /// `approved -> consumed` (unexpired, same client), checks that the client still
-    /// exists and may use the device grant (and, for a poll that authenticated with
-    /// `secret_hash`, still has that secret), and writes the login's grant and its first
-    /// refresh token, if any. Exactly one of any number of concurrent calls gets
-    /// `Consumed`; the others write nothing.
+    /// `approved -> consumed` (unexpired, same client) and writes the login's grant and
+    /// its first refresh token, if any. With [`ClientCheck::InTransaction`] it also
+    /// checks that the client, as stored at that moment, exists and may use the device
+    /// grant (and, for a poll that authenticated with a secret, still has that secret).
+    /// Exactly one of any number of concurrent calls gets `Consumed`; the others write
+    /// nothing.
     pub async fn consume(
         &self,
         record: &DeviceAuthorization,
         grant: &Grant,
         refresh: Option<&RefreshRecord>,
-        secret_hash: Option<&SecretHash>,
+        check: ClientCheck<'_>,
         now: Timestamp,
     ) -> Result<ConsumeOutcome, StoreError> {
         let update = Update::builder()
@@ -218,23 +231,30 @@ impl Store {
             .expression_attribute_values(":client", s(record.client_id.as_str()))
             .expression_attribute_values(":now", n(now.as_millis()))
             .build()?;
-        let mut client_allowed = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(item::client_key(&record.client_id)))
-            .expression_attribute_names("#pk", PARTITION_KEY)
-            .expression_attribute_names("#grants", attr::ALLOWED_GRANTS)
-            .expression_attribute_values(":grant", s(GrantType::DeviceCode.as_str()));
-        client_allowed = match secret_hash {
-            Some(hash) => client_allowed
-                .condition_expression(
-                    "attribute_exists(#pk) AND contains(#grants, :grant) AND #secret = :secret",
-                )
-                .expression_attribute_names("#secret", attr::SECRET_HASH)
-                .expression_attribute_values(":secret", s(hash.as_str())),
-            None => client_allowed
-                .condition_expression("attribute_exists(#pk) AND contains(#grants, :grant)"),
+        let client_allowed = match check {
+            ClientCheck::InTransaction { secret_hash } => {
+                let condition = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(item::client_key(&record.client_id)))
+                    .expression_attribute_names("#pk", PARTITION_KEY)
+                    .expression_attribute_names("#grants", attr::ALLOWED_GRANTS)
+                    .expression_attribute_values(":grant", s(GrantType::DeviceCode.as_str()));
+                let condition = match secret_hash {
+                    Some(hash) => condition
+                        .condition_expression(
+                            "attribute_exists(#pk) AND contains(#grants, :grant) \
+                             AND #secret = :secret",
+                        )
+                        .expression_attribute_names("#secret", attr::SECRET_HASH)
+                        .expression_attribute_values(":secret", s(hash.as_str())),
+                    None => condition.condition_expression(
+                        "attribute_exists(#pk) AND contains(#grants, :grant)",
+                    ),
+                };
+                Some(condition.build()?)
+            }
+            ClientCheck::Checked => None,
         };
-        let client_allowed = client_allowed.build()?;
         let new_item = |item| {
             Put::builder()
                 .table_name(&self.table)
@@ -243,20 +263,23 @@ impl Store {
                 .expression_attribute_names("#pk", PARTITION_KEY)
                 .build()
         };
+        let client_checked = client_allowed.is_some();
         let mut request = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(
+            .transact_items(TransactWriteItem::builder().update(update).build());
+        if let Some(condition) = client_allowed {
+            request = request.transact_items(
                 TransactWriteItem::builder()
-                    .condition_check(client_allowed)
-                    .build(),
-            )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(new_item(item::grant_to_item(grant, GRANT_RETENTION))?)
+                    .condition_check(condition)
                     .build(),
             );
+        }
+        request = request.transact_items(
+            TransactWriteItem::builder()
+                .put(new_item(item::grant_to_item(grant, GRANT_RETENTION))?)
+                .build(),
+        );
         if let Some(refresh) = refresh {
             request = request.transact_items(
                 TransactWriteItem::builder()
@@ -275,7 +298,7 @@ impl Store {
                     Ok(ConsumeOutcome::Conflict)
                 } else if reasons.first() == Some(&Cancellation::Condition) {
                     Ok(ConsumeOutcome::Lost)
-                } else if reasons.get(1) == Some(&Cancellation::Condition) {
+                } else if client_checked && reasons.get(1) == Some(&Cancellation::Condition) {
                     Ok(ConsumeOutcome::ClientGone)
                 } else {
                     Err(StoreError::request(cancelled))
@@ -323,6 +346,38 @@ impl Store {
             .expression_attribute_names("#at", attr::DENIED_AT)
             .expression_attribute_values(":new", s(Status::Denied.as_str()));
         self.decide_pending(request, id, now).await
+    }
+
+    /// Moves `pending -> denied` or `approved -> denied` (the client is gone, so the
+    /// code must never be exchanged). Returns whether this call moved it.
+    pub async fn withdraw(
+        &self,
+        id: &DeviceAuthorizationId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item::device_key(id)))
+            .update_expression("SET #status = :denied, #at = :now")
+            .condition_expression("#status IN (:pending, :approved) AND #expires > :now")
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#at", attr::DENIED_AT)
+            .expression_attribute_names("#expires", attr::EXPIRES_AT)
+            .expression_attribute_values(":denied", s(Status::Denied.as_str()))
+            .expression_attribute_values(":pending", s(Status::Pending.as_str()))
+            .expression_attribute_values(":approved", s(Status::Approved.as_str()))
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(StoreError::request(other)),
+            },
+        }
     }
 
     /// Sends a decision update conditional on the record being pending and unexpired,

@@ -14,11 +14,10 @@ use std::time::Duration;
 use super::{Context as _, Internal, Outcome, in_span};
 use crate::domain::{
     ClientCredentials, ClientKind, DeviceAuthorization, DeviceCode, DeviceState, Grant, GrantId,
-    GrantType, PollDecision, REPLAY_GRACE, RefreshRecord, RefreshToken, RevokeReason, SecretHash,
-    decide,
+    GrantType, PollDecision, REPLAY_GRACE, RefreshRecord, RefreshToken, RevokeReason, decide,
 };
 
-use crate::store::{ConsumeOutcome, Owner, PollWrite, RevokeOutcome, Store};
+use crate::store::{ClientCheck, ConsumeOutcome, Owner, PollWrite, RevokeOutcome, Store};
 use crate::time::{Clock, Timestamp};
 use crate::token::TokenMinter;
 
@@ -221,7 +220,26 @@ pub async fn poll(
             PollDecision::InvalidGrant { replay: false } => Err(PollError::InvalidGrant),
             PollDecision::Issue => match record {
                 Some(record) => {
-                    exchange(store, tokens, clock, &record, secret_hash.as_ref(), now).await
+                    // With a client cache, one client's item must not take a condition
+                    // check per login: the client is checked here, from a record at most
+                    // the cache's lifetime old (a confidential one was, just above).
+                    let check = if !store.caches_clients() {
+                        ClientCheck::InTransaction {
+                            secret_hash: secret_hash.as_ref(),
+                        }
+                    } else {
+                        if require_public {
+                            let client = store
+                                .cached_client(client_id, clock.now())
+                                .await
+                                .context("reading the client failed")?;
+                            if !client.is_some_and(|c| c.may_use(GrantType::DeviceCode)) {
+                                return Err(PollError::ClientGone);
+                            }
+                        }
+                        ClientCheck::Checked
+                    };
+                    exchange(store, tokens, clock, &record, check, now).await
                 }
                 None => Err(PollError::InvalidGrant),
             },
@@ -272,7 +290,7 @@ async fn exchange(
     tokens: &TokenMinter,
     clock: &dyn Clock,
     record: &DeviceAuthorization,
-    secret_hash: Option<&SecretHash>,
+    check: ClientCheck<'_>,
     now: Timestamp,
 ) -> Result<IssuedToken, PollError> {
     let DeviceState::Approved(approval) = &record.state else {
@@ -291,7 +309,7 @@ async fn exchange(
         })
     });
     match store
-        .consume(record, &grant, refresh_record.as_ref(), secret_hash, now)
+        .consume(record, &grant, refresh_record.as_ref(), check, now)
         .await
         .context("consuming the device code failed")?
     {

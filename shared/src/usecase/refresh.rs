@@ -79,10 +79,11 @@ pub async fn refresh(
         let grant_id = token.map(RefreshToken::grant_id);
         let hash = token.map(RefreshToken::hash);
         let found = store
-            .find(
-                Some(&credentials.client_id),
+            .find_with_client(
+                &credentials.client_id,
                 grant_id.as_ref(),
                 hash.as_ref(),
+                clock.now(),
             )
             .await
             .context("reading the refresh token failed")?;
