@@ -14,6 +14,9 @@
 //!   RS256 key), or rotates the set read on standard input (see the README).
 //! - `xtask approve USER_CODE [--sub ACCOUNT]`, `xtask deny USER_CODE`: decide a pending
 //!   request from the command line, as the verification page would.
+//! - `xtask capacity [--option value]...`: the DynamoDB capacity model (`make capacity`).
+
+mod capacity;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -44,6 +47,7 @@ async fn main() -> ExitCode {
         Some("signing-keys") => signing_keys(&args[1..]),
         Some("approve") => decide(&args[1..], true).await,
         Some("deny") => decide(&args[1..], false).await,
+        Some("capacity") => capacity::run(&args[1..]),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -58,7 +62,8 @@ async fn main() -> ExitCode {
 const USAGE: &str = "usage: xtask env | setup \
     | dev-token --sub ACCOUNT [--permissions A,B] [--ttl SECONDS] \
     | signing-keys [--rotate [--retire KID]...] \
-    | approve USER_CODE [--sub ACCOUNT] | deny USER_CODE";
+    | approve USER_CODE [--sub ACCOUNT] | deny USER_CODE \
+    | capacity [--logins-per-second N] [--polls-per-login N] [--confidential-share S] ... (see xtask/src/capacity.rs)";
 
 /// The local configuration: the manifest's values, overridden by the process environment.
 fn local_env() -> Result<BTreeMap<String, String>, String> {
