@@ -169,12 +169,17 @@ struct Units {
 #[derive(Debug, Default)]
 pub struct Load {
     keys: HashMap<(Target, String), Units>,
-    requests: f64,
+    /// DynamoDB requests a second, by where they go.
+    requests: HashMap<Target, f64>,
     /// HTTP requests the functions serve.
     http_requests: f64,
 }
 
 impl Load {
+    fn request(&mut self, target: Target, count: f64) {
+        *self.requests.entry(target).or_default() += count;
+    }
+
     fn write(&mut self, target: Target, key: &str, units: f64) {
         self.keys.entry((target, key.to_owned())).or_default().write += units;
     }
@@ -358,7 +363,7 @@ pub fn model(profile: &Profile) -> Load {
             true,
             per_login,
         );
-        load.requests += per_login;
+        load.request(Target::Table, per_login);
 
         // Look-up: take from the account's (and the address's) budget, read the claim
         // and the record, give back what was taken.
@@ -385,7 +390,7 @@ pub fn model(profile: &Profile) -> Load {
             );
             // Taken, then given back: two updates.
             update(&mut load, &counter, &counter, false, 2.0 * per_login);
-            load.requests += 2.0 * per_login;
+            load.request(Target::Table, 2.0 * per_login);
         }
         let claim = item::user_code_claim_item(&record);
         load.read(
@@ -398,7 +403,7 @@ pub fn model(profile: &Profile) -> Load {
             pk(&created),
             read_units(item_size(&created), true) * per_login,
         );
-        load.requests += 2.0 * per_login;
+        load.request(Target::Table, 2.0 * per_login);
 
         // Pending polls: one conditional update each.
         let mut polled = record.clone();
@@ -411,7 +416,7 @@ pub fn model(profile: &Profile) -> Load {
             false,
             profile.polls_per_login * per_login,
         );
-        load.requests += profile.polls_per_login * per_login;
+        load.request(Target::Table, profile.polls_per_login * per_login);
 
         // Approval: one conditional update.
         let approval = Approval {
@@ -423,7 +428,7 @@ pub fn model(profile: &Profile) -> Load {
         approved.state = device_flow::domain::DeviceState::Approved(approval.clone());
         let approved_item = item::device_to_item(&approved, retention);
         update(&mut load, &polled_item, &approved_item, false, per_login);
-        load.requests += per_login;
+        load.request(Target::Table, per_login);
 
         // The poll that gets the token: its poll update fails its condition (charged as a
         // write), then one transaction consumes the record and writes the grant and the
@@ -466,7 +471,7 @@ pub fn model(profile: &Profile) -> Load {
                 item::refresh_to_item(&refresh, Duration::ZERO),
             ));
         }
-        load.requests += 2.0 * per_login;
+        load.request(Target::Table, 2.0 * per_login);
         load.http_requests += (profile.polls_per_login + 4.0) * per_login;
     }
 
@@ -489,7 +494,7 @@ pub fn model(profile: &Profile) -> Load {
             pk(&item),
             read_units(item_size(&item), true) * reads,
         );
-        load.requests += reads;
+        load.request(Target::Table, reads);
     }
 
     // Refreshes: one strongly consistent batch read of the grant and the token, one
@@ -511,7 +516,7 @@ pub fn model(profile: &Profile) -> Load {
             create(&mut load, refresh_item, true, per_refresh);
             update(&mut load, grant_item, grant_item, true, per_refresh);
         }
-        load.requests += 2.0 * profile.refreshes_per_second;
+        load.request(Target::Table, 2.0 * profile.refreshes_per_second);
         load.http_requests += profile.refreshes_per_second;
     }
 
@@ -551,7 +556,8 @@ pub fn model(profile: &Profile) -> Load {
             read_units(item_size(&sample_record), false) * pages,
         );
     }
-    load.requests += (f64::from(INDEX_SHARDS) + 1.0) * pages;
+    load.request(Target::Gsi1, f64::from(INDEX_SHARDS) * pages);
+    load.request(Target::Table, pages);
     load.http_requests += pages;
 
     // The published key set, read by discovery once per instance every 10 seconds.
@@ -562,7 +568,7 @@ pub fn model(profile: &Profile) -> Load {
         pk(&jwks),
         read_units(item_size(&jwks), true) * reads,
     );
-    load.requests += reads;
+    load.request(Target::Table, reads);
     load.http_requests += profile.jwks_requests_per_second;
     load
 }
@@ -596,8 +602,8 @@ pub fn report(profile: &Profile, load: &Load) -> String {
     let _ = writeln!(out, "Load profile: {profile:?}");
     let _ = writeln!(
         out,
-        "\n{:<6} {:>12} {:>12} {:>12}   busiest partition key (write units/s; read units/s)",
-        "where", "write u/s", "read u/s", "$/month"
+        "\n{:<6} {:>10} {:>10} {:>10} {:>10}   busiest partition key (write units/s; read units/s)",
+        "where", "requests/s", "write u/s", "read u/s", "$/month"
     );
     let mut bill = 0.0;
     for target in [Target::Table, Target::Gsi1, Target::Gsi2] {
@@ -616,8 +622,9 @@ pub fn report(profile: &Profile, load: &Load) -> String {
             });
         let _ = writeln!(
             out,
-            "{:<6} {:>12.0} {:>12.0} {:>12.0}   {busiest_write}{busiest_read}",
+            "{:<6} {:>10.0} {:>10.0} {:>10.0} {:>10.0}   {busiest_write}{busiest_read}",
             target.name(),
+            load.requests.get(&target).copied().unwrap_or_default(),
             write,
             read,
             cost
@@ -636,7 +643,7 @@ pub fn report(profile: &Profile, load: &Load) -> String {
         out,
         "\nDynamoDB: {:.0} requests/s; {:.0} write and {:.0} read units/s; ${bill:.0} a month \
          (${:.2} per million logins, refreshes and admin pages included)",
-        load.requests,
+        load.requests.values().sum::<f64>(),
         table_write,
         table_read,
         bill / (logins * SECONDS_PER_MONTH) * 1e6
