@@ -239,6 +239,76 @@ async fn pagination_visits_every_record_once_even_while_records_are_created() {
 }
 
 #[tokio::test]
+async fn pages_of_the_sharded_listing_merge_every_shard_newest_first() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let app = env.admin_app().await;
+    for _ in 0..150 {
+        env.issue("tv", None).await;
+    }
+    // The expected order: the index sort key (created ms, then id), newest first.
+    let mut expected: Vec<(String, String)> = env
+        .items_of_kind("DEVICE")
+        .await
+        .iter()
+        .map(|item| {
+            (
+                item["gsi1sk"].as_s().unwrap().clone(),
+                item["id"].as_s().unwrap().clone(),
+            )
+        })
+        .collect();
+    expected.sort_by(|a, b| b.0.cmp(&a.0));
+    let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+    let shards: HashSet<String> = env
+        .items_of_kind("DEVICE")
+        .await
+        .iter()
+        .map(|item| item["gsi1pk"].as_s().unwrap().clone())
+        .collect();
+    assert!(
+        shards.len() > 20,
+        "150 records spread over the shards: {shards:?}"
+    );
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut sizes = Vec::new();
+    for _ in 0..20 {
+        let path = match &cursor {
+            Some(c) => format!("{LIST}?limit=40&cursor={c}"),
+            None => format!("{LIST}?limit=40"),
+        };
+        env.requests.take();
+        let body = json(&call(&app, Method::GET, &path, None).await);
+        let page: Vec<String> = body["device_authorisations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            env.requests.take(),
+            integration_tests::sharded_page(page.len())
+        );
+        sizes.push(page.len());
+        seen.extend(page);
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen, expected,
+        "every record once, newest first across the shards"
+    );
+    assert!(
+        sizes.iter().rev().skip(1).all(|&n| n >= 30),
+        "pages are (nearly) full: {sizes:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_tampered_or_foreign_cursor_is_400() {
     let env = TestEnv::new().await;
     env.public_client("tv").await;
