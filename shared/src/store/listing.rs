@@ -163,7 +163,7 @@ fn merge(shards: Vec<Shard>, limit: usize) -> (Vec<Item>, Option<PageKey>) {
 
 impl Store {
     /// The base-table keys of up to `limit` items of `partitions`, newest first, below
-    /// `start`; one `Query` per partition, all at once.
+    /// `start`; one `Query` per partition, eight at a time.
     ///
     /// A sharded listing asks each shard for about four times its share of the page (plus
     /// four), not for a whole page each: ids spread evenly, so that is nearly always
@@ -187,7 +187,7 @@ impl Store {
         } else {
             limit.min((limit.saturating_mul(4) + shards - 1) / shards + 4)
         };
-        let mut queries = JoinSet::new();
+        let mut queries = Vec::with_capacity(partitions.len());
         for partition in &partitions.values {
             let mut request = self
                 .client
@@ -205,7 +205,7 @@ impl Store {
                     .expression_attribute_values(":before", AttributeValue::S(start.0.clone()));
             }
             let sort_key = partitions.sort_key;
-            queries.spawn(async move {
+            queries.push(async move {
                 let output = request.send().await.map_err(StoreError::request)?;
                 let more = output.last_evaluated_key.is_some();
                 let keys = output
@@ -217,21 +217,18 @@ impl Store {
                 Ok::<_, StoreError>(Shard { keys, more })
             });
         }
-        let mut shards = Vec::with_capacity(partitions.len());
-        while let Some(done) = queries.join_next().await {
-            shards.push(done.map_err(|_| StoreError::Corrupt(PARTITION_KEY))??);
-        }
+        let shards = bounded(queries).await?;
         Ok(merge(shards, usize::try_from(limit).unwrap_or(0)))
     }
 
     /// The base-table keys of every item of `partitions` created at or after `since`:
-    /// each partition paged through on its own, all partitions at once, in no order.
+    /// each partition paged through on its own, eight partitions at a time, in no order.
     pub(crate) async fn keys_since(
         &self,
         partitions: &Partitions,
         since: Timestamp,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut queries = JoinSet::new();
+        let mut queries = Vec::with_capacity(partitions.len());
         for partition in &partitions.values {
             let request = self
                 .client
@@ -247,7 +244,7 @@ impl Store {
                     AttributeValue::S(format!("{:015}", since.as_millis())),
                 );
             let sort_key = partitions.sort_key;
-            queries.spawn(async move {
+            queries.push(async move {
                 let mut keys = Vec::new();
                 let mut start = None;
                 loop {
@@ -267,11 +264,7 @@ impl Store {
                 }
             });
         }
-        let mut keys = Vec::new();
-        while let Some(done) = queries.join_next().await {
-            keys.extend(done.map_err(|_| StoreError::Corrupt(PARTITION_KEY))??);
-        }
-        Ok(keys)
+        Ok(bounded(queries).await?.into_iter().flatten().collect())
     }
 
     /// The items with these base-table keys, in the keys' order, with eventually
@@ -390,6 +383,32 @@ impl Store {
         self.list(partitions, limit, start, item::grant_from_item)
             .await
     }
+}
+
+/// How many of a listing's queries are in flight at once: enough that 32 shards take four
+/// round trips, few enough that no query waits long behind the others for a connection or
+/// a slow server (each has its own timeout).
+const CONCURRENT_QUERIES: usize = 8;
+
+/// Runs `tasks`, at most [`CONCURRENT_QUERIES`] at a time; the results in no order.
+async fn bounded<T, F>(tasks: Vec<F>) -> Result<Vec<T>, StoreError>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, StoreError>> + Send + 'static,
+{
+    let mut waiting = tasks.into_iter();
+    let mut running = JoinSet::new();
+    for task in waiting.by_ref().take(CONCURRENT_QUERIES) {
+        running.spawn(task);
+    }
+    let mut results = Vec::new();
+    while let Some(done) = running.join_next().await {
+        results.push(done.map_err(|_| StoreError::Corrupt(PARTITION_KEY))??);
+        if let Some(task) = waiting.next() {
+            running.spawn(task);
+        }
+    }
+    Ok(results)
 }
 
 /// An index entry (keys only) as its index sort key and its base-table key.
