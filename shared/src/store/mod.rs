@@ -238,10 +238,12 @@ impl Store {
     /// devices use it; an unknown client is remembered as unknown just as long.
     ///
     /// The bound on staleness: a secret rotation, a narrowed grant or scope, or a deletion
-    /// reaches these answers within the lifetime. Nothing lasting rests on them alone: the
-    /// transaction that issues a device's token checks the client as stored at that
-    /// moment (it exists, allows the grant, has the secret the poll presented), and an
-    /// administrator's reads and the refresh grant read the table.
+    /// reaches these answers within the lifetime, and until then an instance that read
+    /// the client before may act on the old record, issuing a token included (the
+    /// exchange then checks the client from this cache, not in its transaction: see
+    /// [`ClientCheck`]). Deleting a client withdraws its pending and approved codes, so
+    /// what remains exchangeable in that window is a code issued and approved inside it.
+    /// Administrators read the table.
     pub async fn cached_client(
         &self,
         id: &ClientId,
@@ -409,9 +411,10 @@ impl Store {
     /// Denies every pending or approved request of `client_id` created since `since` (a
     /// live request is never older than the longest code lifetime), so that none can be
     /// approved or exchanged once the client is gone (the exchange of an instance that
-    /// still holds the client in its cache included). Reads only that client's own partitions of the
-    /// client index, from `since` on, then those records; each deny is conditional on
-    /// the record still being pending. Returns how many it denied.
+    /// still holds the client in its cache included). Reads only that client's own
+    /// partitions of the client index, from `since` on, then those records; each deny is
+    /// conditional on the record still being pending or approved. Returns how many it
+    /// denied.
     pub async fn revoke_pending(
         &self,
         client_id: &ClientId,
