@@ -168,14 +168,39 @@ pub struct TokenMinter {
     pub keys: KeySet,
     issuer: String,
     audience: String,
+    /// The key set's publication, when it may still be under way (see [`TokenMinter::ready`]).
+    publication: Option<std::sync::Arc<crate::usecase::signing_keys::KeyPublication>>,
 }
 
 impl TokenMinter {
+    /// A minter whose keys are published already.
     pub fn new(config: &crate::config::TokenConfig, keys: KeySet) -> Self {
         Self {
             keys,
             issuer: config.issuer.clone(),
             audience: config.access_token_audience.clone(),
+            publication: None,
+        }
+    }
+
+    /// The same minter, whose keys `publication` publishes (started at cold start).
+    #[must_use]
+    pub fn publishing(
+        self,
+        publication: std::sync::Arc<crate::usecase::signing_keys::KeyPublication>,
+    ) -> Self {
+        Self {
+            publication: Some(publication),
+            ..self
+        }
+    }
+
+    /// Waits until the keys are published (at once after the first time): called before
+    /// every signature, so that no token carries a key id the JWKS does not have.
+    pub async fn ready(&self) -> Result<(), crate::usecase::Internal> {
+        match &self.publication {
+            Some(publication) => publication.ensure().await,
+            None => Ok(()),
         }
     }
 

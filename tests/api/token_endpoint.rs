@@ -243,6 +243,47 @@ async fn an_instance_reads_a_client_once_per_cache_lifetime_and_a_deleted_client
 }
 
 #[tokio::test]
+async fn the_key_set_is_published_before_the_first_signature_not_before_the_first_poll() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let keys = device_flow::token::KeySet::from_json(&integration_tests::test_key_set()).unwrap();
+    let store = env.store();
+    // As the function's cold start does, but without running the background half: the
+    // publication is still to do when requests arrive.
+    let publication = device_flow::usecase::signing_keys::KeyPublication::new(&store, &keys);
+    let mut app = App::new(env.config(), store, keys);
+    app.tokens = app.tokens.publishing(publication);
+    let clock = ManualClock::now();
+    app.clock = Box::new(clock.clone());
+    let (device_code, _) = env.issue("tv", None).await;
+
+    assert_error(
+        &poll(&app, token_request("tv", &device_code)).await,
+        400,
+        "authorization_pending",
+    );
+    assert_eq!(
+        env.requests.take(),
+        ["UpdateItem"],
+        "a poll does not wait for it"
+    );
+    assert!(env.items_of_kind("JWKS").await.is_empty());
+
+    env.approve(&device_code, "alice").await;
+    env.requests.take();
+    clock.advance(Duration::from_secs(5));
+    let response = poll(&app, token_request("tv", &device_code)).await;
+    assert_eq!(response.status(), 200, "{}", json(&response));
+    assert_eq!(
+        env.requests.take(),
+        ["UpdateItem", "PutItem", "TransactWriteItems"],
+        "published before the code is consumed and the token signed"
+    );
+    let published = env.items_of_kind("JWKS").await;
+    assert!(published[0]["jwks"].as_s().unwrap().contains("test-rsa"));
+}
+
+#[tokio::test]
 async fn a_pending_confidential_poll_is_two_requests_by_basic_or_post() {
     let env = TestEnv::new().await;
     let (_, secret) = env.confidential_client("backend").await;

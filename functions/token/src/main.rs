@@ -1,12 +1,13 @@
 //! The `token` Lambda: configuration, clients and signing keys, built once per cold
 //! start; each request goes to [`token::handle`].
 //!
-//! At cold start it also publishes the public half of its key set for the discovery
-//! function (which may not read the signing secret), before it signs anything.
+//! At cold start it also starts publishing the public half of its key set for the
+//! discovery function (which may not read the signing secret); the instance's first
+//! signature waits until that is done, its first requests do not.
 
 use std::convert::Infallible;
 
-use device_flow::usecase::signing_keys::publish_keys;
+use device_flow::usecase::signing_keys::KeyPublication;
 use device_flow::{FromEnv, Store, TokenConfig};
 use lambda_http::{Error, run, service_fn};
 use token::{App, handle, load_keys};
@@ -21,8 +22,11 @@ async fn main() -> Result<(), Error> {
         aws_sdk_dynamodb::Client::new(&sdk),
         config.table_name.clone(),
     );
-    publish_keys(&store, &keys).await?;
-    let app = App::new(config, store, keys);
+    // Published beside the first requests, not before them: the first signature waits
+    // for it, a pending poll does not.
+    let publication = KeyPublication::start(&store, &keys);
+    let mut app = App::new(config, store, keys);
+    app.tokens = app.tokens.publishing(publication);
     let app = &app;
     run(service_fn(move |request| async move {
         Ok::<_, Infallible>(handle(app, request).await)

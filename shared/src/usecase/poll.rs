@@ -296,6 +296,9 @@ async fn exchange(
     let DeviceState::Approved(approval) = &record.state else {
         return Err(PollError::InvalidGrant);
     };
+    // Before the code is consumed: a token this request wins must be signable with a
+    // published key.
+    tokens.ready().await?;
     let grant = Grant::from_login(GrantId::generate(), record, approval, now);
     let refresh_token = grant.refresh.map(|_| RefreshToken::generate(&grant.id));
     let refresh_record = refresh_token.as_ref().and_then(|token| {

@@ -133,6 +133,9 @@ pub async fn refresh(
         let expires_at = grant
             .refresh_expiry(now)
             .ok_or(RefreshError::InvalidGrant)?;
+        // Before the token is rotated: the access token this request wins must be
+        // signable with a published key.
+        tokens.ready().await?;
         let new_token = RefreshToken::generate(&grant.id);
         let new = RefreshRecord {
             hash: new_token.hash(),
