@@ -1,6 +1,6 @@
 # The two commands of the README, plus a helper. Each installs what it needs (a Python
 # virtual environment with moto and cargo-lambda) on first use.
-.PHONY: run test bench capacity fuzz dev-token approve deny
+.PHONY: run test bench bench-arm64 capacity fuzz dev-token approve deny
 
 run:
 	@scripts/run-local.sh
@@ -14,6 +14,11 @@ test:
 bench:
 	@scripts/bench.sh
 	@cargo bench --quiet -p device-flow --bench hot_paths -- --noplot 2>/dev/null | grep -E '^[a-z].*|time:'
+
+# The release binaries as Lambda runs them (arm64, cross-built with cargo lambda and zig,
+# both from PyPI): their sizes.
+bench-arm64:
+	@scripts/bench.sh --arm64
 
 # The DynamoDB capacity model: per table and index, units a second, the busiest partition
 # key against its limits, the monthly bill. Default profile: 10,000 logins a second.

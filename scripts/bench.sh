@@ -5,9 +5,28 @@
 # `scripts/bench.sh --quick` runs the same harness for a few iterations on debug builds
 # (make test does, so that the harness cannot rot); its figures mean nothing.
 # BENCH_BIN_DIR=DIR measures the binaries in DIR instead of building them.
+# `scripts/bench.sh --arm64` (make bench-arm64) builds every function for Lambda's arm64
+# (Graviton) with `cargo lambda build --release --arm64`, which cross-links with zig (the
+# ziglang package cargo-lambda brings from PyPI), and prints their sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+
+if [ "${1:-}" = "--arm64" ]; then
+  ensure_venv
+  rustup target add aarch64-unknown-linux-gnu >&2
+  all=(device-authorization token verify admin discovery introspection verification-page)
+  echo "==> cargo lambda build --release --arm64 (${#all[@]} functions)" >&2
+  PATH="$PWD/$VENV/bin:$PATH" cargo lambda build --release --arm64 --quiet \
+    $(printf -- '-p %s ' "${all[@]}") >&2
+  echo "| function | arm64 binary |"
+  echo "|---|---:|"
+  for name in "${all[@]}"; do
+    bytes=$(stat -c %s "target/lambda/$name/bootstrap")
+    awk -v n="$name" -v b="$bytes" 'BEGIN { printf "| %s | %.2f MB |\n", n, b / 1e6 }'
+  done
+  exit 0
+fi
 
 quick=
 only=
