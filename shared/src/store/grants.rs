@@ -6,8 +6,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
 use super::item::{self, GRANT_KIND, Item, attr};
@@ -111,48 +110,23 @@ impl Store {
         if keys.is_empty() {
             return Ok(found);
         }
-        let mut request = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(true)
-            .build()?;
-        // Unprocessed keys (throttling inside the batch) are asked for again, twice.
-        for _ in 0..3 {
-            let output = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(StoreError::request)?;
-            for found_item in output
-                .responses
-                .and_then(|mut tables| tables.remove(&self.table))
-                .unwrap_or_default()
+        for found_item in self.get_items(keys, true).await? {
+            match found_item
+                .get(SORT_KEY)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
             {
-                match found_item
-                    .get(SORT_KEY)
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str)
-                {
-                    Some(item::CLIENT_KIND) => {
-                        found.client = Some(item::client_from_item(&found_item)?);
-                    }
-                    Some(GRANT_KIND) => found.grant = Some(item::grant_from_item(&found_item)?),
-                    Some(item::REFRESH_KIND) => {
-                        found.refresh = Some(item::refresh_from_item(&found_item)?);
-                    }
-                    _ => return Err(StoreError::Corrupt(SORT_KEY)),
+                Some(item::CLIENT_KIND) => {
+                    found.client = Some(item::client_from_item(&found_item)?);
                 }
-            }
-            match output
-                .unprocessed_keys
-                .and_then(|mut tables| tables.remove(&self.table))
-            {
-                Some(rest) if !rest.keys().is_empty() => request = rest,
-                _ => return Ok(found),
+                Some(GRANT_KIND) => found.grant = Some(item::grant_from_item(&found_item)?),
+                Some(item::REFRESH_KIND) => {
+                    found.refresh = Some(item::refresh_from_item(&found_item)?);
+                }
+                _ => return Err(StoreError::Corrupt(SORT_KEY)),
             }
         }
-        Err(StoreError::Unprocessed)
+        Ok(found)
     }
 
     /// Reads a grant with a strongly consistent `GetItem`.

@@ -267,11 +267,15 @@ impl Store {
         Ok(bounded(queries).await?.into_iter().flatten().collect())
     }
 
-    /// The items with these base-table keys, in the keys' order, with eventually
-    /// consistent `BatchGetItem`s of at most a hundred keys; unprocessed keys (throttling
-    /// inside a batch) are asked for again, twice. A key whose item is gone (deleted, or
-    /// removed by TTL since the index was read) is skipped.
-    pub(crate) async fn get_items(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+    /// The items with these base-table keys, in the keys' order, with `BatchGetItem`s of
+    /// at most a hundred keys (strongly consistent with `consistent`); unprocessed keys
+    /// (throttling inside a batch) are asked for again, twice. A key whose item is gone
+    /// (deleted, or removed by TTL since the index was read) is skipped.
+    pub(crate) async fn get_items(
+        &self,
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
         let identity = |item: &Item| -> Option<(String, String)> {
             Some((
                 item.get(PARTITION_KEY)?.as_s().ok()?.clone(),
@@ -283,6 +287,7 @@ impl Store {
         for chunk in keys.chunks(BATCH_GET_LIMIT) {
             let mut request = KeysAndAttributes::builder()
                 .set_keys(Some(chunk.to_vec()))
+                .consistent_read(consistent)
                 .build()?;
             let mut attempts = 0;
             loop {
@@ -329,7 +334,7 @@ impl Store {
         convert: impl Fn(&Item) -> Result<T, StoreError>,
     ) -> Result<Page<T>, StoreError> {
         let (keys, next) = self.query_keys(partitions, limit, start.as_ref()).await?;
-        let items = self.get_items(keys).await?;
+        let items = self.get_items(keys, false).await?;
         Ok(Page {
             items: items.iter().map(convert).collect::<Result<_, _>>()?,
             next,

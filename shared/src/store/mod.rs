@@ -425,7 +425,7 @@ impl Store {
             .keys_since(&listing::Partitions::client_devices(client_id), since)
             .await?;
         let mut revoked = 0;
-        for found in self.get_items(keys).await? {
+        for found in self.get_items(keys, false).await? {
             let record = item::device_from_item(&found)?;
             if matches!(record.status(now), Status::Pending | Status::Approved)
                 && self.withdraw(&record.id, now).await?
