@@ -256,6 +256,7 @@ async fn the_key_set_is_published_before_the_first_signature_not_before_the_firs
     let clock = ManualClock::now();
     app.clock = Box::new(clock.clone());
     let (device_code, _) = env.issue("tv", None).await;
+    let (other_code, _) = env.issue("tv", None).await;
 
     assert_error(
         &poll(&app, token_request("tv", &device_code)).await,
@@ -269,15 +270,25 @@ async fn the_key_set_is_published_before_the_first_signature_not_before_the_firs
     );
     assert!(env.items_of_kind("JWKS").await.is_empty());
 
+    // Two exchanges at once on the fresh instance: one publication, both wait for it.
     env.approve(&device_code, "alice").await;
+    env.approve(&other_code, "bob").await;
     env.requests.take();
     clock.advance(Duration::from_secs(5));
-    let response = poll(&app, token_request("tv", &device_code)).await;
-    assert_eq!(response.status(), 200, "{}", json(&response));
-    assert_eq!(
-        env.requests.take(),
-        ["UpdateItem", "PutItem", "TransactWriteItems"],
-        "published before the code is consumed and the token signed"
+    let (first, second) = tokio::join!(
+        poll(&app, token_request("tv", &device_code)),
+        poll(&app, token_request("tv", &other_code)),
+    );
+    assert_eq!(first.status(), 200, "{}", json(&first));
+    assert_eq!(second.status(), 200, "{}", json(&second));
+    let requests = env.requests.take();
+    let count = |name: &str| requests.iter().filter(|r| *r == name).count();
+    assert_eq!(count("PutItem"), 1, "{requests:?}");
+    assert_eq!(count("TransactWriteItems"), 2, "{requests:?}");
+    let published_at = requests.iter().position(|r| r == "PutItem").unwrap();
+    assert!(
+        requests[..published_at].iter().all(|r| r == "UpdateItem"),
+        "published before any code is consumed: {requests:?}"
     );
     let published = env.items_of_kind("JWKS").await;
     assert!(published[0]["jwks"].as_s().unwrap().contains("test-rsa"));
