@@ -294,6 +294,87 @@ async fn the_key_set_is_published_before_the_first_signature_not_before_the_firs
     assert!(published[0]["jwks"].as_s().unwrap().contains("test-rsa"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_a_client_while_its_devices_exchange_leaves_no_live_grant() {
+    let mut env = TestEnv::new().await;
+    env.set_var("CLIENT_CACHE_SECONDS", "30");
+    env.register(integration_tests::refreshing_client("tv", false))
+        .await;
+    let app = Arc::new(env.token_app().await);
+    let mut codes = Vec::new();
+    for i in 0..12 {
+        let (code, _) = env.issue("tv", None).await;
+        env.approve(&code, &format!("viewer-{i}")).await;
+        codes.push(code);
+    }
+    // The instance knows the client before the deletion (its cache holds it throughout).
+    assert_error(
+        &poll(&app, token_request("tv", "not-a-code")).await,
+        400,
+        "invalid_grant",
+    );
+    let admin = Arc::new(env.admin_app().await);
+    let delete = {
+        let admin = Arc::clone(&admin);
+        tokio::spawn(async move {
+            admin::handle(
+                &admin,
+                integration_tests::admin_request(
+                    Method::DELETE,
+                    "/admin/oauth/clients/tv",
+                    None,
+                    Some(&integration_tests::admin_token("root")),
+                ),
+            )
+            .await
+            .status()
+        })
+    };
+    // Spread over the deletion's run (a few hundred milliseconds on the emulator): the
+    // first meet it before it withdraws their codes, the last after.
+    let exchanges: Vec<_> = codes
+        .iter()
+        .enumerate()
+        .map(|(i, code)| {
+            let app = Arc::clone(&app);
+            let request = token_request("tv", code);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100 * i as u64)).await;
+                poll(&app, request).await.status().as_u16()
+            })
+        })
+        .collect();
+    assert_eq!(delete.await.unwrap(), 204);
+    let mut statuses = Vec::new();
+    for exchange in exchanges {
+        statuses.push(exchange.await.unwrap());
+    }
+    // Each code either lost to the deletion (access_denied) or won its token, whose grant
+    // the deletion then revoked: never a grant that outlives its client.
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 400),
+        "{statuses:?}"
+    );
+    let grants = env.items_of_kind("GRANT").await;
+    let won = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(
+        grants.len(),
+        won,
+        "one grant per token issued: {statuses:?}"
+    );
+    assert!(
+        grants.iter().all(|g| g.contains_key("revoked_at")),
+        "every grant issued during the deletion is revoked"
+    );
+    let records = env.items_of_kind("DEVICE").await;
+    assert!(
+        records
+            .iter()
+            .all(|r| matches!(r["status"].as_s().unwrap().as_str(), "consumed" | "denied")),
+        "no code is left exchangeable"
+    );
+}
+
 #[tokio::test]
 async fn a_pending_confidential_poll_is_two_requests_by_basic_or_post() {
     let env = TestEnv::new().await;
