@@ -178,3 +178,95 @@ async fn the_admin_api_answers_unavailable_in_its_own_format() {
     assert_eq!(error(&response), (503, "unavailable".into()));
     assert!(response.headers().contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn deleting_a_client_waits_out_a_transaction_on_its_records() {
+    let env = TestEnv::new().await;
+    env.register(integration_tests::refreshing_client("tv", false))
+        .await;
+    let (pending, _) = env.issue("tv", None).await;
+    let (approved, _) = env.issue("tv", None).await;
+    env.approve(&approved, "alice").await;
+    let token = env.token_app().await;
+    let (granted, _) = env.issue("tv", None).await;
+    env.approve(&granted, "bob").await;
+    let response = token::handle(&token, token_request("tv", &granted)).await;
+    assert_eq!(response.status(), 200, "{}", json(&response));
+
+    // Exchanges and refreshes hold the items a moment: the first attempts of each
+    // withdrawal and revocation meet a transaction (TransactionConflictException).
+    let faults = proxy().await;
+    let mut admin = env.admin_app().await;
+    admin.store = env.store_through(&faults).await;
+    faults.fail_next("UpdateItem", Fault::TransactionConflict, 2);
+    let response = admin::handle(
+        &admin,
+        admin_request(
+            Method::DELETE,
+            "/admin/oauth/clients/tv",
+            None,
+            Some(&admin_token("root")),
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), 204, "{}", json(&response));
+
+    let status = |code: &str| {
+        let id = DeviceCode::parse(code).unwrap().id();
+        let store = env.store();
+        async move {
+            store
+                .get_device_authorization(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .state
+        }
+    };
+    assert!(matches!(status(&pending).await, DeviceState::Denied { .. }));
+    assert!(matches!(
+        status(&approved).await,
+        DeviceState::Denied { .. }
+    ));
+    let grants = env.items_of_kind("GRANT").await;
+    assert_eq!(grants.len(), 1);
+    assert_eq!(
+        grants[0]["revoked_reason"].as_s().unwrap(),
+        "client_deleted"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_client_waits_out_a_refresh_on_its_grant() {
+    let env = TestEnv::new().await;
+    env.register(integration_tests::refreshing_client("tv", false))
+        .await;
+    let token = env.token_app().await;
+    let (granted, _) = env.issue("tv", None).await;
+    env.approve(&granted, "bob").await;
+    let response = token::handle(&token, token_request("tv", &granted)).await;
+    assert_eq!(response.status(), 200, "{}", json(&response));
+
+    // No live code to withdraw: the first UpdateItems are the grant's revocation, which
+    // meets a refresh's transaction twice.
+    let faults = proxy().await;
+    let mut admin = env.admin_app().await;
+    admin.store = env.store_through(&faults).await;
+    faults.fail_next("UpdateItem", Fault::TransactionConflict, 2);
+    let response = admin::handle(
+        &admin,
+        admin_request(
+            Method::DELETE,
+            "/admin/oauth/clients/tv",
+            None,
+            Some(&admin_token("root")),
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), 204, "{}", json(&response));
+    let grants = env.items_of_kind("GRANT").await;
+    assert_eq!(
+        grants[0]["revoked_reason"].as_s().unwrap(),
+        "client_deleted"
+    );
+}

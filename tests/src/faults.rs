@@ -34,6 +34,8 @@ type Response = hyper::Response<Full<Bytes>>;
 pub struct FaultProxy {
     pub url: String,
     faults: Arc<Mutex<HashMap<String, Fault>>>,
+    /// Faults that end after so many requests: operation -> (fault, requests left).
+    passing: Arc<Mutex<HashMap<String, (Fault, usize)>>>,
 }
 
 impl FaultProxy {
@@ -46,6 +48,7 @@ impl FaultProxy {
         let proxy = Self {
             url,
             faults: Arc::default(),
+            passing: Arc::default(),
         };
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -78,9 +81,18 @@ impl FaultProxy {
             .insert(operation.to_owned(), fault);
     }
 
+    /// Makes the next `times` requests of `operation` fail so; later ones pass.
+    pub fn fail_next(&self, operation: &str, fault: Fault, times: usize) {
+        self.passing
+            .lock()
+            .unwrap()
+            .insert(operation.to_owned(), (fault, times));
+    }
+
     /// Ends every fault.
     pub fn heal(&self) {
         self.faults.lock().unwrap().clear();
+        self.passing.lock().unwrap().clear();
     }
 
     async fn answer(
@@ -105,7 +117,17 @@ impl FaultProxy {
             .unwrap_or("")
             .trim_start_matches("DynamoDB_20120810.")
             .to_owned();
-        let fault = self.faults.lock().unwrap().get(&operation).copied();
+        let passing = {
+            let mut passing = self.passing.lock().unwrap();
+            match passing.get_mut(&operation) {
+                Some((fault, left)) if *left > 0 => {
+                    *left -= 1;
+                    Some(*fault)
+                }
+                _ => None,
+            }
+        };
+        let fault = passing.or_else(|| self.faults.lock().unwrap().get(&operation).copied());
         let error = |status: u16, kind: &str, extra: &str| {
             let body = format!(
                 r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{kind}","message":"injected"{extra}}}"#

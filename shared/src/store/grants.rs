@@ -297,7 +297,8 @@ impl Store {
     }
 
     /// Revokes every unrevoked grant of a deleted client: that client's own partitions of
-    /// the client index, each revocation conditional. Returns how many it revoked.
+    /// the client index, each revocation conditional (and tried again while a refresh's
+    /// transaction holds the grant). Returns how many it revoked.
     pub async fn revoke_client_grants(
         &self,
         client_id: &ClientId,
@@ -317,12 +318,23 @@ impl Store {
                 .and_then(|pk| pk.strip_prefix(GRANT_KIND)?.strip_prefix('#'))
                 .and_then(GrantId::parse)
                 .ok_or(StoreError::Corrupt(PARTITION_KEY))?;
-            if self
-                .revoke_grant(&id, Owner::Any, RevokeReason::ClientDeleted, now)
-                .await?
-                == RevokeOutcome::Revoked
-            {
-                revoked += 1;
+            // A refresh's transaction on the grant ends within milliseconds: try again.
+            let mut attempt = 1;
+            loop {
+                match self
+                    .revoke_grant(&id, Owner::Any, RevokeReason::ClientDeleted, now)
+                    .await?
+                {
+                    RevokeOutcome::Revoked => revoked += 1,
+                    RevokeOutcome::Busy if attempt < super::transitions::WITHDRAW_ATTEMPTS => {
+                        tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    RevokeOutcome::Busy => return Err(StoreError::Busy),
+                    RevokeOutcome::AlreadyRevoked | RevokeOutcome::NotFound => {}
+                }
+                break;
             }
         }
         Ok(revoked)

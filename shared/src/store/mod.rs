@@ -51,6 +51,9 @@ pub enum StoreError {
     /// A batch read left keys unprocessed after its retries (throttling inside the batch).
     #[error("a batch read left keys unprocessed")]
     Unprocessed,
+    /// An item stayed inside other requests' transactions through every retry.
+    #[error("an item stayed busy in a transaction")]
+    Busy,
 }
 
 /// What kind of failure a store error is, for the answer the caller gets.
@@ -122,6 +125,7 @@ impl StoreError {
         match self {
             Self::Request { fault, .. } => *fault,
             Self::Unprocessed => Fault::Throttled,
+            Self::Busy => Fault::Unavailable,
             Self::Corrupt(_) | Self::Build(_) => Fault::Other,
         }
     }

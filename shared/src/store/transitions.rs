@@ -53,6 +53,9 @@ pub enum ConsumeOutcome {
     Conflict,
 }
 
+/// How many times [`Store::withdraw`] tries a record that a transaction holds.
+pub const WITHDRAW_ATTEMPTS: u32 = 4;
+
 /// How the exchange of a device code makes sure the client may still have its token.
 #[derive(Debug, Clone, Copy)]
 pub enum ClientCheck<'a> {
@@ -350,11 +353,35 @@ impl Store {
 
     /// Moves `pending -> denied` or `approved -> denied` (the client is gone, so the
     /// code must never be exchanged). Returns whether this call moved it.
+    ///
+    /// A transaction on the record at that moment (an exchange) ends within
+    /// milliseconds, so a conflict is tried again, up to [`WITHDRAW_ATTEMPTS`] times in
+    /// all: afterwards the record is consumed (and its grant revoked by the client's
+    /// deletion) or still approved (and withdrawn now), never left exchangeable.
     pub async fn withdraw(
         &self,
         id: &DeviceAuthorizationId,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self.withdraw_once(id, now).await? {
+                Some(moved) => return Ok(moved),
+                None if attempt < WITHDRAW_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                    attempt += 1;
+                }
+                None => return Err(StoreError::Busy),
+            }
+        }
+    }
+
+    /// One attempt of [`Store::withdraw`]: `None` when a transaction was on the record.
+    async fn withdraw_once(
+        &self,
+        id: &DeviceAuthorizationId,
+        now: Timestamp,
+    ) -> Result<Option<bool>, StoreError> {
         let result = self
             .client
             .update_item()
@@ -372,9 +399,10 @@ impl Store {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok(Some(true)),
             Err(error) => match error.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(Some(false)),
+                UpdateItemError::TransactionConflictException(_) => Ok(None),
                 other => Err(StoreError::request(other)),
             },
         }
