@@ -73,11 +73,26 @@ pub enum Fault {
 /// retries) after 1.5 s. The longest request chain, a look-up that finds its code (6
 /// requests), thus ends within 9 s, inside the functions' 10-second timeout, and every
 /// store failure reaches the caller as an answer, never as a Lambda timeout.
+///
+/// Credentials and region come from the environment only (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`), which is where Lambda puts
+/// the function role's credentials and its region, and where `make run` and the tests put
+/// theirs. The SDK's default chains (profile files, SSO, web identity, container and
+/// instance metadata) would find the same values there after probing, and cost their code
+/// in every binary. Stalled-stream protection is off: every body is a few kilobytes of
+/// JSON read at once, and the attempt timeout already bounds a stalled answer.
 pub async fn load_aws_config() -> aws_config::SdkConfig {
+    use aws_config::environment::{
+        EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+    };
     use aws_config::retry::RetryConfig;
+    use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
     use aws_config::timeout::TimeoutConfig;
     use std::time::Duration;
     aws_config::from_env()
+        .credentials_provider(EnvironmentVariableCredentialsProvider::new())
+        .region(EnvironmentVariableRegionProvider::new())
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(3)
