@@ -44,7 +44,8 @@ import time
 import urllib.parse
 import uuid
 
-FUNCTIONS = ["device-authorization", "token", "verify", "admin", "discovery"]
+FUNCTIONS = ["device-authorization", "token", "verify", "admin", "discovery", "introspection",
+             "verification-page"]
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 CLIENT_ID = "bench-cli"
 
@@ -174,8 +175,14 @@ class DynamoProxy(http.server.BaseHTTPRequestHandler):
             if name.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            # The function was stopped mid-request: the init measurement stops each instance
+            # as soon as it asks for its first invocation, and the token function's key
+            # publication may still be on its way then.
+            pass
 
     @classmethod
     def index_entry(cls, item, keys):
@@ -240,6 +247,17 @@ class DynamoProxy(http.server.BaseHTTPRequestHandler):
 # ------------------------------------------------------------------ the Runtime API stand-in
 
 
+class Server(http.server.ThreadingHTTPServer):
+    """A threading HTTP server that stays quiet when a function it serves is stopped
+    mid-request (the harness stops instances as soon as it has what it measures)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 class RuntimeApi:
     """One function's Lambda Runtime API: hands out queued events, collects responses."""
 
@@ -290,7 +308,7 @@ class RuntimeApi:
                 kind = "error" if self.path.endswith("/error") else "response"
                 api.responses.put((kind, done, body))
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -367,6 +385,15 @@ def cpu_ns(pid):
         except (FileNotFoundError, ProcessLookupError):
             pass
     return total
+
+
+def user_and_kernel_ns(pid):
+    """User and kernel CPU time of `pid` so far, in ns (the kernel counts them in clock
+    ticks, 10 ms, so a figure per request is only as fine as 10 ms / requests)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = 1e9 / os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) * tick, int(fields[12]) * tick
 
 
 def peak_rss_kib(pid):
@@ -461,7 +488,7 @@ class Bench:
         upstream = urllib.parse.urlparse(args.dynamodb)
         DynamoProxy.upstream = (upstream.hostname, upstream.port)
         DynamoProxy.ledger = self.ledger
-        self.proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), DynamoProxy)
+        self.proxy = Server(("127.0.0.1", 0), DynamoProxy)
         self.proxy.daemon_threads = True
         threading.Thread(target=self.proxy.serve_forever, daemon=True).start()
         self.env = {
@@ -479,7 +506,10 @@ class Bench:
             # As in Lambda, where the role's session token signs every request.
             self.env["AWS_SESSION_TOKEN"] = "bench-session-token-" + uuid.uuid4().hex
         for name in ("TABLE_NAME", "ISSUER", "SIGNING_KEYS", "USER_TOKEN_ISSUER",
-                     "USER_TOKEN_AUDIENCE", "USER_TOKEN_HS256_SECRET", "ADMIN_CURSOR_SECRET"):
+                     "USER_TOKEN_AUDIENCE", "USER_TOKEN_HS256_SECRET", "ADMIN_CURSOR_SECRET",
+                     # The verification page's: its provider is only asked when a person signs in.
+                     "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "PAGE_SESSION_SECRET",
+                     "VERIFICATION_URI"):
             self.env[name] = os.environ[name]
         self.user_token = os.environ["BENCH_USER_TOKEN"]
         self.client_secret = os.environ.get("BENCH_CLIENT_SECRET", "")
@@ -489,8 +519,26 @@ class Bench:
     def binary(self, name):
         return os.path.join(self.bin_dir, name)
 
-    def start(self, name, callgrind=False):
-        return Function(name, self.binary(name), self.env, callgrind)
+    def start(self, name, callgrind=False, env=None):
+        return Function(name, self.binary(name), {**self.env, **(env or {})}, callgrind)
+
+    def concurrent_instance(self):
+        """Lambda Managed Instances (and `cargo lambda watch`) set AWS_LAMBDA_MAX_CONCURRENCY:
+        a function then keeps that many invocations open at once, and says nothing about it."""
+        function = self.start("discovery", env={"AWS_LAMBDA_MAX_CONCURRENCY": "4"})
+        try:
+            for _ in range(8):
+                function.api.events.put((str(uuid.uuid4()), api_event(
+                    "GET", "/.well-known/jwks.json", "/.well-known/jwks.json")))
+            answers = [function.api.responses.get(timeout=30) for _ in range(8)]
+        finally:
+            function.stop()
+        if any(kind != "response" or json.loads(body).get("statusCode") != 200
+               for kind, _, body in answers):
+            sys.exit(f"concurrent instance: {answers}")
+        with open(function.log_path) as log:
+            if "MAX_CONCURRENCY" in log.read():
+                sys.exit(f"concurrent instance: a warning about its concurrency; see {function.log_path}")
 
     # -- sizes and init
 
@@ -517,6 +565,7 @@ class Bench:
         latency, DynamoDB wait and requests per request for `operation`."""
         latencies, waits, counts = [], [], {}
         cpu_before = cpu_ns(function.process.pid)
+        user_before, kernel_before = user_and_kernel_ns(function.process.pid)
         responses = []
         for event in events:
             self.ledger.reset()
@@ -531,12 +580,15 @@ class Bench:
                 counts[target] = counts.get(target, 0) + 1
             responses.append(response)
         cpu = (cpu_ns(function.process.pid) - cpu_before) / len(events)
+        user_after, kernel_after = user_and_kernel_ns(function.process.pid)
         n = len(events)
         own = [max(0.0, l - w) for l, w in zip(latencies, waits)]
         self.results["operations"][operation] = {
             "function": function.name,
             "requests": n,
             "cpu_us": cpu / 1e3,
+            "user_us": (user_after - user_before) / n / 1e3,
+            "kernel_us": (kernel_after - kernel_before) / n / 1e3,
             "latency_ms_median": statistics.median(latencies) * 1e3,
             "dynamodb_wait_ms_median": statistics.median(waits) * 1e3,
             "latency_without_dynamodb_ms_median": statistics.median(own) * 1e3,
@@ -582,10 +634,14 @@ class Bench:
                                        query={"limit": "50"}))
                 discovery.invoke(api_event("GET", "/.well-known/jwks.json", "/.well-known/jwks.json"))
 
-            issued = self.measure(device, "device authorization", [self.device_event() for _ in range(n)], {200})
+            # The two commonest requests are measured five times as often, so that their
+            # user and kernel split (counted in 10 ms ticks) means something.
+            issued = self.measure(device, "device authorization",
+                                  [self.device_event() for _ in range(5 * n)], {200})
             codes = [body_of(r) for r in issued]
             polled_at = time.monotonic()
             self.measure(token, "pending poll", [self.token_event(c["device_code"]) for c in codes], {400})
+            codes = codes[:n]  # the first polled, so on time again first
             looked_up = self.measure(verify, "look-up", [self.lookup_event(c["user_code"]) for c in codes], {200})
             ids = [body_of(r)["deviceAuthorizationRequest"]["id"] for r in looked_up]
             self.measure(verify, "approve", [self.approve_event(i) for i in ids], {200})
@@ -747,6 +803,7 @@ class Bench:
             self.proxy.shutdown()
             return self.results
         self.sizes_and_init()
+        self.concurrent_instance()
         self.create_client()
         # First, while the table is small: the emulator copies the whole table for every
         # transaction, and under callgrind the functions' own SDK timeouts come closer.
@@ -782,12 +839,13 @@ def report(results):
                    f"{i['min']:.2f} / {i['p90']:.2f} / {i['max']:.2f} ms ({i['starts']} starts) | "
                    f"{f.get('peak_rss_kib', 0) / 1024:.1f} MiB |")
     out.append("\n## Warm requests\n")
-    out.append("| operation | function | CPU per request | latency (median) | of which DynamoDB (emulator) | "
-               "without DynamoDB | DynamoDB requests per request |")
-    out.append("|---|---|---:|---:|---:|---:|---|")
+    out.append("| operation | function | CPU per request | user / kernel | latency (median) | "
+               "of which DynamoDB (emulator) | without DynamoDB | DynamoDB requests per request |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---|")
     for name, o in results["operations"].items():
         requests = ", ".join(f"{v:g} {k}" for k, v in o["dynamodb_requests"].items()) or "none"
-        out.append(f"| {name} | {o['function']} | {o['cpu_us']:.0f} µs | {o['latency_ms_median']:.2f} ms | "
+        out.append(f"| {name} | {o['function']} | {o['cpu_us']:.0f} µs | "
+                   f"{o['user_us']:.0f} / {o['kernel_us']:.0f} µs | {o['latency_ms_median']:.2f} ms | "
                    f"{o['dynamodb_wait_ms_median']:.2f} ms | {o['latency_without_dynamodb_ms_median']:.2f} ms | "
                    f"{requests} |")
     out.append("")

@@ -36,7 +36,7 @@ if [ "${1:-}" = "--quick" ]; then quick=--quick; fi
 if [ "${1:-}" = "--instructions" ]; then only=--instructions-only; fi
 
 ensure_venv
-functions=(-p device-authorization -p token -p verify -p admin -p discovery)
+functions=(-p device-authorization -p token -p verify -p admin -p discovery -p introspection -p verification-page)
 if [ -n "${BENCH_BIN_DIR:-}" ]; then
   bin_dir=$BENCH_BIN_DIR   # binaries built elsewhere (comparing two builds)
 elif [ -n "$quick" ]; then

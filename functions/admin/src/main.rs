@@ -1,12 +1,10 @@
 //! The `admin` Lambda: configuration, the store and the user-token verifier, built once
 //! per cold start; each request goes to [`admin::handle`].
 
-use std::convert::Infallible;
-
 use admin::{App, handle};
 use device_flow::user_auth::UserTokenVerifier;
 use device_flow::{AdminConfig, FromEnv, Store};
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -19,9 +17,5 @@ async fn main() -> Result<(), Error> {
         config.table_name.clone(),
     );
     let app = App::new(config, store, users);
-    let app = &app;
-    run(service_fn(move |request| async move {
-        Ok::<_, Infallible>(handle(app, request).await)
-    }))
-    .await
+    device_flow::http::serve(app, handle).await
 }

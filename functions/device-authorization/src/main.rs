@@ -1,11 +1,9 @@
 //! The `device-authorization` Lambda: configuration, clients and the runtime, built once
 //! per cold start; each request goes to [`device_authorization::handle`].
 
-use std::convert::Infallible;
-
 use device_authorization::{App, handle};
 use device_flow::{DeviceConfig, FromEnv, Store};
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -17,9 +15,5 @@ async fn main() -> Result<(), Error> {
         config.table_name.clone(),
     );
     let app = App::new(config, store);
-    let app = &app;
-    run(service_fn(move |request| async move {
-        Ok::<_, Infallible>(handle(app, request).await)
-    }))
-    .await
+    device_flow::http::serve(app, handle).await
 }

@@ -1,11 +1,9 @@
 //! The `introspection` Lambda: configuration, the store and the published keys, built once
 //! per cold start; each request goes to [`introspection::handle`].
 
-use std::convert::Infallible;
-
 use device_flow::{FromEnv, IntrospectionConfig, Store};
 use introspection::{App, handle};
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -22,9 +20,5 @@ async fn main() -> Result<(), Error> {
     if let Err(error) = app.keys.load(&app.store).await {
         tracing::warn!(error = %error, "reading the published keys failed; retrying on first use");
     }
-    let app = &app;
-    run(service_fn(move |request| async move {
-        Ok::<_, Infallible>(handle(app, request).await)
-    }))
-    .await
+    device_flow::http::serve(app, handle).await
 }

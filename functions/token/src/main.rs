@@ -5,11 +5,9 @@
 //! discovery function (which may not read the signing secret); the instance's first
 //! signature waits until that is done, its first requests do not.
 
-use std::convert::Infallible;
-
 use device_flow::usecase::signing_keys::KeyPublication;
 use device_flow::{FromEnv, Store, TokenConfig};
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 use token::{App, handle, load_keys};
 
 #[tokio::main(flavor = "current_thread")]
@@ -27,9 +25,5 @@ async fn main() -> Result<(), Error> {
     let publication = KeyPublication::start(&store, &keys);
     let mut app = App::new(config, store, keys);
     app.tokens = app.tokens.publishing(publication);
-    let app = &app;
-    run(service_fn(move |request| async move {
-        Ok::<_, Infallible>(handle(app, request).await)
-    }))
-    .await
+    device_flow::http::serve(app, handle).await
 }

@@ -2,10 +2,8 @@
 //! the relying party, built once per cold start; each request goes to
 //! [`verification_page::handle`].
 
-use std::convert::Infallible;
-
 use device_flow::{FromEnv, PageConfig, Store};
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 use verification_page::{App, handle};
 
 #[tokio::main(flavor = "current_thread")]
@@ -22,9 +20,5 @@ async fn main() -> Result<(), Error> {
         config.table_name.clone(),
     );
     let app = App::new(config, store, secret)?;
-    let app = &app;
-    run(service_fn(move |request| async move {
-        Ok::<_, Infallible>(handle(app, request).await)
-    }))
-    .await
+    device_flow::http::serve(app, handle).await
 }

@@ -1,11 +1,9 @@
 //! The `verify` Lambda: configuration, the store and the user-token verifier, built once
 //! per cold start; each request goes to [`verify::handle`].
 
-use std::convert::Infallible;
-
 use device_flow::user_auth::UserTokenVerifier;
 use device_flow::{FromEnv, Store, VerifyConfig};
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 use verify::{App, handle};
 
 #[tokio::main(flavor = "current_thread")]
@@ -19,9 +17,5 @@ async fn main() -> Result<(), Error> {
         config.table_name.clone(),
     );
     let app = App::new(config, store, users);
-    let app = &app;
-    run(service_fn(move |request| async move {
-        Ok::<_, Infallible>(handle(app, request).await)
-    }))
-    .await
+    device_flow::http::serve(app, handle).await
 }

@@ -36,6 +36,27 @@ pub const MAX_FORM_BYTES: usize = 8 * 1024;
 /// Most parameters accepted in one form body.
 pub const MAX_FORM_FIELDS: usize = 32;
 
+/// Runs a function on the Lambda runtime: `app` is what its cold start built (kept for the
+/// instance's life), `handle` answers each request with it.
+///
+/// Lambda sends an instance one request at a time, and so this serves them. Where
+/// `AWS_LAMBDA_MAX_CONCURRENCY` says more may come at once (Lambda Managed Instances, and
+/// `cargo lambda watch`, which always sets it), that many are served at once, interleaved
+/// on the function's one thread; at 1 or unset it is the sequential loop.
+pub async fn serve<A, H, F>(app: A, handle: H) -> Result<(), lambda_http::Error>
+where
+    A: Send + Sync + 'static,
+    H: Fn(&'static A, Request) -> F + Copy + Send + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let app: &'static A = Box::leak(Box::new(app));
+    lambda_http::run_concurrent(lambda_http::service_fn(move |request| {
+        let answer = handle(app, request);
+        async move { Ok::<_, std::convert::Infallible>(answer.await) }
+    }))
+    .await
+}
+
 /// Logs an internal failure with its whole source chain.
 pub fn log_internal(context: &str, error: &(dyn StdError + 'static)) {
     let mut chain = error.to_string();
