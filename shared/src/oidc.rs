@@ -82,8 +82,7 @@ impl RelyingParty {
             client_secret: client_secret.map(ClientSecret::new),
             redirect_uri: RedirectUrl::new(redirect_uri.to_owned())
                 .map_err(|_| OidcError::Configuration("the callback is not a URL"))?,
-            http: Outbound::new()
-                .map_err(|_| OidcError::Configuration("no HTTPS client could be built"))?,
+            http: Outbound::new(),
             metadata: RwLock::new(None),
         })
     }

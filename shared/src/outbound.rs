@@ -1,6 +1,7 @@
 //! Outbound HTTP(S) to the identity provider (its discovery document, keys and token
 //! endpoint): one client per cold start, every exchange bounded in time and size.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -31,24 +32,39 @@ pub enum OutboundError {
 }
 
 /// An HTTP client for `https://` (and `http://`, which local development uses).
-#[derive(Clone)]
+///
+/// Built at its first exchange, not before: reading the system's root certificates takes a
+/// few milliseconds, which a cold start whose requests never go out (most of the
+/// verification page's) would pay for nothing. Clones share the one client.
+#[derive(Clone, Default)]
 pub struct Outbound {
-    client: Client,
+    client: Arc<OnceLock<Result<Client, String>>>,
 }
 
 impl Outbound {
-    pub fn new() -> Result<Self, OutboundError> {
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-            .map_err(|e| OutboundError::Tls(e.to_string()))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build(connector);
-        Ok(Self { client })
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn client(&self) -> Result<&Client, OutboundError> {
+        self.client
+            .get_or_init(|| {
+                let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+                let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_provider_and_native_roots(provider)
+                    .map_err(|e| e.to_string())?
+                    .https_or_http()
+                    .enable_http1()
+                    .build();
+                Ok(
+                    hyper_util::client::legacy::Client::builder(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .build(connector),
+                )
+            })
+            .as_ref()
+            .map_err(|e| OutboundError::Tls(e.clone()))
     }
 
     /// Sends `request` and reads the whole answer, within [`TIMEOUT`] and
@@ -61,7 +77,7 @@ impl Outbound {
             let (parts, body) = request.into_parts();
             let request = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
             let response = self
-                .client
+                .client()?
                 .request(request)
                 .await
                 .map_err(|e| OutboundError::Request(Box::new(e)))?;

@@ -403,6 +403,45 @@ async fn introspection_is_one_request_and_for_confidential_clients_only() {
 }
 
 #[tokio::test]
+async fn a_fresh_introspection_instance_reads_the_key_set_at_its_first_access_token() {
+    let env = TestEnv::new().await;
+    env.register(refreshing_client("tv", false)).await;
+    let (_, rs_secret) = env.confidential_client("resource-server").await;
+    let token = env.token_app().await;
+    let body = login(&env, &token, "tv", "read offline_access").await;
+    let access_token = body["access_token"].as_str().unwrap().to_owned();
+
+    // As the function's cold start builds it: no request before the first token.
+    let introspection = introspection::App::new(&env.config(), env.store());
+    assert!(env.requests.take().is_empty());
+    let first = introspect(
+        &introspection,
+        "resource-server",
+        rs_secret.expose(),
+        &access_token,
+    )
+    .await;
+    assert_eq!(first["active"], true, "{first}");
+    let reads = env.requests.take();
+    let again = introspect(
+        &introspection,
+        "resource-server",
+        rs_secret.expose(),
+        &access_token,
+    )
+    .await;
+    assert_eq!(again["active"], true, "{again}");
+    let warm = env.requests.take();
+    // The first introspection read the key set once; the next one does not read it again.
+    assert_eq!(reads.len(), warm.len() + 1, "{reads:?} then {warm:?}");
+    assert_eq!(
+        reads.iter().filter(|r| *r == "GetItem").count(),
+        warm.iter().filter(|r| *r == "GetItem").count() + 1,
+        "{reads:?} then {warm:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_replayed_device_code_revokes_its_grant() {
     let env = TestEnv::new().await;
     env.register(refreshing_client("tv", false)).await;

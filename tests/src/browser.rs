@@ -104,7 +104,6 @@ impl Browser {
         assert_eq!(started.status(), 303, "{}", text(started));
         self.absorb(started);
         let back = Outbound::new()
-            .expect("a client")
             .get(&location(started))
             .await
             .expect("the provider answers");

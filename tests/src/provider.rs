@@ -246,7 +246,7 @@ impl LocalProvider {
             .expect("oidc-provider-mock starts");
         let issuer = format!("http://127.0.0.1:{port}");
         let discovery = format!("{issuer}/.well-known/openid-configuration");
-        let http = device_flow::outbound::Outbound::new().expect("a client");
+        let http = device_flow::outbound::Outbound::new();
         for _ in 0..300 {
             if http.get(&discovery).await.is_ok_and(|r| r.status() == 200) {
                 return Self {

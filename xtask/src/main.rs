@@ -281,7 +281,7 @@ async fn provider_id_token(
 ) -> Result<String, String> {
     use device_flow::outbound::Outbound;
     use lambda_http::http;
-    let http = Outbound::new().map_err(|e| e.to_string())?;
+    let http = Outbound::new();
     let send = |method: http::Method, url: String, content_type: &str, body: String| {
         let request = http::Request::builder()
             .method(method)

@@ -1,5 +1,5 @@
-//! The `introspection` Lambda: configuration, the store and the published keys, built once
-//! per cold start; each request goes to [`introspection::handle`].
+//! The `introspection` Lambda: configuration and the store, built once per cold start (the
+//! published keys at the first access token); each request goes to [`introspection::handle`].
 
 use device_flow::{FromEnv, IntrospectionConfig, Store};
 use introspection::{App, handle};
@@ -14,11 +14,8 @@ async fn main() -> Result<(), Error> {
         aws_sdk_dynamodb::Client::new(&sdk),
         config.table_name.clone(),
     );
+    // The published key set is read at the first access token introspected (a key id
+    // never seen, and no read yet), not here: a cold start makes no request.
     let app = App::new(&config, store);
-    // The key set is read once here; an unknown key id reads it again (at most once a
-    // minute). A failure now is not fatal: the first request tries again.
-    if let Err(error) = app.keys.load(&app.store).await {
-        tracing::warn!(error = %error, "reading the published keys failed; retrying on first use");
-    }
     device_flow::http::serve(app, handle).await
 }
