@@ -524,7 +524,7 @@ class Bench:
 
     def concurrent_instance(self):
         """Lambda Managed Instances (and `cargo lambda watch`) set AWS_LAMBDA_MAX_CONCURRENCY:
-        a function then keeps that many invocations open at once, and says nothing about it."""
+        a function still answers every invocation, one at a time, and says nothing about it."""
         function = self.start("discovery", env={"AWS_LAMBDA_MAX_CONCURRENCY": "4"})
         try:
             for _ in range(8):

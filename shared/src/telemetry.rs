@@ -38,6 +38,9 @@ pub const QUIET_TARGETS: &[&str] = &[
     "oauth2",
 ];
 
+/// The Lambda runtime's main loop (see [`filter`]).
+const RUNTIME_LOOP: &str = "lambda_runtime::runtime";
+
 /// The filter for `level` (`error` to `trace`; anything else means `info`): that level
 /// everywhere, except [`QUIET_TARGETS`], which never go below INFO.
 ///
@@ -53,6 +56,9 @@ pub fn filter(level: &str) -> Targets {
     Targets::new()
         .with_default(level)
         .with_targets(QUIET_TARGETS.iter().map(|target| (*target, quiet)))
+        // The runtime's main loop warns once per instance that `AWS_LAMBDA_MAX_CONCURRENCY`
+        // is set but not used (`http::serve` says why); it has nothing else below ERROR.
+        .with_target(RUNTIME_LOOP, level.min(LevelFilter::ERROR))
 }
 
 /// Installs the subscriber for a function; call once, first thing in `main`.
@@ -96,6 +102,15 @@ mod tests {
         let filter = filter("warn");
         assert!(!filter.would_enable("aws_smithy_runtime", &Level::INFO));
         assert!(filter.would_enable("aws_smithy_runtime", &Level::WARN));
+    }
+
+    #[test]
+    fn the_runtime_loop_keeps_only_its_errors() {
+        let filter = filter("trace");
+        assert!(!filter.would_enable("lambda_runtime::runtime", &Level::WARN));
+        assert!(filter.would_enable("lambda_runtime::runtime", &Level::ERROR));
+        assert!(filter.would_enable("lambda_runtime::layers::api_response", &Level::WARN));
+        assert!(!super::filter("off").would_enable("lambda_runtime::runtime", &Level::ERROR));
     }
 
     #[test]

@@ -37,12 +37,14 @@ pub const MAX_FORM_BYTES: usize = 8 * 1024;
 pub const MAX_FORM_FIELDS: usize = 32;
 
 /// Runs a function on the Lambda runtime: `app` is what its cold start built (kept for the
-/// instance's life), `handle` answers each request with it.
+/// instance's life), `handle` answers each request with it, one at a time, as Lambda sends
+/// them.
 ///
-/// Lambda sends an instance one request at a time, and so this serves them. Where
-/// `AWS_LAMBDA_MAX_CONCURRENCY` says more may come at once (Lambda Managed Instances, and
-/// `cargo lambda watch`, which always sets it), that many are served at once, interleaved
-/// on the function's one thread; at 1 or unset it is the sequential loop.
+/// `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances; `cargo lambda watch` always sets
+/// it) is not used: serving several requests at once on an instance would take the Lambda
+/// runtime's concurrent mode, about 20 kB more in every binary, for a deployment model the
+/// template does not use. [`crate::telemetry`] keeps the runtime's warning about it out of
+/// the logs.
 pub async fn serve<A, H, F>(app: A, handle: H) -> Result<(), lambda_http::Error>
 where
     A: Send + Sync + 'static,
@@ -50,7 +52,7 @@ where
     F: Future<Output = Response<Body>> + Send + 'static,
 {
     let app: &'static A = Box::leak(Box::new(app));
-    lambda_http::run_concurrent(lambda_http::service_fn(move |request| {
+    lambda_http::run(lambda_http::service_fn(move |request| {
         let answer = handle(app, request);
         async move { Ok::<_, std::convert::Infallible>(answer.await) }
     }))
