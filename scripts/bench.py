@@ -309,7 +309,6 @@ class RuntimeApi:
                 api.responses.put((kind, done, body))
 
         self.server = Server(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
@@ -489,7 +488,6 @@ class Bench:
         DynamoProxy.upstream = (upstream.hostname, upstream.port)
         DynamoProxy.ledger = self.ledger
         self.proxy = Server(("127.0.0.1", 0), DynamoProxy)
-        self.proxy.daemon_threads = True
         threading.Thread(target=self.proxy.serve_forever, daemon=True).start()
         self.env = {
             "PATH": os.environ.get("PATH", ""),

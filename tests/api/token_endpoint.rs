@@ -317,17 +317,9 @@ async fn deleting_a_client_while_its_devices_exchange_leaves_no_live_grant() {
     let delete = {
         let admin = Arc::clone(&admin);
         tokio::spawn(async move {
-            admin::handle(
-                &admin,
-                integration_tests::admin_request(
-                    Method::DELETE,
-                    "/admin/oauth/clients/tv",
-                    None,
-                    Some(&integration_tests::admin_token("root")),
-                ),
-            )
-            .await
-            .status()
+            admin::handle(&admin, integration_tests::delete_client_request("tv"))
+                .await
+                .status()
         })
     };
     // Spread over the deletion's run (a few hundred milliseconds on the emulator): the

@@ -141,6 +141,17 @@ pub fn admin_request(
     routed(request)
 }
 
+/// An administrator's request to delete `client_id` (with its codes and grants).
+pub fn delete_client_request(client_id: &str) -> Request {
+    let token = crate::admin_token("root");
+    admin_request(
+        Method::DELETE,
+        &format!("/admin/oauth/clients/{client_id}"),
+        None,
+        Some(&token),
+    )
+}
+
 /// A request to the verification API with `token` as bearer (if any).
 pub fn verification_request(
     method: Method,
