@@ -6,6 +6,11 @@ use device_flow::user_auth::UserTokenVerifier;
 use device_flow::{AdminConfig, FromEnv, Store};
 use lambda_http::Error;
 
+// mimalloc: about a tenth fewer instructions per request than glibc's allocator
+// (BENCHMARKS.md); the verification page keeps glibc's, for its 8 MB.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     device_flow::telemetry::init();
