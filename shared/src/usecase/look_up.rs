@@ -68,7 +68,9 @@ pub async fn look_up(
         let window = Window::containing(now, limits.window);
         // Take from both budgets before the code is read, so that of any number of
         // concurrent look-ups at most the budget are answered (a code read after the
-        // budget is spent would tell a hit from a miss).
+        // budget is spent would tell a hit from a miss). One after the other, the account
+        // first: a look-up its account refuses never spends the address's budget, which
+        // everyone behind one NAT or CDN address shares.
         let limited = || {
             tracing::warn!(
                 security_event = "user_code_lookup_throttled",
