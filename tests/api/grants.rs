@@ -13,7 +13,12 @@ use lambda_http::{Body, Response};
 use serde_json::Value;
 
 /// Signs `account` in on `client_id` (public) for `scope`; returns the token response.
-async fn login(env: &TestEnv, token: &token::App, client_id: &str, scope: &str) -> Value {
+pub(crate) async fn login(
+    env: &TestEnv,
+    token: &token::App,
+    client_id: &str,
+    scope: &str,
+) -> Value {
     let device = device_authorization::handle(
         &env.device_app(),
         form_post(
@@ -31,7 +36,7 @@ async fn login(env: &TestEnv, token: &token::App, client_id: &str, scope: &str) 
     body
 }
 
-fn poll(client_id: &str, code: &str) -> lambda_http::Request {
+pub(crate) fn poll(client_id: &str, code: &str) -> lambda_http::Request {
     form_post(
         "/oauth2/v1/token",
         format!(
@@ -40,7 +45,7 @@ fn poll(client_id: &str, code: &str) -> lambda_http::Request {
     )
 }
 
-fn refresh(client_id: &str, token: &str, scope: Option<&str>) -> lambda_http::Request {
+pub(crate) fn refresh(client_id: &str, token: &str, scope: Option<&str>) -> lambda_http::Request {
     let mut body = format!("grant_type=refresh_token&refresh_token={token}&client_id={client_id}");
     if let Some(scope) = scope {
         body.push_str(&format!("&scope={}", scope.replace(' ', "+")));
@@ -48,21 +53,26 @@ fn refresh(client_id: &str, token: &str, scope: Option<&str>) -> lambda_http::Re
     form_post("/oauth2/v1/token", body)
 }
 
-fn error(response: &Response<Body>) -> String {
+pub(crate) fn error(response: &Response<Body>) -> String {
     json(response)["error"]
         .as_str()
         .unwrap_or_default()
         .to_owned()
 }
 
-fn refresh_token_of(body: &Value) -> String {
+pub(crate) fn refresh_token_of(body: &Value) -> String {
     body["refresh_token"]
         .as_str()
         .expect("a refresh token")
         .to_owned()
 }
 
-async fn introspect(app: &introspection::App, client: &str, secret: &str, token: &str) -> Value {
+pub(crate) async fn introspect(
+    app: &introspection::App,
+    client: &str,
+    secret: &str,
+    token: &str,
+) -> Value {
     let request = with_basic(
         form_post("/oauth2/v1/introspect", format!("token={token}")),
         client,
@@ -74,7 +84,7 @@ async fn introspect(app: &introspection::App, client: &str, secret: &str, token:
 }
 
 /// A token app and introspection app on one manual clock.
-async fn apps(env: &TestEnv, clock: &ManualClock) -> (token::App, introspection::App) {
+pub(crate) async fn apps(env: &TestEnv, clock: &ManualClock) -> (token::App, introspection::App) {
     let mut token = env.token_app().await;
     token.clock = Box::new(clock.clone());
     let mut introspection = env.introspection_app().await;

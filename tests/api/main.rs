@@ -9,6 +9,7 @@ mod discovery_endpoint;
 mod faults;
 mod grants;
 mod permissions;
+mod signed_out;
 mod token_endpoint;
 mod user_tokens;
 mod verification;

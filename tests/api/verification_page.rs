@@ -216,7 +216,7 @@ async fn a_tampered_or_expired_session_is_signed_out_and_changes_nothing() {
     let csrf = browser.sign_in(&page).await;
 
     let mut tampered = browser.clone();
-    let session = tampered.cookies.get_mut("device_session").unwrap();
+    let session = tampered.cookies.get_mut("__Host-device_session").unwrap();
     let flipped = if session.ends_with('A') { 'B' } else { 'A' };
     session.pop();
     session.push(flipped);
@@ -271,11 +271,11 @@ async fn an_id_token_that_is_wrong_in_any_way_signs_nobody_in() {
         assert_eq!(failed.status(), 400, "wrong {what}");
         assert!(text(&failed).contains("Sign-in failed"), "wrong {what}");
         assert!(
-            !browser.cookies.contains_key("device_session"),
+            !browser.cookies.contains_key("__Host-device_session"),
             "wrong {what}"
         );
         assert!(
-            !browser.cookies.contains_key("device_login"),
+            !browser.cookies.contains_key("__Host-device_login"),
             "wrong {what}"
         );
     }
@@ -481,7 +481,7 @@ async fn signing_out_ends_the_session() {
     assert_eq!(out.status(), 200);
     assert!(text(&out).contains("Signed out"));
     browser.absorb(&out);
-    assert!(!browser.cookies.contains_key("device_session"));
+    assert!(!browser.cookies.contains_key("__Host-device_session"));
     let again = handle(&page, browser.request(Method::GET, "/device", &[])).await;
     assert_eq!(again.status(), 303, "signed out: off to the provider again");
 }
@@ -533,7 +533,7 @@ async fn no_code_cookie_or_csrf_token_reaches_the_logs() {
         logs.contains("finish_sign_in{"),
         "the sign-in is logged, in its span"
     );
-    let session = browser.cookies["device_session"].clone();
+    let session = browser.cookies["__Host-device_session"].clone();
     let login = login_cookie.split(['=', ';']).nth(1).unwrap().to_owned();
     for (what, secret) in [
         ("user code", user_code.as_str()),

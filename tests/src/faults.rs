@@ -29,13 +29,21 @@ pub enum Fault {
 
 type Response = hyper::Response<Full<Bytes>>;
 
+#[derive(Debug, Clone)]
+struct Passing {
+    fault: Fault,
+    left: usize,
+    only_if_body_has: Option<String>,
+}
+
 /// The proxy, on a loopback port until the test's runtime ends.
 #[derive(Clone)]
 pub struct FaultProxy {
     pub url: String,
     faults: Arc<Mutex<HashMap<String, Fault>>>,
-    /// Faults that end after so many requests: operation -> (fault, requests left).
-    passing: Arc<Mutex<HashMap<String, (Fault, usize)>>>,
+    /// Faults that end after so many requests: operation -> (fault, requests left, and
+    /// the text a request's body must hold to count, if any).
+    passing: Arc<Mutex<HashMap<String, Passing>>>,
 }
 
 impl FaultProxy {
@@ -83,10 +91,30 @@ impl FaultProxy {
 
     /// Makes the next `times` requests of `operation` fail so; later ones pass.
     pub fn fail_next(&self, operation: &str, fault: Fault, times: usize) {
-        self.passing
-            .lock()
-            .unwrap()
-            .insert(operation.to_owned(), (fault, times));
+        self.fail_next_passing(operation, fault, times, None);
+    }
+
+    /// Makes the next `times` requests of `operation` whose body holds `needle` (a key,
+    /// say `"GRANT#`) fail so; every other request passes.
+    pub fn fail_next_with(&self, operation: &str, needle: &str, fault: Fault, times: usize) {
+        self.fail_next_passing(operation, fault, times, Some(needle.to_owned()));
+    }
+
+    fn fail_next_passing(
+        &self,
+        operation: &str,
+        fault: Fault,
+        left: usize,
+        only_if_body_has: Option<String>,
+    ) {
+        self.passing.lock().unwrap().insert(
+            operation.to_owned(),
+            Passing {
+                fault,
+                left,
+                only_if_body_has,
+            },
+        );
     }
 
     /// Ends every fault.
@@ -120,9 +148,14 @@ impl FaultProxy {
         let passing = {
             let mut passing = self.passing.lock().unwrap();
             match passing.get_mut(&operation) {
-                Some((fault, left)) if *left > 0 => {
-                    *left -= 1;
-                    Some(*fault)
+                Some(p)
+                    if p.left > 0
+                        && p.only_if_body_has.as_ref().is_none_or(|needle| {
+                            String::from_utf8_lossy(&body).contains(needle.as_str())
+                        }) =>
+                {
+                    p.left -= 1;
+                    Some(p.fault)
                 }
                 _ => None,
             }

@@ -78,6 +78,16 @@ impl ScopeSet {
         self.0.is_subset(&of.0)
     }
 
+    pub fn contains(&self, token: &str) -> bool {
+        self.iter().any(|t| t == token)
+    }
+
+    /// The tokens in both sets.
+    #[must_use]
+    pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
+        Self(self.0.intersection(&other.0).cloned().collect())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(ScopeToken::as_str)
     }

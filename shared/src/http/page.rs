@@ -44,6 +44,11 @@ const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUM
 const SESSION_COOKIE: &str = "device_session";
 const LOGIN_COOKIE: &str = "device_login";
 
+/// Over HTTPS the cookies carry the `__Host-` prefix, which browsers accept only with
+/// `Secure`, `Path=/` and no `Domain`: a sibling host (`evil.example.com` beside
+/// `auth.example.com`) cannot plant or overwrite them (RFC 6265bis §4.1.3.2).
+const HOST_PREFIX: &str = "__Host-";
+
 /// No script at all; styles only from the page's own stylesheet; forms post only here;
 /// never framed.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
@@ -99,11 +104,21 @@ impl Site {
             .map_or(scope, |(_, words)| words.as_str())
     }
 
+    /// A cookie's name as this deployment sends it: with the `__Host-` prefix over HTTPS,
+    /// plain on plain-HTTP loopback (where browsers refuse `Secure` cookies).
+    fn cookie_name(&self, name: &str) -> String {
+        if self.secure_cookies {
+            format!("{HOST_PREFIX}{name}")
+        } else {
+            name.to_owned()
+        }
+    }
+
     /// The signed-in session the request's cookie holds, if it is valid at `now`.
     pub fn session(&self, request: &Request, now: Timestamp) -> Option<Session> {
         self.keys.open(
             Purpose::Session,
-            cookie(request.headers(), SESSION_COOKIE)?,
+            cookie(request.headers(), &self.cookie_name(SESSION_COOKIE))?,
             now,
         )
     }
@@ -116,21 +131,26 @@ impl Site {
     ) -> Option<T> {
         self.keys.open(
             Purpose::Login,
-            cookie(request.headers(), LOGIN_COOKIE)?,
+            cookie(request.headers(), &self.cookie_name(LOGIN_COOKIE))?,
             now,
         )
     }
 
-    /// A `Set-Cookie` value: sealed `value`, or removal when `None`.
+    /// A `Set-Cookie` value: sealed `value`, or removal when `None`. Over HTTPS:
+    /// `__Host-name`, `Path=/` and `Secure`; on plain-HTTP loopback: `name` and the
+    /// page's own path.
     fn set_cookie(&self, name: &str, sealed: Option<String>, max_age: Duration) -> String {
-        let secure = if self.secure_cookies { "; Secure" } else { "" };
-        match sealed {
-            Some(value) => format!(
-                "{name}={value}; Path={PAGE_PATH}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-                max_age.as_secs()
-            ),
-            None => format!("{name}=; Path={PAGE_PATH}; Max-Age=0; HttpOnly; SameSite=Lax{secure}"),
-        }
+        let name = self.cookie_name(name);
+        let (path, secure) = if self.secure_cookies {
+            ("/", "; Secure")
+        } else {
+            (PAGE_PATH, "")
+        };
+        let (value, max_age) = match &sealed {
+            Some(value) => (value.as_str(), max_age.as_secs()),
+            None => ("", 0),
+        };
+        format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
     }
 
     pub fn session_cookie(&self, session: Option<&Session>) -> String {
@@ -818,6 +838,64 @@ mod tests {
             deployed
                 .session_cookie(None)
                 .contains("HttpOnly; SameSite=Lax")
+        );
+    }
+
+    /// Rule 8 of the sign-out promises: over HTTPS the cookies are `__Host-` cookies (a
+    /// sibling host cannot plant them), and only those are read; plain names only on
+    /// plain-HTTP loopback.
+    #[test]
+    fn rule8_cookies_over_https_carry_the_host_prefix() {
+        let session = Session {
+            sub: "alice".into(),
+            sid: "s".into(),
+            exp: u64::MAX,
+        };
+        let deployed = site("https://auth.example.com/prod");
+        for cookie in [
+            deployed.session_cookie(Some(&session)),
+            deployed.session_cookie(None),
+            deployed.login_cookie(Some(&"login")),
+            deployed.login_cookie::<()>(None),
+        ] {
+            assert!(cookie.starts_with("__Host-device_"), "{cookie}");
+            assert!(cookie.contains("; Path=/;"), "{cookie}");
+            assert!(cookie.ends_with("; Secure"), "{cookie}");
+            assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
+        }
+        let local = site("http://127.0.0.1:9000");
+        for cookie in [
+            local.session_cookie(Some(&session)),
+            local.login_cookie::<()>(None),
+        ] {
+            assert!(cookie.starts_with("device_"), "{cookie}");
+            assert!(cookie.contains(&format!("; Path={PAGE_PATH};")), "{cookie}");
+            assert!(!cookie.contains("Secure"), "{cookie}");
+        }
+
+        // A planted plain-named cookie is not read over HTTPS; the prefixed one is.
+        let sealed = |site: &Site| site.keys.seal(Purpose::Session, &session);
+        let request_with = |cookie: String| {
+            let mut request = Request::default();
+            request.headers_mut().insert(
+                header::COOKIE,
+                HeaderValue::from_str(&cookie).expect("a header"),
+            );
+            request
+        };
+        let planted = request_with(format!("device_session={}", sealed(&deployed)));
+        assert!(
+            deployed
+                .session(&planted, Timestamp::from_millis(0))
+                .is_none()
+        );
+        let own = request_with(format!("__Host-device_session={}", sealed(&deployed)));
+        assert!(deployed.session(&own, Timestamp::from_millis(0)).is_some());
+        let local_own = request_with(format!("device_session={}", sealed(&local)));
+        assert!(
+            local
+                .session(&local_own, Timestamp::from_millis(0))
+                .is_some()
         );
     }
 

@@ -15,7 +15,7 @@ use super::table::{PARTITION_KEY, SORT_KEY};
 use super::{Cancellation, Page, PageKey, Store, StoreError, cancellations};
 use crate::domain::{
     ClientId, Grant, GrantId, GrantStatus, OAuthClient, RefreshRecord, RefreshTokenHash,
-    RevokeReason,
+    RevokeReason, ScopeSet,
 };
 use crate::time::Timestamp;
 
@@ -53,7 +53,7 @@ pub enum RevokeOutcome {
     AlreadyRevoked,
     /// No such grant, or not the given owner's.
     NotFound,
-    /// A transaction was changing the grant at that moment; nothing was written.
+    /// A transaction held the grant through every attempt; nothing was written.
     Busy,
 }
 
@@ -145,13 +145,14 @@ impl Store {
 
     /// Rotates `old` into `new` for `grant`: one `TransactWriteItems` that marks the old
     /// token rotated (if no one else has), stores the new one, and renews the grant (if it
-    /// is still active). Exactly one of any number of concurrent rotations of one token
-    /// gets `Rotated`.
+    /// is still active), narrowing its scope to `narrowed` when given. Exactly one of any
+    /// number of concurrent rotations of one token gets `Rotated`.
     pub async fn rotate_refresh_token(
         &self,
         old: &RefreshRecord,
         new: &RefreshRecord,
         grant: &Grant,
+        narrowed: Option<&ScopeSet>,
         now: Timestamp,
     ) -> Result<RotateOutcome, StoreError> {
         let expires_at = new.expires_at.max(now.plus(grant.access_token_lifetime));
@@ -171,11 +172,26 @@ impl Store {
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PARTITION_KEY)
             .build()?;
-        let renew = Update::builder()
+        let mut renew = Update::builder()
             .table_name(&self.table)
             .set_key(Some(item::grant_key(&grant.id)))
-            .update_expression("SET #used = :now, #expires = :expires, #ttl = :ttl")
-            .condition_expression("attribute_not_exists(#revoked) AND #expires > :now")
+            .condition_expression("attribute_not_exists(#revoked) AND #expires > :now");
+        let mut expression = "SET #used = :now, #expires = :expires, #ttl = :ttl".to_owned();
+        match narrowed {
+            None => {}
+            Some(scope) if scope.is_empty() => {
+                expression.push_str(" REMOVE #scope");
+                renew = renew.expression_attribute_names("#scope", attr::SCOPE);
+            }
+            Some(scope) => {
+                expression.push_str(", #scope = :scope");
+                renew = renew
+                    .expression_attribute_names("#scope", attr::SCOPE)
+                    .expression_attribute_values(":scope", s(&scope.to_string()));
+            }
+        }
+        let renew = renew
+            .update_expression(expression)
             .expression_attribute_names("#used", attr::LAST_USED_AT)
             .expression_attribute_names("#expires", attr::EXPIRES_AT)
             .expression_attribute_names("#ttl", super::TTL_ATTRIBUTE)
@@ -215,6 +231,11 @@ impl Store {
     /// Revokes a grant, if it is `owner`'s and not revoked yet: one conditional
     /// `UpdateItem`. Its refresh tokens stop working at once (a refresh renews the grant
     /// only while it is unrevoked), and its access tokens are inactive at introspection.
+    ///
+    /// A refresh's transaction holding the grant at that moment makes the write fail with
+    /// a conflict; it is tried again ([`super::retry_while_busy`]), and
+    /// [`RevokeOutcome::Busy`] means it still could not be written: the caller must answer
+    /// so that the request comes again, never as if the grant were ended.
     pub async fn revoke_grant(
         &self,
         id: &GrantId,
@@ -222,6 +243,21 @@ impl Store {
         reason: RevokeReason,
         now: Timestamp,
     ) -> Result<RevokeOutcome, StoreError> {
+        Ok(
+            super::retry_while_busy(|| self.revoke_grant_once(id, owner, reason, now))
+                .await?
+                .unwrap_or(RevokeOutcome::Busy),
+        )
+    }
+
+    /// One attempt of [`Store::revoke_grant`]: `None` when a transaction held the grant.
+    async fn revoke_grant_once(
+        &self,
+        id: &GrantId,
+        owner: Owner<'_>,
+        reason: RevokeReason,
+        now: Timestamp,
+    ) -> Result<Option<RevokeOutcome>, StoreError> {
         let mut condition = "attribute_exists(#pk) AND attribute_not_exists(#revoked)".to_owned();
         let mut request = self
             .client
@@ -251,24 +287,24 @@ impl Store {
             }
         }
         match request.condition_expression(condition).send().await {
-            Ok(_) => Ok(RevokeOutcome::Revoked),
+            Ok(_) => Ok(Some(RevokeOutcome::Revoked)),
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
                     let Some(grant) = failed.item().map(item::grant_from_item).transpose()? else {
-                        return Ok(RevokeOutcome::NotFound);
+                        return Ok(Some(RevokeOutcome::NotFound));
                     };
                     let owned = match owner {
                         Owner::Any => true,
                         Owner::Account(account) => grant.account_id == account,
                         Owner::Client(client) => &grant.client_id == client,
                     };
-                    Ok(if !owned {
+                    Ok(Some(if !owned {
                         RevokeOutcome::NotFound
                     } else {
                         RevokeOutcome::AlreadyRevoked
-                    })
+                    }))
                 }
-                UpdateItemError::TransactionConflictException(_) => Ok(RevokeOutcome::Busy),
+                UpdateItemError::TransactionConflictException(_) => Ok(None),
                 other => Err(StoreError::request(other)),
             },
         }
@@ -318,23 +354,13 @@ impl Store {
                 .and_then(|pk| pk.strip_prefix(GRANT_KIND)?.strip_prefix('#'))
                 .and_then(GrantId::parse)
                 .ok_or(StoreError::Corrupt(PARTITION_KEY))?;
-            // A refresh's transaction on the grant ends within milliseconds: try again.
-            let mut attempt = 1;
-            loop {
-                match self
-                    .revoke_grant(&id, Owner::Any, RevokeReason::ClientDeleted, now)
-                    .await?
-                {
-                    RevokeOutcome::Revoked => revoked += 1,
-                    RevokeOutcome::Busy if attempt < super::transitions::WITHDRAW_ATTEMPTS => {
-                        tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    RevokeOutcome::Busy => return Err(StoreError::Busy),
-                    RevokeOutcome::AlreadyRevoked | RevokeOutcome::NotFound => {}
-                }
-                break;
+            match self
+                .revoke_grant(&id, Owner::Any, RevokeReason::ClientDeleted, now)
+                .await?
+            {
+                RevokeOutcome::Revoked => revoked += 1,
+                RevokeOutcome::Busy => return Err(StoreError::Busy),
+                RevokeOutcome::AlreadyRevoked | RevokeOutcome::NotFound => {}
             }
         }
         Ok(revoked)

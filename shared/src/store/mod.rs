@@ -146,6 +146,32 @@ impl StoreError {
     }
 }
 
+/// How many times a write that ends something (revoking a grant, withdrawing a code) is
+/// tried while another request's transaction holds its item.
+pub const BUSY_ATTEMPTS: u32 = 4;
+
+/// Runs `attempt` until it answers other than `None` (a transaction held the item, nothing
+/// was written), at most [`BUSY_ATTEMPTS`] times, waiting 40, 80 and 160 ms in between:
+/// a refresh's or an exchange's transaction ends within milliseconds, so a revocation
+/// that meets one wins soon after. `Ok(None)`: still busy after every attempt; the caller
+/// answers so that the request is made again (never "done").
+pub(crate) async fn retry_while_busy<T, Fut>(
+    mut attempt: impl FnMut() -> Fut,
+) -> Result<Option<T>, StoreError>
+where
+    Fut: Future<Output = Result<Option<T>, StoreError>>,
+{
+    for tried in 1..=BUSY_ATTEMPTS {
+        if let Some(done) = attempt().await? {
+            return Ok(Some(done));
+        }
+        if tried < BUSY_ATTEMPTS {
+            tokio::time::sleep(Duration::from_millis(20 << tried)).await;
+        }
+    }
+    Ok(None)
+}
+
 /// Why a new device authorization was not written.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateDeviceError {

@@ -53,9 +53,6 @@ pub enum ConsumeOutcome {
     Conflict,
 }
 
-/// How many times [`Store::withdraw`] tries a record that a transaction holds.
-pub const WITHDRAW_ATTEMPTS: u32 = 4;
-
 /// How the exchange of a device code makes sure the client may still have its token.
 #[derive(Debug, Clone, Copy)]
 pub enum ClientCheck<'a> {
@@ -355,25 +352,17 @@ impl Store {
     /// code must never be exchanged). Returns whether this call moved it.
     ///
     /// A transaction on the record at that moment (an exchange) ends within
-    /// milliseconds, so a conflict is tried again, up to [`WITHDRAW_ATTEMPTS`] times in
-    /// all: afterwards the record is consumed (and its grant revoked by the client's
+    /// milliseconds, so a conflict is tried again ([`super::retry_while_busy`]):
+    /// afterwards the record is consumed (and its grant revoked by the client's
     /// deletion) or still approved (and withdrawn now), never left exchangeable.
     pub async fn withdraw(
         &self,
         id: &DeviceAuthorizationId,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut attempt = 1;
-        loop {
-            match self.withdraw_once(id, now).await? {
-                Some(moved) => return Ok(moved),
-                None if attempt < WITHDRAW_ATTEMPTS => {
-                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
-                    attempt += 1;
-                }
-                None => return Err(StoreError::Busy),
-            }
-        }
+        super::retry_while_busy(|| self.withdraw_once(id, now))
+            .await?
+            .ok_or(StoreError::Busy)
     }
 
     /// One attempt of [`Store::withdraw`]: `None` when a transaction was on the record.

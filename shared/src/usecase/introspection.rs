@@ -229,8 +229,9 @@ impl Outcome for TokenRequestError {
 }
 
 /// Revokes the grant behind a refresh or access token the calling client was issued
-/// (RFC 7009 §2.1). Unknown, invalid, already revoked and other clients' tokens change
-/// nothing and are answered as success, so that the answer tells nothing.
+/// (RFC 7009 §2.1); an access token only while it is unexpired. Unknown, invalid,
+/// expired, already revoked and other clients' tokens change nothing and are answered as
+/// success, so that the answer tells nothing.
 pub async fn revoke(
     store: &Store,
     keys: &AccessTokens,
@@ -256,7 +257,12 @@ pub async fn revoke(
             Presented::Refresh(_) => found.refresh.is_some_and(|r| {
                 r.client_id == client.id && Some(&r.grant_id) == grant_id.as_ref()
             }),
-            Presented::Access(claims) => claims.client_id == client.id.as_str(),
+            // An access token ends its grant only while it is itself valid: an expired
+            // one (found in a log, a crash dump, an old backup) is nobody's key to the
+            // device's sign-in any more, and changes nothing (RFC 7009 §2.2).
+            Presented::Access(claims) => {
+                claims.client_id == client.id.as_str() && clock.now().as_secs() < claims.exp
+            }
             Presented::Unknown => false,
         };
         let Some(grant_id) = grant_id.filter(|_| ours) else {

@@ -7,7 +7,7 @@
 //! the `UpdateItem` that grows the interval; the poll that gets the token adds one
 //! `TransactWriteItems` that consumes the record and writes the login's grant (and its
 //! first refresh token). A consumed code presented again adds the `UpdateItem` that
-//! revokes its grant.
+//! revokes its grant (tried again while a transaction holds the grant; still held: 503).
 
 use std::time::Duration;
 
@@ -281,6 +281,14 @@ async fn revoke_on_replay(
         revoked = outcome == RevokeOutcome::Revoked,
         "an exchanged device code was presented again; its grant is revoked"
     );
+    // Never fail open: 503 makes the code come again, and with it the detection.
+    if outcome == RevokeOutcome::Busy {
+        return Err(Internal::new(
+            "revoking the grant of a replayed device code failed",
+            crate::store::StoreError::Busy,
+        )
+        .into());
+    }
     Ok(())
 }
 

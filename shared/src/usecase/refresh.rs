@@ -4,13 +4,15 @@
 //!
 //! DynamoDB cost: one strongly consistent `BatchGetItem` (the client, the grant and the
 //! token's record) and one `TransactWriteItems` (rotate the old token, store the new one,
-//! renew the grant). A reused token adds the `UpdateItem` that revokes the grant.
+//! renew the grant). A reused token adds the `UpdateItem` that revokes the grant (tried
+//! again while a refresh's transaction holds the grant; still held: 503, never a final
+//! `invalid_grant` over a grant left alive).
 
 use super::poll::IssuedToken;
 use super::{Context as _, Internal, Outcome, in_span};
 use crate::domain::{
-    ClientCredentials, GrantType, RefreshDecision, RefreshRecord, RefreshToken, RevokeReason,
-    ScopeSet, decide_refresh,
+    ClientCredentials, GrantType, OFFLINE_ACCESS, RefreshDecision, RefreshRecord, RefreshToken,
+    RevokeReason, ScopeSet, decide_refresh,
 };
 use crate::store::{Owner, RevokeOutcome, RotateOutcome, Store};
 use crate::time::Clock;
@@ -123,13 +125,30 @@ pub async fn refresh(
                     revoked = outcome == RevokeOutcome::Revoked,
                     "a rotated refresh token was presented again; its grant is revoked"
                 );
+                // Never fail open: a grant that could not be revoked is not answered as
+                // ended. 503 makes the token come again, and with it the detection.
+                if outcome == RevokeOutcome::Busy {
+                    return Err(RefreshError::Busy);
+                }
                 return Err(RefreshError::InvalidGrant);
             }
         }
-        let scope = request.scope.unwrap_or_else(|| grant.scope.clone());
-        if !scope.is_subset(&grant.scope) {
+        let requested = request.scope.unwrap_or_else(|| grant.scope.clone());
+        if !requested.is_subset(&grant.scope) {
             return Err(RefreshError::InvalidScope);
         }
+        // The client's settings as they are now bind every refresh: scopes an
+        // administrator has taken away since the login are dropped, from the new tokens
+        // and from the grant. Without `offline_access` the grant has no refresh tokens.
+        let allowed = grant.scope.intersection(&client.allowed_scopes);
+        if !allowed.contains(OFFLINE_ACCESS) {
+            return Err(RefreshError::InvalidGrant);
+        }
+        let narrowed = (allowed != grant.scope).then_some(&allowed);
+        if narrowed.is_some() {
+            tracing::info!("the client's allowed scopes narrowed the grant");
+        }
+        let scope = requested.intersection(&allowed);
         let expires_at = grant
             .refresh_expiry(now)
             .ok_or(RefreshError::InvalidGrant)?;
@@ -146,7 +165,7 @@ pub async fn refresh(
             rotated_at: None,
         };
         match store
-            .rotate_refresh_token(&old, &new, &grant, now)
+            .rotate_refresh_token(&old, &new, &grant, narrowed, now)
             .await
             .context("rotating the refresh token failed")?
         {
