@@ -102,6 +102,24 @@ pub struct AdminConfig {
     /// `ADMIN_CURSOR_SECRET` (32 bytes or more): signs the listing's page tokens, so that
     /// a modified one is refused. Required.
     pub cursor_secret: SecretKey,
+    /// How a client's deletion is cut into steps.
+    pub client_deletion: ClientDeletion,
+}
+
+/// How much of a client's clean-up one `DELETE` does (see
+/// `usecase::manage_clients::delete_client`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientDeletion {
+    /// `CLIENT_DELETION_STEP` (1 to 10000, default 100): codes or grants per step (one
+    /// page of the client index, one `BatchGetItem`, one write per live one).
+    pub step: u32,
+    /// `CLIENT_DELETION_STEPS_PER_REQUEST` (1 to 10000, default 20): steps per `DELETE`,
+    /// which also stops after 5 seconds of work, inside the function's 10-second timeout.
+    pub steps_per_request: u32,
+    /// How long after the deletion started the last sweep runs and the client item goes:
+    /// `CLIENT_CACHE_SECONDS` (the longest an instance acts on the client as it was) plus
+    /// 15 s (a request in flight at the mark ends within the functions' 10-second timeout).
+    pub settle: Duration,
 }
 
 /// The revocation and introspection function's configuration.
@@ -523,6 +541,11 @@ impl FromEnv for AdminConfig {
                 .key("ADMIN_CURSOR_SECRET")?
                 .map(SecretKey)
                 .ok_or(ConfigError::Missing("ADMIN_CURSOR_SECRET"))?,
+            client_deletion: ClientDeletion {
+                step: env.count("CLIENT_DELETION_STEP", 100)?,
+                steps_per_request: env.count("CLIENT_DELETION_STEPS_PER_REQUEST", 20)?,
+                settle: env.client_cache()? + Duration::from_secs(15),
+            },
         })
     }
 }

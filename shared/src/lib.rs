@@ -27,8 +27,8 @@ pub mod usecase;
 pub mod user_auth;
 
 pub use config::{
-    AdminConfig, DeviceConfig, DiscoveryConfig, FromEnv, IntrospectionConfig, LookupLimits,
-    PageConfig, ProviderConfig, SecretKey, SecretSource, SigningKeysSource, TokenConfig,
-    UserTokenAlgorithm, UserTokenConfig, UserTokenKey, VerifyConfig,
+    AdminConfig, ClientDeletion, DeviceConfig, DiscoveryConfig, FromEnv, IntrospectionConfig,
+    LookupLimits, PageConfig, ProviderConfig, SecretKey, SecretSource, SigningKeysSource,
+    TokenConfig, UserTokenAlgorithm, UserTokenConfig, UserTokenKey, VerifyConfig,
 };
 pub use store::Store;

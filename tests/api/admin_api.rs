@@ -351,7 +351,8 @@ async fn a_tampered_or_foreign_cursor_is_400() {
 #[tokio::test]
 async fn the_client_lifecycle() {
     let env = TestEnv::new().await;
-    let app = env.admin_app().await;
+    let clock = integration_tests::ManualClock::now();
+    let app = integration_tests::admin_app_on(&env, &clock).await;
     let token_app = env.token_app().await;
 
     // Create: the secret is returned once.
@@ -452,14 +453,9 @@ async fn the_client_lifecycle() {
     );
 
     // Delete: its pending authorization can no longer be approved or exchanged.
-    let deleted = call(
-        &app,
-        Method::DELETE,
-        &format!("{CLIENTS}/living-room-tv"),
-        None,
-    )
-    .await;
-    assert_eq!(deleted.status(), 204);
+    let statuses =
+        integration_tests::delete_client_completely(&app, &clock, "living-room-tv").await;
+    assert_eq!(statuses.last(), Some(&204), "{statuses:?}");
     let verify = env.verify_app().await;
     let approve = verify::handle(
         &verify,

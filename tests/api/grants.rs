@@ -611,7 +611,8 @@ async fn deleting_a_client_revokes_its_grants_and_no_one_elses() {
     env.register(refreshing_client("tv", false)).await;
     env.register(refreshing_client("other", false)).await;
     let token = env.token_app().await;
-    let admin = env.admin_app().await;
+    let clock = ManualClock::now();
+    let admin = integration_tests::admin_app_on(&env, &clock).await;
     let mine = refresh_token_of(&login(&env, &token, "tv", "offline_access").await);
     let mut theirs = Vec::new();
     for _ in 0..5 {
@@ -627,17 +628,29 @@ async fn deleting_a_client_revokes_its_grants_and_no_one_elses() {
         env.issue("other", None).await;
     }
     env.requests.take();
-    let response = admin::handle(&admin, integration_tests::delete_client_request("tv")).await;
-    assert_eq!(response.status(), 204);
+    let first = admin::handle(&admin, integration_tests::delete_client_request("tv")).await;
+    assert_eq!(first.status(), 202, "{}", json(&first));
+    assert_eq!(json(&first)["deletion"]["phase"], "settle");
     // Only the client's own partitions are read (its 3 records: 1 consumed, 2 pending;
     // its 1 grant), and only what is its own and live is written: the request count does
-    // not grow with the other client's records.
-    let shards = device_flow::store::INDEX_SHARDS as usize;
-    let mut expected = vec!["DeleteItem".to_owned()];
+    // not grow with the other client's records. The first DELETE reads the client, marks
+    // it, withdraws the 2 pending codes, revokes the grant, saving its progress after
+    // each step; then it waits out the client cache.
+    let mut expected = vec!["GetItem".to_owned(), "UpdateItem".to_owned()];
     expected.extend(integration_tests::sharded_page(3));
-    expected.extend(["UpdateItem".to_owned(), "UpdateItem".to_owned()]);
-    expected.extend(vec!["Query".to_owned(); shards]);
-    expected.push("UpdateItem".to_owned());
+    expected.extend(vec!["UpdateItem".to_owned(); 3]);
+    expected.extend(integration_tests::sharded_page(1));
+    expected.extend(vec!["UpdateItem".to_owned(); 2]);
+    assert_eq!(env.requests.take(), expected);
+    // The last DELETE sweeps what was created since just before the mark (here, the
+    // same records, all ended), then removes the client item.
+    clock.advance(Duration::from_secs(20));
+    let last = admin::handle(&admin, integration_tests::delete_client_request("tv")).await;
+    assert_eq!(last.status(), 204);
+    let mut expected = vec!["GetItem".to_owned()];
+    expected.extend(integration_tests::sharded_page(3));
+    expected.extend(integration_tests::sharded_page(1));
+    expected.push("DeleteItem".to_owned());
     assert_eq!(env.requests.take(), expected);
     let devices = env.items_of_kind("DEVICE").await;
     let status_of = |client: &str, status: &str| {

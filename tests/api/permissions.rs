@@ -233,11 +233,13 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
 
     // admin: every route, including a delete that denies the client's pending codes.
     let admin_log = IamLog::default();
-    let admin = admin::App::new(
+    let admin_clock = integration_tests::ManualClock::now();
+    let mut admin = admin::App::new(
         env.config(),
         env.store_recording(&admin_log),
         user_verifier(&env.config::<device_flow::AdminConfig>().user_tokens).await,
     );
+    admin.clock = Box::new(admin_clock.clone());
     let root = admin_token("root");
     let clients = "/admin/oauth/clients";
     let revoke_grant_path = format!("/admin/oauth/grants/{grant_id}");
@@ -267,11 +269,13 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
             Some(json!({"name": "Renamed"})),
             200,
         ),
-        (Method::DELETE, "/admin/oauth/clients/tv", None, 204),
+        (Method::DELETE, "/admin/oauth/clients/tv", None, 202),
     ] {
         let response = admin::handle(&admin, admin_request(method, path, body, Some(&root))).await;
         assert_eq!(response.status(), status, "{path}: {}", json(&response));
     }
+    let finished = integration_tests::delete_client_completely(&admin, &admin_clock, "tv").await;
+    assert_eq!(finished.last(), Some(&204), "{finished:?}");
     assert_uses_exactly("admin", &admin_log, &admin::PERMISSIONS);
 
     // discovery: the metadata (no request) and the JWKS.

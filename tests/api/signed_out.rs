@@ -247,3 +247,307 @@ async fn rule5_refreshes_obey_the_clients_current_settings() {
     let refused = token::handle(&token, refresh("tv", &refresh_token_of(&asked), None)).await;
     assert_eq!(error(&refused), "invalid_grant");
 }
+
+/// Writes `n` more grants of the one real grant's client beside it (copies of it under
+/// new ids, created a second apart over the hours before it), straight into the table.
+async fn more_grants(env: &TestEnv, n: usize) {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    use device_flow::domain::GrantId;
+    use device_flow::store::{GRANT_RETENTION, item};
+    let template = item::grant_from_item(&env.items_of_kind("GRANT").await[0]).unwrap();
+    let copies: Vec<_> = (0..n)
+        .map(|i| {
+            let mut grant = template.clone();
+            grant.id = GrantId::generate();
+            // Logins of the last days, none in the minute before the deletion.
+            grant.created_at = device_flow::time::Timestamp::from_millis(
+                template.created_at.as_millis() - 3_600_000 - 1_000 * i as u64,
+            );
+            let put = PutRequest::builder()
+                .set_item(Some(item::grant_to_item(&grant, GRANT_RETENTION)))
+                .build()
+                .unwrap();
+            WriteRequest::builder().put_request(put).build()
+        })
+        .collect();
+    for batch in copies.chunks(25) {
+        let mut left = Some(batch.to_vec());
+        while let Some(requests) = left.take().filter(|r| !r.is_empty()) {
+            let output = env
+                .dynamodb
+                .batch_write_item()
+                .request_items(&env.table_name, requests)
+                .send()
+                .await
+                .unwrap();
+            left = output
+                .unprocessed_items
+                .and_then(|mut items| items.remove(&env.table_name));
+        }
+    }
+    env.requests.take();
+}
+
+/// The admin API's view of client `id`: its status code and body.
+async fn admin_get(
+    admin: &admin::App,
+    method: Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let response = admin::handle(
+        admin,
+        admin_request(method, path, body, Some(&admin_token("root"))),
+    )
+    .await;
+    (response.status().as_u16(), json(&response))
+}
+
+/// A public client registration for `tv` (the admin API's create body).
+fn tv_registration() -> serde_json::Value {
+    json!({
+        "client_id": "tv", "name": "TV", "type": "public",
+        "allowed_grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+        "allowed_scopes": ["read", "offline_access"],
+    })
+}
+
+/// Rule 2: a client with 2,000 grants (and live codes) is deleted completely across
+/// repeated DELETEs, a small step at a time. From the first DELETE on it gets nothing and
+/// shows as deleting; its id cannot be registered again until the deletion is finished;
+/// afterwards it can, and the new client inherits nothing.
+#[tokio::test]
+async fn rule2_a_client_with_2000_grants_is_deleted_completely_in_small_steps() {
+    let mut env = TestEnv::new().await;
+    env.set_var("CLIENT_DELETION_STEP", "50");
+    env.set_var("CLIENT_DELETION_STEPS_PER_REQUEST", "4");
+    env.register(refreshing_client("tv", false)).await;
+    let token = env.token_app().await;
+    let logged_in = login(&env, &token, "tv", "read offline_access").await;
+    let refresh_token = refresh_token_of(&logged_in);
+    more_grants(&env, 1999).await;
+    let (pending, _) = env.issue("tv", None).await;
+    let (approved, _) = env.issue("tv", None).await;
+    env.approve(&approved, "bob").await;
+    let clock = ManualClock::now();
+    let admin = integration_tests::admin_app_on(&env, &clock).await;
+
+    let first = admin::handle(&admin, integration_tests::delete_client_request("tv")).await;
+    assert_eq!(first.status(), 202, "{}", json(&first));
+    assert!(first.headers().contains_key("retry-after"));
+    let (status, shown) = admin_get(&admin, Method::GET, "/admin/oauth/clients/tv", None).await;
+    assert_eq!(
+        (status, shown["status"].as_str()),
+        (200, Some("deleting")),
+        "{shown}"
+    );
+    // From the mark on (a fresh instance: nothing cached), the client gets nothing.
+    let fresh = env.token_app().await;
+    let refused = token::handle(&fresh, refresh("tv", &refresh_token, None)).await;
+    assert_eq!(error(&refused), "invalid_client");
+    let device = device_authorization::handle(
+        &env.device_app(),
+        form_post("/oauth2/v1/device", "client_id=tv"),
+    )
+    .await;
+    assert_eq!(device.status(), 401, "{}", json(&device));
+    // Its id is taken until the deletion is finished; it cannot be changed either.
+    let (status, _) = admin_get(
+        &admin,
+        Method::POST,
+        "/admin/oauth/clients",
+        Some(tv_registration()),
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (status, _) = admin_get(
+        &admin,
+        Method::PATCH,
+        "/admin/oauth/clients/tv",
+        Some(json!({"name": "Back"})),
+    )
+    .await;
+    assert_eq!(status, 409);
+
+    let rest = integration_tests::delete_client_completely(&admin, &clock, "tv").await;
+    assert_eq!(rest.last(), Some(&204), "{rest:?}");
+    assert!(
+        rest.len() >= 2000 / (50 * 4),
+        "in steps of 200 at most: {} DELETEs",
+        rest.len() + 1
+    );
+    let grants = env.items_of_kind("GRANT").await;
+    assert_eq!(grants.len(), 2000);
+    assert!(
+        grants
+            .iter()
+            .all(|g| g["revoked_reason"].as_s().unwrap() == "client_deleted"),
+        "every grant revoked"
+    );
+    for code in [&pending, &approved] {
+        assert!(matches!(
+            env.record(code).await.state,
+            device_flow::domain::DeviceState::Denied { .. }
+        ));
+    }
+    assert!(
+        env.items_of_kind("CLIENT").await.is_empty(),
+        "the client item went last"
+    );
+    let (status, _) = admin_get(&admin, Method::GET, "/admin/oauth/clients/tv", None).await;
+    assert_eq!(status, 404);
+
+    // Registered again: a new client, which inherits nothing.
+    let (status, created) = admin_get(
+        &admin,
+        Method::POST,
+        "/admin/oauth/clients",
+        Some(tv_registration()),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let old = token::handle(&env.token_app().await, refresh("tv", &refresh_token, None)).await;
+    assert_eq!(error(&old), "invalid_grant");
+    let poll_old = token::handle(&env.token_app().await, poll("tv", &approved)).await;
+    assert_eq!(error(&poll_old), "access_denied");
+}
+
+/// Rule 2: what a client issued is bound to that incarnation of it. Even a grant and an
+/// approved code the deletion had missed (put back by hand here) are worth nothing to a
+/// client registered later under the same id.
+#[tokio::test]
+async fn rule2_a_recreated_client_inherits_nothing_of_the_old_one() {
+    let env = TestEnv::new().await;
+    env.register(refreshing_client("tv", false)).await;
+    let token = env.token_app().await;
+    let refresh_token = refresh_token_of(&login(&env, &token, "tv", "read offline_access").await);
+    let (approved, _) = env.issue("tv", None).await;
+    env.approve(&approved, "bob").await;
+    let clock = ManualClock::now();
+    let admin = integration_tests::admin_app_on(&env, &clock).await;
+    let statuses = integration_tests::delete_client_completely(&admin, &clock, "tv").await;
+    assert_eq!(statuses.last(), Some(&204));
+
+    // Undo the deletion's work on the records, as if it had missed them.
+    let grant_key = {
+        let grant = &env.items_of_kind("GRANT").await[0];
+        std::collections::HashMap::from([
+            ("pk".to_owned(), grant["pk"].clone()),
+            ("sk".to_owned(), grant["sk"].clone()),
+        ])
+    };
+    env.dynamodb
+        .update_item()
+        .table_name(&env.table_name)
+        .set_key(Some(grant_key))
+        .update_expression("REMOVE revoked_at, revoked_reason")
+        .send()
+        .await
+        .unwrap();
+    let devices = env.items_of_kind("DEVICE").await;
+    let record = devices
+        .iter()
+        .find(|d| d["status"].as_s().unwrap() == "denied")
+        .expect("the withdrawn code");
+    env.dynamodb
+        .update_item()
+        .table_name(&env.table_name)
+        .key("pk", record["pk"].clone())
+        .key("sk", record["sk"].clone())
+        .update_expression("SET #status = :approved REMOVE denied_at")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(
+            ":approved",
+            aws_sdk_dynamodb::types::AttributeValue::S("approved".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    env.register(refreshing_client("tv", false)).await;
+    for cache in ["0", "5"] {
+        let mut env = env.clone();
+        env.set_var("CLIENT_CACHE_SECONDS", cache);
+        let token = env.token_app().await;
+        let refreshed = token::handle(&token, refresh("tv", &refresh_token, None)).await;
+        assert_eq!(error(&refreshed), "invalid_grant", "cache {cache}");
+        let polled = token::handle(&token, poll("tv", &approved)).await;
+        assert_eq!(error(&polled), "invalid_client", "cache {cache}");
+    }
+    assert_eq!(
+        env.items_of_kind("GRANT").await.len(),
+        1,
+        "no grant for the old code"
+    );
+}
+
+/// Rule 2: a deletion cut off by store faults (a read failing, a write failing, a
+/// connection dropped) answers 503 and leaves its progress as it was; the next DELETE
+/// goes on from there and finishes.
+#[tokio::test]
+async fn rule2_a_deletion_interrupted_by_faults_is_finished_by_a_retry() {
+    let mut env = TestEnv::new().await;
+    env.set_var("CLIENT_DELETION_STEP", "10");
+    env.set_var("CLIENT_DELETION_STEPS_PER_REQUEST", "1");
+    env.register(refreshing_client("tv", false)).await;
+    let token = env.token_app().await;
+    login(&env, &token, "tv", "read offline_access").await;
+    more_grants(&env, 39).await;
+    for _ in 0..3 {
+        env.issue("tv", None).await;
+    }
+    let faults = FaultProxy::start(&TestEnv::dynamodb_url()).await;
+    let clock = ManualClock::now();
+    let mut admin = integration_tests::admin_app_on(&env, &clock).await;
+    admin.store = env.store_through(&faults).await;
+    let delete = || admin::handle(&admin, integration_tests::delete_client_request("tv"));
+
+    assert_eq!(delete().await.status(), 202, "the codes");
+    let progress = |env: &TestEnv| {
+        let env = env.clone();
+        async move {
+            let client = &env.items_of_kind("CLIENT").await[0];
+            (
+                client["deletion_phase"].as_s().unwrap().clone(),
+                client.get("deletion_cursor").cloned(),
+                client["grants_revoked"].as_n().unwrap().clone(),
+            )
+        }
+    };
+    assert_eq!(delete().await.status(), 202, "the first grants");
+    for (operation, fault, needle) in [
+        ("BatchGetItem", Fault::InternalServerError, ""),
+        ("UpdateItem", Fault::Reset, "\"GRANT#"),
+        ("Query", Fault::ThroughputExceeded, ""),
+        ("UpdateItem", Fault::TransactionConflict, "\"GRANT#"),
+    ] {
+        let before = progress(&env).await;
+        faults.heal();
+        faults.fail_next_with(operation, needle, fault, 100);
+        let failed = delete().await;
+        assert_eq!(
+            failed.status(),
+            503,
+            "{operation} {fault:?}: {}",
+            json(&failed)
+        );
+        assert!(failed.headers().contains_key("retry-after"));
+        assert_eq!(
+            progress(&env).await,
+            before,
+            "{operation} {fault:?}: progress kept"
+        );
+    }
+    faults.heal();
+    let statuses = integration_tests::delete_client_completely(&admin, &clock, "tv").await;
+    assert_eq!(statuses.last(), Some(&204), "{statuses:?}");
+    let grants = env.items_of_kind("GRANT").await;
+    assert_eq!(grants.len(), 40);
+    assert!(grants.iter().all(|g| g.contains_key("revoked_at")));
+    assert!(
+        env.items_of_kind("DEVICE")
+            .await
+            .iter()
+            .all(|d| d["status"].as_s().unwrap() != "pending")
+    );
+}

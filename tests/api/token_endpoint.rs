@@ -216,17 +216,11 @@ async fn an_instance_reads_a_client_once_per_cache_lifetime_and_a_deleted_client
     // client's one item.
     env.approve(&codes[1], "alice").await;
     env.approve(&codes[2], "bob").await;
-    let deleted = admin::handle(
-        &admin,
-        integration_tests::admin_request(
-            Method::DELETE,
-            "/admin/oauth/clients/backend",
-            None,
-            Some(&root),
-        ),
-    )
-    .await;
-    assert_eq!(deleted.status(), 204);
+    let admin_clock = ManualClock::now();
+    let admin = integration_tests::admin_app_on(&env, &admin_clock).await;
+    let statuses =
+        integration_tests::delete_client_completely(&admin, &admin_clock, "backend").await;
+    assert_eq!(statuses.last(), Some(&204), "{statuses:?}");
     env.requests.take();
     for code in &codes[1..] {
         assert_error(
@@ -313,13 +307,12 @@ async fn deleting_a_client_while_its_devices_exchange_leaves_no_live_grant() {
         400,
         "invalid_grant",
     );
-    let admin = Arc::new(env.admin_app().await);
+    let admin_clock = ManualClock::now();
+    let admin = Arc::new(integration_tests::admin_app_on(&env, &admin_clock).await);
     let delete = {
         let admin = Arc::clone(&admin);
         tokio::spawn(async move {
-            admin::handle(&admin, integration_tests::delete_client_request("tv"))
-                .await
-                .status()
+            integration_tests::delete_client_completely(&admin, &admin_clock, "tv").await
         })
     };
     // Spread over the deletion's run (a few hundred milliseconds on the emulator): the
@@ -336,7 +329,8 @@ async fn deleting_a_client_while_its_devices_exchange_leaves_no_live_grant() {
             })
         })
         .collect();
-    assert_eq!(delete.await.unwrap(), 204);
+    let deleted = delete.await.unwrap();
+    assert_eq!(deleted.last(), Some(&204), "{deleted:?}");
     let mut statuses = Vec::new();
     for exchange in exchanges {
         statuses.push(exchange.await.unwrap());

@@ -368,3 +368,41 @@ pub fn new_client(id: &str, confidential: bool) -> NewClient {
         refresh_token_absolute_lifetime: None,
     }
 }
+
+/// An admin app whose clock the test moves, for deletions (which wait out the client
+/// cache before they finish).
+pub async fn admin_app_on(env: &TestEnv, clock: &crate::ManualClock) -> admin::App {
+    let mut app = env.admin_app().await;
+    app.clock = Box::new(clock.clone());
+    app
+}
+
+/// Deletes client `id` as an administrator would: `DELETE` again while it answers 202,
+/// moving `clock` (`app`'s own) on by the `Retry-After` a 202 asks for once only the last
+/// sweep is left. Returns every status, the last one 204 (or the first error's).
+pub async fn delete_client_completely(
+    app: &admin::App,
+    clock: &crate::ManualClock,
+    id: &str,
+) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for _ in 0..10_000 {
+        let response = admin::handle(app, crate::delete_client_request(id)).await;
+        let status = response.status().as_u16();
+        statuses.push(status);
+        if status != 202 {
+            return statuses;
+        }
+        let body = json(&response);
+        assert_eq!(body["status"], "deleting", "{body}");
+        if body["deletion"]["phase"] == "settle" {
+            let seconds: u64 = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            clock.advance(std::time::Duration::from_secs(seconds));
+        }
+    }
+    panic!("the deletion of {id} never finished: {statuses:?}");
+}

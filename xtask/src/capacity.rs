@@ -300,6 +300,8 @@ fn clients(profile: &Profile, now: Timestamp) -> Vec<(OAuthClient, f64)> {
                 refresh_token_absolute_lifetime: None,
                 created_at: now,
                 updated_at: now,
+                generation: device_flow::domain::ClientGeneration::generate(),
+                deletion: None,
             };
             (client, share)
         })

@@ -11,10 +11,10 @@
 use device_flow::domain::{ClientId, GrantId};
 use device_flow::http::path_parameter;
 use device_flow::http::storyden::{
-    ApiError, CreateClientRequest, PatchClientRequest, client_list_response, client_response,
-    client_with_secret_response, device_list_query, device_list_response, forbidden,
-    grant_list_query, grant_list_response, json_body, method_not_allowed, no_content, not_found,
-    page_size, page_token, query,
+    ApiError, CreateClientRequest, PatchClientRequest, client_deletion_response,
+    client_list_response, client_response, client_with_secret_response, device_list_query,
+    device_list_response, forbidden, grant_list_query, grant_list_response, json_body,
+    method_not_allowed, no_content, not_found, page_size, page_token, query,
 };
 use device_flow::permissions::Permissions;
 use device_flow::time::{Clock, SystemClock};
@@ -111,8 +111,9 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, ApiError>
                 Ok(client_with_secret_response(StatusCode::OK, &changed))
             }
             Method::DELETE => {
-                delete_client(store, clock, &admin, &id).await?;
-                Ok(no_content())
+                let settings = &app.config.client_deletion;
+                let outcome = delete_client(store, clock, settings, &admin, &id).await?;
+                Ok(client_deletion_response(&id, &outcome))
             }
             _ => Err(method_not_allowed()),
         };

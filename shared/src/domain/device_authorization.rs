@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::{
-    ClientId, ClientKind, DeviceAuthorizationId, GrantId, OAuthClient, RefreshPolicy, ScopeSet,
-    UserCode,
+    ClientGeneration, ClientId, ClientKind, DeviceAuthorizationId, GrantId, OAuthClient,
+    RefreshPolicy, ScopeSet, UserCode,
 };
 use crate::time::Timestamp;
 
@@ -193,6 +193,8 @@ impl Status {
 pub struct DeviceAuthorization {
     pub id: DeviceAuthorizationId,
     pub client_id: ClientId,
+    /// The incarnation of the client that asked: only it may exchange the code.
+    pub client_generation: ClientGeneration,
     /// The client's name when the request was made, shown to the user as `appName`.
     pub client_name: String,
     pub scope: ScopeSet,
@@ -228,6 +230,7 @@ impl DeviceAuthorization {
         Self {
             id,
             client_id: client.id.clone(),
+            client_generation: client.generation.clone(),
             client_name: client.name.clone(),
             scope: terms.scope.clone(),
             user_code,

@@ -11,7 +11,8 @@ use std::fmt;
 use std::time::Duration;
 
 use super::{
-    Approval, ClientId, DeviceAuthorization, DeviceAuthorizationId, DeviceDetails, ScopeSet,
+    Approval, ClientGeneration, ClientId, DeviceAuthorization, DeviceAuthorizationId,
+    DeviceDetails, ScopeSet,
 };
 use crate::secret;
 use crate::time::Timestamp;
@@ -204,6 +205,9 @@ pub struct Grant {
     /// The `sub` of the account that approved.
     pub account_id: String,
     pub client_id: ClientId,
+    /// The incarnation of the client it was issued to: a client deleted and created
+    /// again under the same id cannot refresh it.
+    pub client_generation: ClientGeneration,
     /// The client's name at approval time, shown in the device list.
     pub client_name: String,
     pub scope: ScopeSet,
@@ -237,6 +241,7 @@ impl Grant {
             id,
             account_id: approval.account_id.clone(),
             client_id: record.client_id.clone(),
+            client_generation: record.client_generation.clone(),
             client_name: record.client_name.clone(),
             scope: record.scope.clone(),
             device: record.device.clone(),

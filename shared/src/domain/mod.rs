@@ -10,9 +10,9 @@ pub mod user_code;
 #[cfg(test)]
 pub(crate) use client::test_client;
 pub use client::{
-    AuthenticationFailed, ClientChanges, ClientCredentials, ClientError, ClientId, ClientKind,
-    ClientName, ClientSecret, GrantType, MAX_DEVICE_CODE_LIFETIME, NewClient, OAuthClient,
-    SecretHash, Setting, parse_grants,
+    AuthenticationFailed, ClientChanges, ClientCredentials, ClientError, ClientGeneration,
+    ClientId, ClientKind, ClientName, ClientSecret, Deletion, DeletionPhase, GrantType,
+    MAX_DEVICE_CODE_LIFETIME, NewClient, OAuthClient, SecretHash, Setting, parse_grants,
 };
 pub use device_authorization::{
     Approval, DeviceAuthorization, DeviceDetails, DeviceState, POLL_TOLERANCE, PollDecision,

@@ -11,13 +11,13 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{Form, body_bytes, json_response, log_internal, no_store};
 use crate::domain::{
-    ClientChanges, ClientError, ClientId, ClientKind, ClientName, DeviceAuthorization, DeviceState,
-    Grant, NewClient, OAuthClient, ScopeSet, Setting, Status, parse_grants,
+    ClientChanges, ClientError, ClientId, ClientKind, ClientName, Deletion, DeviceAuthorization,
+    DeviceState, Grant, NewClient, OAuthClient, ScopeSet, Setting, Status, parse_grants,
 };
 use crate::time::{Clock, Timestamp};
 use crate::usecase::grants::{GrantError, GrantListQuery};
 use crate::usecase::list_device_authorizations::{DeviceListQuery, ListError};
-use crate::usecase::manage_clients::{ClientAdminError, WithSecret};
+use crate::usecase::manage_clients::{ClientAdminError, DeleteOutcome, WithSecret};
 use crate::usecase::{Internal, ListPage, PageSize};
 use crate::user_auth::AuthError;
 
@@ -195,6 +195,10 @@ impl From<ClientAdminError> for ApiError {
             ClientAdminError::Conflict => {
                 Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
                     .suggest("read it again and repeat the change")
+            }
+            ClientAdminError::BeingDeleted => {
+                Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
+                    .suggest("repeat the DELETE until it answers 204")
             }
             ClientAdminError::Invalid(e) => e.into(),
             ClientAdminError::InvalidPageToken(_) => invalid_page_token(),
@@ -466,6 +470,31 @@ pub struct ClientView {
     pub refresh_token_absolute_lifetime_seconds: Option<u64>,
     pub created_at: String,
     pub updated_at: String,
+    /// `active`, or `deleting` from the first `DELETE` until the last.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion: Option<DeletionView>,
+}
+
+/// How far a client's deletion has got.
+#[derive(Serialize)]
+pub struct DeletionView {
+    pub started_at: String,
+    /// `codes`, `grants` or `settle`.
+    pub phase: &'static str,
+    pub codes_withdrawn: u64,
+    pub grants_revoked: u64,
+}
+
+impl From<&Deletion> for DeletionView {
+    fn from(d: &Deletion) -> Self {
+        Self {
+            started_at: d.started_at.to_rfc3339(),
+            phase: d.phase.as_str(),
+            codes_withdrawn: d.codes_withdrawn,
+            grants_revoked: d.grants_revoked,
+        }
+    }
 }
 
 impl From<&OAuthClient> for ClientView {
@@ -488,6 +517,45 @@ impl From<&OAuthClient> for ClientView {
                 .map(|d| d.as_secs()),
             created_at: c.created_at.to_rfc3339(),
             updated_at: c.updated_at.to_rfc3339(),
+            status: if c.deletion.is_some() {
+                "deleting"
+            } else {
+                "active"
+            },
+            deletion: c.deletion.as_ref().map(DeletionView::from),
+        }
+    }
+}
+
+/// The answer to a `DELETE` of a client: 204 when it is gone; 202 with the progress and
+/// `Retry-After` while the clean-up goes on (repeat the `DELETE`).
+pub fn client_deletion_response(id: &ClientId, outcome: &DeleteOutcome) -> Response<Body> {
+    #[derive(Serialize)]
+    struct Wire<'a> {
+        client_id: &'a str,
+        status: &'static str,
+        deletion: DeletionView,
+    }
+    match outcome {
+        DeleteOutcome::Deleted => no_content(),
+        DeleteOutcome::InProgress {
+            deletion,
+            retry_after,
+        } => {
+            let mut response = json_response(
+                StatusCode::ACCEPTED,
+                &Wire {
+                    client_id: id.as_str(),
+                    status: "deleting",
+                    deletion: DeletionView::from(deletion),
+                },
+            );
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response.headers_mut().insert(
+                lambda_http::http::header::RETRY_AFTER,
+                lambda_http::http::HeaderValue::from(seconds.max(1)),
+            );
+            response
         }
     }
 }

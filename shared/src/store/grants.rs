@@ -331,38 +331,4 @@ impl Store {
         }
         Ok(page)
     }
-
-    /// Revokes every unrevoked grant of a deleted client: that client's own partitions of
-    /// the client index, each revocation conditional (and tried again while a refresh's
-    /// transaction holds the grant). Returns how many it revoked.
-    pub async fn revoke_client_grants(
-        &self,
-        client_id: &ClientId,
-        now: Timestamp,
-    ) -> Result<usize, StoreError> {
-        let keys = self
-            .keys_since(
-                &Partitions::client_grants(client_id),
-                Timestamp::from_millis(0),
-            )
-            .await?;
-        let mut revoked = 0;
-        for key in keys {
-            let id = key
-                .get(PARTITION_KEY)
-                .and_then(|pk| pk.as_s().ok())
-                .and_then(|pk| pk.strip_prefix(GRANT_KIND)?.strip_prefix('#'))
-                .and_then(GrantId::parse)
-                .ok_or(StoreError::Corrupt(PARTITION_KEY))?;
-            match self
-                .revoke_grant(&id, Owner::Any, RevokeReason::ClientDeleted, now)
-                .await?
-            {
-                RevokeOutcome::Revoked => revoked += 1,
-                RevokeOutcome::Busy => return Err(StoreError::Busy),
-                RevokeOutcome::AlreadyRevoked | RevokeOutcome::NotFound => {}
-            }
-        }
-        Ok(revoked)
-    }
 }

@@ -14,9 +14,10 @@ use super::table::{
     LIST_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE,
 };
 use crate::domain::{
-    Approval, ClientId, ClientKind, DeviceAuthorization, DeviceAuthorizationId, DeviceDetails,
-    DeviceState, Grant, GrantId, GrantType, OAuthClient, RefreshPolicy, RefreshRecord,
-    RefreshTokenHash, Revocation, RevokeReason, ScopeSet, SecretHash, Status, UserCode,
+    Approval, ClientGeneration, ClientId, ClientKind, Deletion, DeletionPhase, DeviceAuthorization,
+    DeviceAuthorizationId, DeviceDetails, DeviceState, Grant, GrantId, GrantType, OAuthClient,
+    RefreshPolicy, RefreshRecord, RefreshTokenHash, Revocation, RevokeReason, ScopeSet, SecretHash,
+    Status, UserCode,
 };
 use crate::time::Timestamp;
 
@@ -78,6 +79,16 @@ pub mod attr {
     pub const REVOKED_REASON: &str = "revoked_reason";
     pub const ISSUED_AT: &str = "issued_at";
     pub const ROTATED_AT: &str = "rotated_at";
+    /// A client's incarnation; on a code or a grant, the issuing incarnation's.
+    pub const GENERATION: &str = "generation";
+    pub const CLIENT_GENERATION: &str = "client_generation";
+    /// A client's deletion under way: when it started, its phase, where its listing
+    /// continues, and what it has done so far.
+    pub const DELETING_AT: &str = "deleting_at";
+    pub const DELETION_PHASE: &str = "deletion_phase";
+    pub const DELETION_CURSOR: &str = "deletion_cursor";
+    pub const CODES_WITHDRAWN: &str = "codes_withdrawn";
+    pub const GRANTS_REVOKED: &str = "grants_revoked";
 }
 
 pub fn device_key(id: &DeviceAuthorizationId) -> Item {
@@ -234,6 +245,12 @@ pub fn device_to_item(record: &DeviceAuthorization, retention: Duration) -> Item
     };
     put(attr::ID, s(record.id.as_str()));
     put(attr::CLIENT_ID, s(record.client_id.as_str()));
+    if !record.client_generation.is_empty() {
+        put(
+            attr::CLIENT_GENERATION,
+            s(record.client_generation.as_str()),
+        );
+    }
     put(attr::CLIENT_NAME, s(record.client_name.clone()));
     if !record.scope.is_empty() {
         put(attr::SCOPE, s(record.scope.to_string()));
@@ -337,6 +354,7 @@ pub fn device_from_item(item: &Item) -> Result<DeviceAuthorization, StoreError> 
             .ok_or(StoreError::Corrupt(attr::ID))?,
         client_id: ClientId::parse(r.string(attr::CLIENT_ID)?)
             .ok_or(StoreError::Corrupt(attr::CLIENT_ID))?,
+        client_generation: r.generation(attr::CLIENT_GENERATION)?,
         client_name: r.string(attr::CLIENT_NAME)?.to_owned(),
         scope: ScopeSet::parse(r.opt_string(attr::SCOPE)?.unwrap_or_default())
             .map_err(|_| StoreError::Corrupt(attr::SCOPE))?,
@@ -367,6 +385,9 @@ pub fn grant_to_item(grant: &Grant, retention: Duration) -> Item {
     put(attr::GRANT_ID, s(grant.id.as_str()));
     put(attr::ACCOUNT_ID, s(grant.account_id.clone()));
     put(attr::CLIENT_ID, s(grant.client_id.as_str()));
+    if !grant.client_generation.is_empty() {
+        put(attr::CLIENT_GENERATION, s(grant.client_generation.as_str()));
+    }
     put(attr::CLIENT_NAME, s(grant.client_name.clone()));
     if !grant.scope.is_empty() {
         put(attr::SCOPE, s(grant.scope.to_string()));
@@ -438,6 +459,7 @@ pub fn grant_from_item(item: &Item) -> Result<Grant, StoreError> {
         account_id: r.string(attr::ACCOUNT_ID)?.to_owned(),
         client_id: ClientId::parse(r.string(attr::CLIENT_ID)?)
             .ok_or(StoreError::Corrupt(attr::CLIENT_ID))?,
+        client_generation: r.generation(attr::CLIENT_GENERATION)?,
         client_name: r.string(attr::CLIENT_NAME)?.to_owned(),
         scope: ScopeSet::parse(r.opt_string(attr::SCOPE)?.unwrap_or_default())
             .map_err(|_| StoreError::Corrupt(attr::SCOPE))?,
@@ -568,6 +590,18 @@ pub fn client_to_item(client: &OAuthClient) -> Item {
     }
     put(attr::CREATED_AT, time(client.created_at));
     put(attr::UPDATED_AT, time(client.updated_at));
+    if !client.generation.is_empty() {
+        put(attr::GENERATION, s(client.generation.as_str()));
+    }
+    if let Some(deletion) = &client.deletion {
+        put(attr::DELETING_AT, time(deletion.started_at));
+        put(attr::DELETION_PHASE, s(deletion.phase.as_str()));
+        if let Some(cursor) = &deletion.cursor {
+            put(attr::DELETION_CURSOR, s(cursor.clone()));
+        }
+        put(attr::CODES_WITHDRAWN, n(deletion.codes_withdrawn));
+        put(attr::GRANTS_REVOKED, n(deletion.grants_revoked));
+    }
     put(LIST_INDEX_PARTITION_KEY, s(clients_partition()));
     put(
         LIST_INDEX_SORT_KEY,
@@ -609,6 +643,18 @@ pub fn client_from_item(item: &Item) -> Result<OAuthClient, StoreError> {
         refresh_token_absolute_lifetime: seconds(attr::REFRESH_ABSOLUTE)?,
         created_at: r.time(attr::CREATED_AT)?,
         updated_at: r.time(attr::UPDATED_AT)?,
+        generation: r.generation(attr::GENERATION)?,
+        deletion: match r.opt_time(attr::DELETING_AT)? {
+            None => None,
+            Some(started_at) => Some(Deletion {
+                started_at,
+                phase: DeletionPhase::parse(r.string(attr::DELETION_PHASE)?)
+                    .ok_or(StoreError::Corrupt(attr::DELETION_PHASE))?,
+                cursor: r.opt_string(attr::DELETION_CURSOR)?.map(str::to_owned),
+                codes_withdrawn: r.opt_number(attr::CODES_WITHDRAWN)?.unwrap_or(0),
+                grants_revoked: r.opt_number(attr::GRANTS_REVOKED)?.unwrap_or(0),
+            }),
+        },
     })
 }
 
@@ -626,6 +672,13 @@ impl Reader<'_> {
 
     fn string(&self, name: &'static str) -> Result<&str, StoreError> {
         self.opt_string(name)?.ok_or(StoreError::Corrupt(name))
+    }
+
+    /// A client generation; absent on items written before generations existed.
+    fn generation(&self, name: &'static str) -> Result<ClientGeneration, StoreError> {
+        Ok(ClientGeneration::from_stored(
+            self.opt_string(name)?.unwrap_or_default().to_owned(),
+        ))
     }
 
     fn opt_number(&self, name: &'static str) -> Result<Option<u64>, StoreError> {

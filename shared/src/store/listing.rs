@@ -223,6 +223,51 @@ impl Store {
 
     /// The base-table keys of every item of `partitions` created at or after `since`:
     /// each partition paged through on its own, eight partitions at a time, in no order.
+    /// Up to `limit` keys of the `shard`-th partition of `partitions`, oldest first,
+    /// after the sort key `after` (or from `since`, or from the start): one `Query`.
+    /// Returns them with their sort keys, and whether the partition holds more.
+    pub(crate) async fn keys_after(
+        &self,
+        partitions: &Partitions,
+        shard: usize,
+        after: Option<&str>,
+        since: Option<Timestamp>,
+        limit: i32,
+    ) -> Result<(Vec<(String, Item)>, bool), StoreError> {
+        let partition = partitions
+            .values
+            .get(shard)
+            .ok_or(StoreError::Corrupt(PARTITION_KEY))?;
+        let bound = after
+            .map(str::to_owned)
+            .or_else(|| since.map(|since| format!("{:015}", since.as_millis())));
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(partitions.index)
+            .expression_attribute_names("#pk", partitions.partition_key)
+            .expression_attribute_values(":partition", AttributeValue::S(partition.clone()))
+            .scan_index_forward(true)
+            .limit(limit);
+        request = match bound {
+            Some(bound) => request
+                .key_condition_expression("#pk = :partition AND #sk > :after")
+                .expression_attribute_names("#sk", partitions.sort_key)
+                .expression_attribute_values(":after", AttributeValue::S(bound)),
+            None => request.key_condition_expression("#pk = :partition"),
+        };
+        let output = request.send().await.map_err(StoreError::request)?;
+        let more = output.last_evaluated_key.is_some();
+        let keys = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|found| index_entry(found, partitions.sort_key))
+            .collect::<Result<_, _>>()?;
+        Ok((keys, more))
+    }
+
     pub(crate) async fn keys_since(
         &self,
         partitions: &Partitions,
@@ -396,7 +441,7 @@ impl Store {
 const CONCURRENT_QUERIES: usize = 8;
 
 /// Runs `tasks`, at most [`CONCURRENT_QUERIES`] at a time; the results in no order.
-async fn bounded<T, F>(tasks: Vec<F>) -> Result<Vec<T>, StoreError>
+pub(crate) async fn bounded<T, F>(tasks: Vec<F>) -> Result<Vec<T>, StoreError>
 where
     T: Send + 'static,
     F: Future<Output = Result<T, StoreError>> + Send + 'static,

@@ -3,6 +3,7 @@
 //! Every state change is a conditional write naming the state it starts from; a lost
 //! condition comes back as a typed outcome, never as a string to match.
 
+mod deletion;
 mod grants;
 pub mod item;
 mod listing;
@@ -10,6 +11,7 @@ mod lookup;
 pub mod table;
 mod transitions;
 
+pub use deletion::Step;
 pub use grants::{Found, GRANT_RETENTION, GrantsOf, Owner, RevokeOutcome, RotateOutcome};
 pub use listing::{DeviceFilter, Page, PageKey};
 pub use lookup::{Budget, Requester, Window};
@@ -29,7 +31,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use crate::domain::{
     ClientId, DeviceAuthorization, DeviceAuthorizationId, GrantId, OAuthClient, RefreshTokenHash,
-    Status, UserCode,
+    UserCode,
 };
 use crate::time::Timestamp;
 use item::attr;
@@ -429,56 +431,6 @@ impl Store {
                 other => Err(StoreError::request(other).into()),
             },
         }
-    }
-
-    /// Deletes a client.
-    pub async fn delete_client(&self, id: &ClientId) -> Result<(), ChangeClientError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(item::client_key(id)))
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", PARTITION_KEY)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => match error.into_service_error() {
-                aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(_) => {
-                    Err(ChangeClientError::NotFound)
-                }
-                other => Err(StoreError::request(other).into()),
-            },
-        }
-    }
-
-    /// Denies every pending or approved request of `client_id` created since `since` (a
-    /// live request is never older than the longest code lifetime), so that none can be
-    /// approved or exchanged once the client is gone (the exchange of an instance that
-    /// still holds the client in its cache included). Reads only that client's own
-    /// partitions of the client index, from `since` on, then those records; each deny is
-    /// conditional on the record still being pending or approved. Returns how many it
-    /// denied.
-    pub async fn revoke_pending(
-        &self,
-        client_id: &ClientId,
-        since: Timestamp,
-        now: Timestamp,
-    ) -> Result<usize, StoreError> {
-        let keys = self
-            .keys_since(&listing::Partitions::client_devices(client_id), since)
-            .await?;
-        let mut revoked = 0;
-        for found in self.get_items(keys, false).await? {
-            let record = item::device_from_item(&found)?;
-            if matches!(record.status(now), Status::Pending | Status::Approved)
-                && self.withdraw(&record.id, now).await?
-            {
-                revoked += 1;
-            }
-        }
-        Ok(revoked)
     }
 
     /// Writes a new pending record and the claim on its user code in one

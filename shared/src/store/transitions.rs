@@ -233,25 +233,36 @@ impl Store {
             .build()?;
         let client_allowed = match check {
             ClientCheck::InTransaction { secret_hash } => {
-                let condition = ConditionCheck::builder()
+                // The client exists, is the incarnation that issued the code, is not being
+                // deleted, may use the grant, and (if the poll authenticated) has the
+                // secret it authenticated with.
+                let mut expression = "attribute_exists(#pk) AND contains(#grants, :grant) \
+                     AND attribute_not_exists(#deleting)"
+                    .to_owned();
+                let mut condition = ConditionCheck::builder()
                     .table_name(&self.table)
                     .set_key(Some(item::client_key(&record.client_id)))
                     .expression_attribute_names("#pk", PARTITION_KEY)
                     .expression_attribute_names("#grants", attr::ALLOWED_GRANTS)
+                    .expression_attribute_names("#deleting", attr::DELETING_AT)
+                    .expression_attribute_names("#generation", attr::GENERATION)
                     .expression_attribute_values(":grant", s(GrantType::DeviceCode.as_str()));
-                let condition = match secret_hash {
-                    Some(hash) => condition
-                        .condition_expression(
-                            "attribute_exists(#pk) AND contains(#grants, :grant) \
-                             AND #secret = :secret",
-                        )
+                if record.client_generation.is_empty() {
+                    expression.push_str(" AND attribute_not_exists(#generation)");
+                } else {
+                    expression.push_str(" AND #generation = :generation");
+                    condition = condition.expression_attribute_values(
+                        ":generation",
+                        s(record.client_generation.as_str()),
+                    );
+                }
+                if let Some(hash) = secret_hash {
+                    expression.push_str(" AND #secret = :secret");
+                    condition = condition
                         .expression_attribute_names("#secret", attr::SECRET_HASH)
-                        .expression_attribute_values(":secret", s(hash.as_str())),
-                    None => condition.condition_expression(
-                        "attribute_exists(#pk) AND contains(#grants, :grant)",
-                    ),
-                };
-                Some(condition.build()?)
+                        .expression_attribute_values(":secret", s(hash.as_str()));
+                }
+                Some(condition.condition_expression(expression).build()?)
             }
             ClientCheck::Checked => None,
         };

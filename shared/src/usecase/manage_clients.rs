@@ -1,12 +1,16 @@
 //! An administrator manages OAuth clients: create (a confidential client's secret is
-//! returned once and stored only as a hash), read, list, change, and delete (which also
-//! revokes the client's pending requests, so that none can be approved afterwards).
+//! returned once and stored only as a hash), read, list, change, and delete (in bounded,
+//! resumable steps that withdraw the client's codes and revoke its grants before the
+//! client item goes: [`delete_client`]).
+
+use std::time::{Duration, Instant};
 
 use super::page_token::InvalidPageToken;
 use super::{Context as _, Internal, ListPage, Outcome, PageSize, PageTokens, in_span};
+use crate::config::ClientDeletion;
 use crate::domain::{
-    ClientChanges, ClientError, ClientId, ClientSecret, MAX_DEVICE_CODE_LIFETIME, NewClient,
-    OAuthClient,
+    ClientChanges, ClientError, ClientId, ClientSecret, Deletion, DeletionPhase,
+    MAX_DEVICE_CODE_LIFETIME, NewClient, OAuthClient,
 };
 use crate::store::{ChangeClientError, CreateClientError, Page, Store};
 use crate::time::{Clock, Timestamp};
@@ -23,8 +27,12 @@ pub struct WithSecret {
 pub enum ClientAdminError {
     #[error("no such client")]
     NotFound,
-    #[error("a client with this client_id exists")]
+    /// The id is taken: by a client, or by one whose deletion is unfinished.
+    #[error("a client with this client_id exists, or is still being deleted")]
     AlreadyExists,
+    /// The client is being deleted; only another `DELETE` goes on with it.
+    #[error("the client is being deleted")]
+    BeingDeleted,
     /// Someone else changed the client since it was read.
     #[error("the client was changed by another request")]
     Conflict,
@@ -41,6 +49,7 @@ impl Outcome for ClientAdminError {
         match self {
             Self::NotFound => "not_found",
             Self::AlreadyExists => "already_exists",
+            Self::BeingDeleted => "being_deleted",
             Self::Conflict => "conflict",
             Self::Invalid(_) => "invalid",
             Self::InvalidPageToken(_) => "invalid_page_token",
@@ -150,6 +159,9 @@ pub async fn update_client(
 ) -> Result<WithSecret, ClientAdminError> {
     in_span("manage_clients", span("update", admin, Some(id)), async {
         let mut client = read(store, id).await?;
+        if client.deletion.is_some() {
+            return Err(ClientAdminError::BeingDeleted);
+        }
         let previous_update = client.updated_at;
         let rotated = changes.rotate_secret;
         let secret = client.apply(changes, clock.now())?;
@@ -171,41 +183,163 @@ pub async fn update_client(
     .await
 }
 
-/// Deletes the client, denies its pending requests (none is older than the longest code
-/// lifetime, so only that slice of the listing is read) and revokes its grants (its own
-/// partition of the client index). Returns how many requests it denied.
+/// Where a deletion stands after a `DELETE`.
+#[derive(Debug)]
+pub enum DeleteOutcome {
+    /// Everything is withdrawn and revoked and the client item is gone (204).
+    Deleted,
+    /// The client is marked and gets nothing; the clean-up has more to do. Repeat the
+    /// `DELETE` (202, with this progress), after `retry_after` at the earliest.
+    InProgress {
+        deletion: Deletion,
+        retry_after: Duration,
+    },
+}
+
+/// Deletes a client, in bounded steps across repeated `DELETE`s:
+///
+/// 1. The first marks the client as being deleted (one conditional `UpdateItem`). From
+///    then on it authenticates nowhere and may use no grant; every instance sees that
+///    within the client cache's lifetime (`CLIENT_CACHE_SECONDS`), and a code exchange
+///    that checks the client in its transaction at once.
+/// 2. Each `DELETE` then runs up to `steps_per_request` steps (and stops after 5 s): a
+///    step withdraws one page of the client's live codes, or revokes one page of its
+///    grants, and saves where it got to on the client item, so a `DELETE` cut off by a
+///    fault or a timeout loses at most one step, which the next one repeats.
+/// 3. Once `settle` has passed since the mark (no instance can still act on the client
+///    as it was, and no request in flight at the mark can still write), a last sweep ends
+///    what was created since just before the mark, and the client item is removed: 204.
+///
+/// Until then the `DELETE` answers 202 with the progress. While the client item exists,
+/// its id cannot be registered again (409); a client registered later is a new
+/// incarnation ([`crate::domain::ClientGeneration`]) and inherits nothing.
 pub async fn delete_client(
     store: &Store,
     clock: &dyn Clock,
+    settings: &ClientDeletion,
     admin: &Administrator,
     id: &ClientId,
-) -> Result<usize, ClientAdminError> {
+) -> Result<DeleteOutcome, ClientAdminError> {
     in_span("manage_clients", span("delete", admin, Some(id)), async {
-        match store.delete_client(id).await {
-            Ok(()) => {}
-            // Deleting checks only existence, so a conflict cannot happen here.
-            Err(ChangeClientError::NotFound | ChangeClientError::Conflict) => {
-                return Err(ClientAdminError::NotFound);
+        let started = Instant::now();
+        let mut client = read(store, id).await?;
+        let mut deletion = match client.deletion.clone() {
+            Some(deletion) => deletion,
+            None => {
+                let marked = store
+                    .mark_client_deleting(&client, clock.now())
+                    .await
+                    .context("marking the client as being deleted failed")?;
+                // Changed or marked by another request since it was read: read it again.
+                client = match marked {
+                    Some(marked) => marked,
+                    None => read(store, id).await?,
+                };
+                tracing::info!("client marked as being deleted");
+                client.deletion.clone().ok_or(ClientAdminError::Conflict)?
             }
-            Err(ChangeClientError::Store(e)) => {
-                return Err(Internal::new("deleting a client failed", e).into());
+        };
+        let step = i32::try_from(settings.step).unwrap_or(i32::MAX);
+        for _ in 0..settings.steps_per_request {
+            let now = clock.now();
+            let mut next = deletion.clone();
+            match deletion.phase {
+                DeletionPhase::Codes => {
+                    // No live code is older than the longest code lifetime.
+                    let since = Timestamp::from_millis(
+                        deletion
+                            .started_at
+                            .as_millis()
+                            .saturating_sub(MAX_DEVICE_CODE_LIFETIME.as_millis() as u64),
+                    );
+                    let done = store
+                        .withdraw_codes_step(id, since, deletion.cursor.as_deref(), step, now)
+                        .await
+                        .context("withdrawing the client's codes failed")?;
+                    next.codes_withdrawn += done.done;
+                    next.cursor = done.next;
+                    if next.cursor.is_none() {
+                        next.phase = DeletionPhase::Grants;
+                    }
+                }
+                DeletionPhase::Grants => {
+                    let done = store
+                        .revoke_grants_step(id, deletion.cursor.as_deref(), step, now)
+                        .await
+                        .context("revoking the client's grants failed")?;
+                    next.grants_revoked += done.done;
+                    next.cursor = done.next;
+                    if next.cursor.is_none() {
+                        next.phase = DeletionPhase::Settle;
+                    }
+                }
+                DeletionPhase::Settle => {
+                    let settled_at = deletion.started_at.plus(settings.settle);
+                    if now < settled_at {
+                        let wait = Duration::from_millis(
+                            settled_at.as_millis().saturating_sub(now.as_millis()),
+                        );
+                        return Ok(DeleteOutcome::InProgress {
+                            deletion,
+                            retry_after: wait,
+                        });
+                    }
+                    let since = Timestamp::from_millis(
+                        deletion
+                            .started_at
+                            .as_millis()
+                            .saturating_sub(settings.settle.as_millis() as u64),
+                    );
+                    let (codes, grants) = store
+                        .sweep_client_since(id, since, now)
+                        .await
+                        .context("the last sweep of the client's records failed")?;
+                    store
+                        .remove_deleted_client(id, deletion.started_at)
+                        .await
+                        .context("removing the deleted client failed")?;
+                    tracing::info!(
+                        codes_withdrawn = deletion.codes_withdrawn + codes,
+                        grants_revoked = deletion.grants_revoked + grants,
+                        "client deleted"
+                    );
+                    return Ok(DeleteOutcome::Deleted);
+                }
+            }
+            let saved = store
+                .save_deletion(id, &deletion, &next)
+                .await
+                .context("saving the deletion's progress failed")?;
+            if !saved {
+                // Another DELETE got further; it goes on from there.
+                return match read(store, id).await {
+                    Ok(client) => Ok(DeleteOutcome::InProgress {
+                        deletion: client.deletion.unwrap_or(next),
+                        retry_after: Duration::from_secs(1),
+                    }),
+                    Err(ClientAdminError::NotFound) => Ok(DeleteOutcome::Deleted),
+                    Err(e) => Err(e),
+                };
+            }
+            deletion = next;
+            if started.elapsed() >= STEP_BUDGET {
+                break;
             }
         }
-        let now = clock.now();
-        let since = Timestamp::from_millis(
-            now.as_millis()
-                .saturating_sub(MAX_DEVICE_CODE_LIFETIME.as_millis() as u64),
+        tracing::info!(
+            phase = deletion.phase.as_str(),
+            codes_withdrawn = deletion.codes_withdrawn,
+            grants_revoked = deletion.grants_revoked,
+            "client deletion under way"
         );
-        let revoked = store
-            .revoke_pending(id, since, now)
-            .await
-            .context("revoking the client's pending requests failed")?;
-        let grants_revoked = store
-            .revoke_client_grants(id, now)
-            .await
-            .context("revoking the client's grants failed")?;
-        tracing::info!(revoked, grants_revoked, "client deleted");
-        Ok(revoked)
+        Ok(DeleteOutcome::InProgress {
+            deletion,
+            retry_after: Duration::from_secs(1),
+        })
     })
     .await
 }
+
+/// How long one `DELETE` keeps stepping: well inside the function's 10-second timeout,
+/// leaving room for one more step and the answer.
+const STEP_BUDGET: Duration = Duration::from_secs(5);

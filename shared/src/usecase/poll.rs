@@ -136,6 +136,8 @@ pub async fn poll(
         // The secret this poll authenticated with, as the (possibly cached) record holds
         // it: the exchange checks it against the record as stored at that moment.
         let mut secret_hash = None;
+        // The incarnation of the client this poll authenticated as.
+        let mut generation = None;
         if !require_public {
             let stored = store
                 .cached_client(client_id, clock.now())
@@ -147,6 +149,7 @@ pub async fn poll(
             if !client.may_use(GrantType::DeviceCode) {
                 return Err(PollError::UnauthorizedClient);
             }
+            generation = Some(client.generation.clone());
             if let ClientKind::Confidential { secret_hash: hash } = client.kind {
                 secret_hash = Some(hash);
             }
@@ -233,9 +236,16 @@ pub async fn poll(
                                 .cached_client(client_id, clock.now())
                                 .await
                                 .context("reading the client failed")?;
-                            if !client.is_some_and(|c| c.may_use(GrantType::DeviceCode)) {
+                            let Some(client) = client.filter(|c| c.may_use(GrantType::DeviceCode))
+                            else {
                                 return Err(PollError::ClientGone);
-                            }
+                            };
+                            generation = Some(client.generation);
+                        }
+                        // A code of an earlier incarnation of this client id: that
+                        // client was deleted, and this one never issued it.
+                        if generation.as_ref() != Some(&record.client_generation) {
+                            return Err(PollError::ClientGone);
                         }
                         ClientCheck::Checked
                     };

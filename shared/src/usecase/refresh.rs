@@ -105,6 +105,11 @@ pub async fn refresh(
         let (Some(old), Some(grant)) = (found.refresh, found.grant) else {
             return Err(RefreshError::InvalidGrant);
         };
+        // A grant of an earlier incarnation of this client id: that client was deleted,
+        // and this one never issued it.
+        if grant.client_generation != client.generation {
+            return Err(RefreshError::InvalidGrant);
+        }
         match decide_refresh(Some(&old), Some(&grant), &client.id, now) {
             RefreshDecision::Rotate => {}
             RefreshDecision::Invalid => return Err(RefreshError::InvalidGrant),
