@@ -38,6 +38,7 @@ fn approved_record(now: Timestamp) -> (DeviceAuthorization, Approval) {
         access_token_lifetime: None,
         refresh_token_idle_lifetime: None,
         refresh_token_absolute_lifetime: None,
+        resource_server_audiences: Vec::new(),
     }
     .register(now);
     let terms = Terms {

@@ -221,7 +221,7 @@ async fn concurrent_refreshes_of_one_token_have_exactly_one_winner() {
 async fn a_rotated_token_presented_again_revokes_the_whole_grant() {
     let env = TestEnv::new().await;
     env.register(refreshing_client("tv", false)).await;
-    let (_, rs_secret) = env.confidential_client("resource-server").await;
+    let (_, rs_secret) = env.resource_server("resource-server").await;
     let clock = ManualClock::now();
     let (token, introspection) = apps(&env, &clock).await;
     let logged_in = login(&env, &token, "tv", "read offline_access").await;
@@ -293,7 +293,7 @@ async fn revocation_by_refresh_token_and_by_access_token() {
     let env = TestEnv::new().await;
     env.register(refreshing_client("tv", false)).await;
     env.register(refreshing_client("other", false)).await;
-    let (_, rs_secret) = env.confidential_client("resource-server").await;
+    let (_, rs_secret) = env.resource_server("resource-server").await;
     let token = env.token_app().await;
     let introspection = env.introspection_app().await;
     let revoke = |client: &str, token: &str| {
@@ -365,50 +365,51 @@ async fn revocation_by_refresh_token_and_by_access_token() {
 }
 
 #[tokio::test]
-async fn introspection_is_one_request_and_for_confidential_clients_only() {
+async fn introspection_is_one_request_and_a_rotated_refresh_token_is_inactive() {
     let env = TestEnv::new().await;
-    env.register(refreshing_client("tv", false)).await;
-    let (_, rs_secret) = env.confidential_client("resource-server").await;
+    let (_, secret) = env
+        .register(integration_tests::resource_server(refreshing_client(
+            "tv", true,
+        )))
+        .await;
+    let secret = secret.unwrap();
     let token = env.token_app().await;
     let introspection = env.introspection_app().await;
-    let body = login(&env, &token, "tv", "read offline_access").await;
+    let (code, _) = env.issue("tv", Some(&secret)).await;
+    env.approve(&code, "alice").await;
+    let exchange = |body: String| {
+        integration_tests::with_basic(form_post("/oauth2/v1/token", body), "tv", secret.expose())
+    };
+    let body = json(
+        &token::handle(
+            &token,
+            exchange(format!(
+                "grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code={code}"
+            )),
+        )
+        .await,
+    );
     let refresh_token = refresh_token_of(&body);
+    env.requests.take();
 
-    let status = introspect(
-        &introspection,
-        "resource-server",
-        rs_secret.expose(),
-        &refresh_token,
-    )
-    .await;
+    let status = introspect(&introspection, "tv", secret.expose(), &refresh_token).await;
     assert_eq!(env.requests.take(), ["BatchGetItem"]);
     assert_eq!(status["active"], true);
     assert_eq!(status["token_type"], "refresh_token");
-    assert_eq!(status["scope"], "offline_access read");
     for junk in ["garbage", "a.b.c", &"x".repeat(5_000)] {
-        let status = introspect(&introspection, "resource-server", rs_secret.expose(), junk).await;
+        let status = introspect(&introspection, "tv", secret.expose(), junk).await;
         assert_eq!(status, serde_json::json!({"active": false}), "{junk:.10}");
     }
-    // A public client may not introspect.
-    let public = introspection::handle(
-        &introspection,
-        form_post(
-            "/oauth2/v1/introspect",
-            format!("token={refresh_token}&client_id=tv"),
-        ),
-    )
-    .await;
-    assert_eq!(public.status(), 401);
     // A rotated refresh token is inactive.
-    let rotated = token::handle(&token, refresh("tv", &refresh_token, None)).await;
-    assert_eq!(rotated.status(), 200);
-    let status = introspect(
-        &introspection,
-        "resource-server",
-        rs_secret.expose(),
-        &refresh_token,
+    let rotated = token::handle(
+        &token,
+        exchange(format!(
+            "grant_type=refresh_token&refresh_token={refresh_token}"
+        )),
     )
     .await;
+    assert_eq!(rotated.status(), 200);
+    let status = introspect(&introspection, "tv", secret.expose(), &refresh_token).await;
     assert_eq!(status["active"], false);
 }
 
@@ -416,7 +417,7 @@ async fn introspection_is_one_request_and_for_confidential_clients_only() {
 async fn a_fresh_introspection_instance_reads_the_key_set_at_its_first_access_token() {
     let env = TestEnv::new().await;
     env.register(refreshing_client("tv", false)).await;
-    let (_, rs_secret) = env.confidential_client("resource-server").await;
+    let (_, rs_secret) = env.resource_server("resource-server").await;
     let token = env.token_app().await;
     let body = login(&env, &token, "tv", "read offline_access").await;
     let access_token = body["access_token"].as_str().unwrap().to_owned();

@@ -175,7 +175,7 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
     let introspection_log = IamLog::default();
     let introspection =
         introspection::App::new(&env.config(), env.store_recording(&introspection_log));
-    let (_, rs_secret) = env.confidential_client("resource-server").await;
+    let (_, rs_secret) = env.resource_server("resource-server").await;
     for path in ["/oauth2/v1/introspect", "/oauth2/v1/revoke"] {
         let request = with_basic(
             form_post(path, format!("token={access_token}")),

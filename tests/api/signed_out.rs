@@ -551,3 +551,150 @@ async fn rule2_a_deletion_interrupted_by_faults_is_finished_by_a_retry() {
             .all(|d| d["status"].as_s().unwrap() != "pending")
     );
 }
+
+/// An introspection request from `client` (HTTP Basic) for `token`.
+async fn introspect_as(
+    app: &introspection::App,
+    client: &str,
+    secret: &str,
+    token: &str,
+) -> (u16, serde_json::Value) {
+    let request = integration_tests::with_basic(
+        form_post("/oauth2/v1/introspect", format!("token={token}")),
+        client,
+        secret,
+    );
+    let response = introspection::handle(app, request).await;
+    (response.status().as_u16(), json(&response))
+}
+
+/// Rule 3: only resource servers introspect (confidential clients an administrator made
+/// one, with the audiences they serve), and only their own audience's access tokens; a
+/// refresh token only to the client it was issued to; the scope is the grant's current
+/// one.
+#[tokio::test]
+async fn rule3_only_resource_servers_introspect_and_only_their_own_audience() {
+    let env = TestEnv::new().await;
+    env.register(refreshing_client("tv", false)).await;
+    let (_, backend) = env.confidential_client("backend").await;
+    let (_, api) = env.resource_server("api").await;
+    let (_, other_api) = env
+        .register(device_flow::domain::NewClient {
+            resource_server_audiences: vec!["https://other-api.example".into()],
+            ..integration_tests::new_client("other-api", true)
+        })
+        .await;
+    let other_api = other_api.unwrap();
+    let clock = ManualClock::now();
+    let (token, introspection) = apps(&env, &clock).await;
+    let logged_in = login(&env, &token, "tv", "read write offline_access").await;
+    let access = logged_in["access_token"].as_str().unwrap().to_owned();
+    let refresh_token = refresh_token_of(&logged_in);
+
+    // A confidential client that is no resource server (a TV app whose secret ships in
+    // its firmware), and a public one, may not introspect at all.
+    let (status, body) = introspect_as(&introspection, "backend", backend.expose(), &access).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let public = introspection::handle(
+        &introspection,
+        form_post(
+            "/oauth2/v1/introspect",
+            format!("token={access}&client_id=tv"),
+        ),
+    )
+    .await;
+    assert_eq!(public.status(), 401);
+
+    // The resource server of the token's audience sees it active, in one request.
+    env.requests.take();
+    let (status, body) = introspect_as(&introspection, "api", api.expose(), &access).await;
+    assert_eq!(env.requests.take(), ["BatchGetItem"]);
+    assert_eq!((status, &body["active"]), (200, &json!(true)), "{body}");
+    assert_eq!(body["scope"], "offline_access read write");
+    // Another audience's resource server: as if the token did not exist (no scanning).
+    let (status, body) =
+        introspect_as(&introspection, "other-api", other_api.expose(), &access).await;
+    assert_eq!((status, body), (200, json!({"active": false})));
+    // Another client's refresh token: inactive to a resource server too.
+    let (_, body) = introspect_as(&introspection, "api", api.expose(), &refresh_token).await;
+    assert_eq!(body, json!({"active": false}));
+
+    // The scope is the grant's current one: narrowed by an administrator and a refresh,
+    // the old, unexpired access token no longer reports `write`.
+    patch_client(
+        &env,
+        "tv",
+        json!({"allowed_scopes": ["read", "offline_access"]}),
+    )
+    .await;
+    let refreshed = token::handle(&token, refresh("tv", &refresh_token, None)).await;
+    assert_eq!(refreshed.status(), 200);
+    let (_, body) = introspect_as(&introspection, "api", api.expose(), &access).await;
+    assert_eq!(body["scope"], "offline_access read", "{body}");
+
+    // Administrators grant the capability; a public client cannot hold it.
+    patch_client(
+        &env,
+        "backend",
+        json!({"resource_server_audiences": [integration_tests::ISSUER]}),
+    )
+    .await;
+    let (status, body) = introspect_as(&introspection, "backend", backend.expose(), &access).await;
+    assert_eq!((status, &body["active"]), (200, &json!(true)), "{body}");
+    let refused = admin::handle(
+        &env.admin_app().await,
+        admin_request(
+            Method::PATCH,
+            "/admin/oauth/clients/tv",
+            Some(json!({"resource_server_audiences": ["https://api.example"]})),
+            Some(&admin_token("root")),
+        ),
+    )
+    .await;
+    assert_eq!(refused.status(), 400, "{}", json(&refused));
+}
+
+/// Rule 3: a refresh token is active only to the client it was issued to, and only when
+/// that client may introspect at all.
+#[tokio::test]
+async fn rule3_a_refresh_token_is_active_only_to_its_own_client() {
+    let env = TestEnv::new().await;
+    let (_, secret) = env
+        .register(integration_tests::resource_server(refreshing_client(
+            "kiosk", true,
+        )))
+        .await;
+    let secret = secret.unwrap();
+    let (_, api) = env.resource_server("api").await;
+    let token = env.token_app().await;
+    let introspection = env.introspection_app().await;
+    let (code, _) = env.issue("kiosk", Some(&secret)).await;
+    env.approve(&code, "alice").await;
+    let exchanged = token::handle(
+        &token,
+        integration_tests::with_basic(
+            form_post(
+                "/oauth2/v1/token",
+                format!(
+                    "grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code={code}"
+                ),
+            ),
+            "kiosk",
+            secret.expose(),
+        ),
+    )
+    .await;
+    let refresh_token = refresh_token_of(&json(&exchanged));
+    let (_, own) = introspect_as(&introspection, "kiosk", secret.expose(), &refresh_token).await;
+    assert_eq!(own["active"], true, "{own}");
+    assert_eq!(own["token_type"], "refresh_token");
+    let (_, foreign) = introspect_as(&introspection, "api", api.expose(), &refresh_token).await;
+    assert_eq!(foreign, json!({"active": false}));
+    // No longer a resource server: it may not introspect even its own tokens.
+    patch_client(&env, "kiosk", json!({"resource_server_audiences": []})).await;
+    let (status, _) = introspect_as(&introspection, "kiosk", secret.expose(), &refresh_token).await;
+    assert_eq!(status, 401);
+}

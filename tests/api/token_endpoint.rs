@@ -942,7 +942,11 @@ async fn a_client_no_longer_allowed_the_device_grant_gets_no_token() {
 async fn no_secret_reaches_the_logs() {
     capture_logs();
     let env = TestEnv::new().await;
-    let (_, secret) = env.register(refreshing_client("backend", true)).await;
+    let (_, secret) = env
+        .register(integration_tests::resource_server(refreshing_client(
+            "backend", true,
+        )))
+        .await;
     let secret = secret.expect("a secret");
     let app = env.token_app().await;
     let (device_code, user_code) = env.issue("backend", Some(&secret)).await;

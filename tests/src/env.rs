@@ -305,6 +305,13 @@ impl TestEnv {
         (client, secret.expect("a confidential client has a secret"))
     }
 
+    /// A resource server: a confidential client that may introspect tokens of the
+    /// deployment's audience (`ISSUER`).
+    pub async fn resource_server(&self, id: &str) -> (OAuthClient, ClientSecret) {
+        let (client, secret) = self.register(resource_server(new_client(id, true))).await;
+        (client, secret.expect("a confidential client has a secret"))
+    }
+
     /// Every item in the table (a scan: for assertions only, never in the product).
     pub async fn all_items(&self) -> Vec<Item> {
         let mut items = Vec::new();
@@ -353,6 +360,15 @@ pub fn refreshing_client(id: &str, confidential: bool) -> NewClient {
     }
 }
 
+/// `new` as a resource server for the deployment's audience (`ISSUER`).
+pub fn resource_server(new: NewClient) -> NewClient {
+    NewClient {
+        confidential: true,
+        resource_server_audiences: vec![ISSUER.to_owned()],
+        ..new
+    }
+}
+
 /// A client registration allowed the device grant and `read write`.
 pub fn new_client(id: &str, confidential: bool) -> NewClient {
     NewClient {
@@ -366,6 +382,7 @@ pub fn new_client(id: &str, confidential: bool) -> NewClient {
         access_token_lifetime: None,
         refresh_token_idle_lifetime: None,
         refresh_token_absolute_lifetime: None,
+        resource_server_audiences: Vec::new(),
     }
 }
 

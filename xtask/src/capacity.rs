@@ -300,6 +300,7 @@ fn clients(profile: &Profile, now: Timestamp) -> Vec<(OAuthClient, f64)> {
                 refresh_token_absolute_lifetime: None,
                 created_at: now,
                 updated_at: now,
+                resource_server_audiences: Vec::new(),
                 generation: device_flow::domain::ClientGeneration::generate(),
                 deletion: None,
             };

@@ -31,7 +31,7 @@ use device_flow::store::{DecideOutcome, create_table};
 use device_flow::time::{Clock, SystemClock};
 use device_flow::usecase::manage_clients::{ClientAdminError, create_client};
 use device_flow::user_auth::Administrator;
-use device_flow::{DeviceConfig, FromEnv, Store};
+use device_flow::{DeviceConfig, FromEnv, IntrospectionConfig, Store};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
@@ -96,8 +96,9 @@ fn print_env() -> Result<(), String> {
 }
 
 /// The demo clients of the local stack: a public one and a confidential one, both allowed
-/// the device grant and `read write`.
-fn demo_clients() -> Result<Vec<NewClient>, String> {
+/// the device and refresh grants and `read write offline_access`, and `demo-api`, a
+/// resource server that may introspect access tokens of the local audience (`audience`).
+fn demo_clients(audience: &str) -> Result<Vec<NewClient>, String> {
     let client = |id: &str, name: &str, confidential: bool| {
         Ok::<_, String>(NewClient {
             id: ClientId::parse(id).ok_or("a demo client id is invalid")?,
@@ -111,11 +112,19 @@ fn demo_clients() -> Result<Vec<NewClient>, String> {
             access_token_lifetime: None,
             refresh_token_idle_lifetime: None,
             refresh_token_absolute_lifetime: None,
+            resource_server_audiences: Vec::new(),
         })
+    };
+    let resource_server = NewClient {
+        allowed_grants: Vec::new(),
+        allowed_scopes: ScopeSet::default(),
+        resource_server_audiences: vec![audience.to_owned()],
+        ..client("demo-api", "Demo API (resource server)", true)?
     };
     Ok(vec![
         client("demo-cli", "Demo CLI", false)?,
         client("demo-service", "Demo service", true)?,
+        resource_server,
     ])
 }
 
@@ -167,7 +176,10 @@ async fn setup() -> Result<(), String> {
     // Seeded through the admin API's own use case.
     let store = Store::new(client, table_name);
     let operator = Administrator::operator("xtask");
-    for new in demo_clients()? {
+    let audience = IntrospectionConfig::from_lookup(|name| env.get(name).cloned())
+        .map_err(|e| e.to_string())?
+        .access_token_audience;
+    for new in demo_clients(&audience)? {
         let id = new.id.clone();
         match create_client(&store, &operator, new, SystemClock.now()).await {
             Ok(created) => match created.secret {

@@ -310,6 +310,30 @@ pub enum ClientError {
     OutOfRange(Setting),
     #[error("a public client has no secret to rotate")]
     NoSecretToRotate,
+    #[error(
+        "resource_server_audiences: at most 10, each 1 to 256 printable characters without spaces"
+    )]
+    Audiences,
+    #[error("a public client cannot be a resource server (it has no secret to introspect with)")]
+    PublicResourceServer,
+}
+
+/// The most audiences one resource server may introspect for.
+pub const MAX_AUDIENCES: usize = 10;
+
+/// Parses the audiences a resource server may introspect tokens of (the access tokens'
+/// `aud`): at most [`MAX_AUDIENCES`], each 1 to 256 printable characters without
+/// spaces; duplicates removed, sorted.
+pub fn parse_audiences(values: &[String]) -> Result<Vec<String>, ClientError> {
+    let valid =
+        |a: &String| !a.is_empty() && a.len() <= 256 && a.chars().all(|c| c.is_ascii_graphic());
+    if values.len() > MAX_AUDIENCES || !values.iter().all(valid) {
+        return Err(ClientError::Audiences);
+    }
+    let mut audiences = values.to_vec();
+    audiences.sort();
+    audiences.dedup();
+    Ok(audiences)
 }
 
 /// Parses grant type names; any unknown one refuses the whole list.
@@ -380,6 +404,8 @@ pub struct ClientChanges {
     pub access_token_lifetime: Option<Option<Duration>>,
     pub refresh_token_idle_lifetime: Option<Option<Duration>>,
     pub refresh_token_absolute_lifetime: Option<Option<Duration>>,
+    /// `Some(vec![])` makes it no resource server.
+    pub resource_server_audiences: Option<Vec<String>>,
     pub rotate_secret: bool,
 }
 
@@ -404,6 +430,10 @@ pub struct OAuthClient {
     pub refresh_token_absolute_lifetime: Option<Duration>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Non-empty: the client is a resource server, which may introspect access tokens
+    /// whose audience is one of these (and its own refresh tokens). Set by administrators;
+    /// confidential clients only.
+    pub resource_server_audiences: Vec<String>,
     /// This incarnation of the client id.
     pub generation: ClientGeneration,
     /// Set from the moment its deletion started: it then gets nothing.
@@ -414,6 +444,12 @@ impl OAuthClient {
     /// Whether the client may use `grant` now: allowed it, and not being deleted.
     pub fn may_use(&self, grant: GrantType) -> bool {
         self.allowed_grants.contains(&grant) && self.deletion.is_none()
+    }
+
+    /// Whether the client may introspect tokens at all: a confidential client that an
+    /// administrator made a resource server.
+    pub fn is_resource_server(&self) -> bool {
+        self.kind != ClientKind::Public && !self.resource_server_audiences.is_empty()
     }
 
     /// Applies `changes` as of `now`. `updated_at` becomes strictly later than before, so
@@ -459,6 +495,12 @@ impl OAuthClient {
         if let Some(v) = changes.refresh_token_absolute_lifetime {
             self.refresh_token_absolute_lifetime = v;
         }
+        if let Some(audiences) = changes.resource_server_audiences {
+            if !audiences.is_empty() && self.kind == ClientKind::Public {
+                return Err(ClientError::PublicResourceServer);
+            }
+            self.resource_server_audiences = audiences;
+        }
         self.updated_at =
             Timestamp::from_millis(now.as_millis().max(self.updated_at.as_millis() + 1));
         Ok(new_secret)
@@ -478,6 +520,8 @@ pub struct NewClient {
     pub access_token_lifetime: Option<Duration>,
     pub refresh_token_idle_lifetime: Option<Duration>,
     pub refresh_token_absolute_lifetime: Option<Duration>,
+    /// Non-empty: a resource server for these audiences (confidential clients only).
+    pub resource_server_audiences: Vec<String>,
 }
 
 impl NewClient {
@@ -505,6 +549,7 @@ impl NewClient {
             access_token_lifetime: self.access_token_lifetime,
             refresh_token_idle_lifetime: self.refresh_token_idle_lifetime,
             refresh_token_absolute_lifetime: self.refresh_token_absolute_lifetime,
+            resource_server_audiences: self.resource_server_audiences,
             created_at: now,
             updated_at: now,
             generation: ClientGeneration::generate(),
@@ -528,6 +573,7 @@ pub(crate) fn test_client(id: &str) -> OAuthClient {
         access_token_lifetime: None,
         refresh_token_idle_lifetime: None,
         refresh_token_absolute_lifetime: None,
+        resource_server_audiences: Vec::new(),
     }
     .register(Timestamp::from_millis(0))
     .0
@@ -571,6 +617,7 @@ mod tests {
             access_token_lifetime: None,
             refresh_token_idle_lifetime: None,
             refresh_token_absolute_lifetime: None,
+            resource_server_audiences: Vec::new(),
         };
         let (client, secret) = new.clone().register(Timestamp::from_millis(5));
         let secret = secret.unwrap();

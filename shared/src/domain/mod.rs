@@ -12,7 +12,8 @@ pub(crate) use client::test_client;
 pub use client::{
     AuthenticationFailed, ClientChanges, ClientCredentials, ClientError, ClientGeneration,
     ClientId, ClientKind, ClientName, ClientSecret, Deletion, DeletionPhase, GrantType,
-    MAX_DEVICE_CODE_LIFETIME, NewClient, OAuthClient, SecretHash, Setting, parse_grants,
+    MAX_DEVICE_CODE_LIFETIME, NewClient, OAuthClient, SecretHash, Setting, parse_audiences,
+    parse_grants,
 };
 pub use device_authorization::{
     Approval, DeviceAuthorization, DeviceDetails, DeviceState, POLL_TOLERANCE, PollDecision,

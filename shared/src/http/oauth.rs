@@ -338,7 +338,7 @@ impl From<TokenRequestError> for OAuthError {
         let description = error.to_string();
         match error {
             TokenRequestError::InvalidClient { used_basic }
-            | TokenRequestError::PublicClient { used_basic } => {
+            | TokenRequestError::NotResourceServer { used_basic } => {
                 Self::invalid_client(description).with_basic_challenge(used_basic)
             }
             TokenRequestError::MissingToken => Self::invalid_request(description),

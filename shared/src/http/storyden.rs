@@ -12,7 +12,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::{Form, body_bytes, json_response, log_internal, no_store};
 use crate::domain::{
     ClientChanges, ClientError, ClientId, ClientKind, ClientName, Deletion, DeviceAuthorization,
-    DeviceState, Grant, NewClient, OAuthClient, ScopeSet, Setting, Status, parse_grants,
+    DeviceState, Grant, NewClient, OAuthClient, ScopeSet, Setting, Status, parse_audiences,
+    parse_grants,
 };
 use crate::time::{Clock, Timestamp};
 use crate::usecase::grants::{GrantError, GrantListQuery};
@@ -470,6 +471,8 @@ pub struct ClientView {
     pub refresh_token_absolute_lifetime_seconds: Option<u64>,
     pub created_at: String,
     pub updated_at: String,
+    /// Non-empty: a resource server, which may introspect tokens for these audiences.
+    pub resource_server_audiences: Vec<String>,
     /// `active`, or `deleting` from the first `DELETE` until the last.
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -517,6 +520,7 @@ impl From<&OAuthClient> for ClientView {
                 .map(|d| d.as_secs()),
             created_at: c.created_at.to_rfc3339(),
             updated_at: c.updated_at.to_rfc3339(),
+            resource_server_audiences: c.resource_server_audiences.clone(),
             status: if c.deletion.is_some() {
                 "deleting"
             } else {
@@ -611,6 +615,9 @@ pub struct CreateClientRequest {
     pub refresh_token_idle_lifetime_seconds: Option<u64>,
     #[serde(default)]
     pub refresh_token_absolute_lifetime_seconds: Option<u64>,
+    /// Makes a confidential client a resource server for these audiences.
+    #[serde(default)]
+    pub resource_server_audiences: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -646,6 +653,12 @@ impl CreateClientRequest {
                 .parse_optional(self.refresh_token_idle_lifetime_seconds)?,
             refresh_token_absolute_lifetime: Setting::RefreshTokenAbsoluteLifetime
                 .parse_optional(self.refresh_token_absolute_lifetime_seconds)?,
+            resource_server_audiences: match parse_audiences(&self.resource_server_audiences)? {
+                audiences if !audiences.is_empty() && matches!(self.kind, ClientType::Public) => {
+                    return Err(ClientError::PublicResourceServer);
+                }
+                audiences => audiences,
+            },
         })
     }
 }
@@ -670,6 +683,8 @@ pub struct PatchClientRequest {
     refresh_token_idle_lifetime_seconds: Option<Option<u64>>,
     #[serde(default, deserialize_with = "present")]
     refresh_token_absolute_lifetime_seconds: Option<Option<u64>>,
+    #[serde(default)]
+    resource_server_audiences: Option<Vec<String>>,
     #[serde(default)]
     rotate_secret: bool,
 }
@@ -710,6 +725,11 @@ impl PatchClientRequest {
                 Setting::RefreshTokenAbsoluteLifetime,
                 self.refresh_token_absolute_lifetime_seconds,
             )?,
+            resource_server_audiences: self
+                .resource_server_audiences
+                .as_deref()
+                .map(parse_audiences)
+                .transpose()?,
             rotate_secret: self.rotate_secret,
         })
     }

@@ -81,6 +81,7 @@ pub mod attr {
     pub const ROTATED_AT: &str = "rotated_at";
     /// A client's incarnation; on a code or a grant, the issuing incarnation's.
     pub const GENERATION: &str = "generation";
+    pub const RESOURCE_SERVER_AUDIENCES: &str = "resource_server_audiences";
     pub const CLIENT_GENERATION: &str = "client_generation";
     /// A client's deletion under way: when it started, its phase, where its listing
     /// continues, and what it has done so far.
@@ -593,6 +594,18 @@ pub fn client_to_item(client: &OAuthClient) -> Item {
     if !client.generation.is_empty() {
         put(attr::GENERATION, s(client.generation.as_str()));
     }
+    if !client.resource_server_audiences.is_empty() {
+        put(
+            attr::RESOURCE_SERVER_AUDIENCES,
+            AttributeValue::L(
+                client
+                    .resource_server_audiences
+                    .iter()
+                    .map(|a| s(a.clone()))
+                    .collect(),
+            ),
+        );
+    }
     if let Some(deletion) = &client.deletion {
         put(attr::DELETING_AT, time(deletion.started_at));
         put(attr::DELETION_PHASE, s(deletion.phase.as_str()));
@@ -643,6 +656,15 @@ pub fn client_from_item(item: &Item) -> Result<OAuthClient, StoreError> {
         refresh_token_absolute_lifetime: seconds(attr::REFRESH_ABSOLUTE)?,
         created_at: r.time(attr::CREATED_AT)?,
         updated_at: r.time(attr::UPDATED_AT)?,
+        resource_server_audiences: match item.get(attr::RESOURCE_SERVER_AUDIENCES) {
+            None => Vec::new(),
+            Some(AttributeValue::L(values)) => values
+                .iter()
+                .map(|v| v.as_s().ok().cloned())
+                .collect::<Option<Vec<_>>>()
+                .ok_or(StoreError::Corrupt(attr::RESOURCE_SERVER_AUDIENCES))?,
+            Some(_) => return Err(StoreError::Corrupt(attr::RESOURCE_SERVER_AUDIENCES)),
+        },
         generation: r.generation(attr::GENERATION)?,
         deletion: match r.opt_time(attr::DELETING_AT)? {
             None => None,

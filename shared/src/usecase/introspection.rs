@@ -21,8 +21,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use super::{Context as _, Internal, Outcome, in_span};
 use crate::config::IntrospectionConfig;
 use crate::domain::{
-    ClientCredentials, ClientKind, GrantId, GrantStatus, OAuthClient, RefreshToken,
-    RefreshTokenHash, RevokeReason,
+    ClientCredentials, GrantId, GrantStatus, OAuthClient, RefreshToken, RefreshTokenHash,
+    RevokeReason, ScopeSet,
 };
 use crate::store::{Owner, RevokeOutcome, Store, StoreError};
 use crate::time::Clock;
@@ -205,9 +205,11 @@ impl TokenRequest {
 pub enum TokenRequestError {
     #[error("client authentication failed")]
     InvalidClient { used_basic: bool },
-    /// Introspection is for resource servers holding a confidential client.
-    #[error("introspection requires a confidential client")]
-    PublicClient { used_basic: bool },
+    /// Introspection is for resource servers: confidential clients an administrator made
+    /// one (RFC 7662 §2.1 leaves the choice between 401 and 403; 401 `invalid_client`
+    /// here, as for failed authentication, so the answer tells a TV app nothing more).
+    #[error("introspection is for resource servers")]
+    NotResourceServer { used_basic: bool },
     #[error("token is required")]
     MissingToken,
     /// The grant was busy; nothing was written. Try again.
@@ -220,7 +222,7 @@ pub enum TokenRequestError {
 impl Outcome for TokenRequestError {
     fn outcome(&self) -> &'static str {
         match self {
-            Self::InvalidClient { .. } | Self::PublicClient { .. } => "invalid_client",
+            Self::InvalidClient { .. } | Self::NotResourceServer { .. } => "invalid_client",
             Self::MissingToken => "invalid_request",
             Self::Busy => "busy",
             Self::Internal(_) => "internal",
@@ -289,6 +291,15 @@ pub async fn revoke(
     .await
 }
 
+/// An access token's scope as its grant holds it now: the token's scopes that the grant
+/// still has (an administrator may have narrowed the client since, and the next refresh
+/// narrowed the grant). `None` when nothing is left.
+fn current_scope(token: Option<&str>, grant: &ScopeSet) -> Option<String> {
+    let token = ScopeSet::parse(token.unwrap_or_default()).unwrap_or_default();
+    let scope = token.intersection(grant);
+    (!scope.is_empty()).then(|| scope.to_string())
+}
+
 /// What introspection says about an active token (RFC 7662 §2.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveToken {
@@ -333,9 +344,9 @@ pub async fn introspect(
             .await
             .context("reading the token failed")?;
         let client = request.authenticate(found.client)?;
-        if client.kind == ClientKind::Public {
+        if !client.is_resource_server() {
             let used_basic = request.credentials.used_basic;
-            return Err(TokenRequestError::PublicClient { used_basic });
+            return Err(TokenRequestError::NotResourceServer { used_basic });
         }
         let now = clock.now();
         let Some(grant) = found.grant.filter(|g| g.revoked.is_none()) else {
@@ -343,10 +354,13 @@ pub async fn introspect(
             return Ok(None);
         };
         let active = match presented {
+            // A refresh token is active only to the client it was issued to.
             Presented::Refresh(_) => found
                 .refresh
                 .filter(|r| {
                     r.grant_id == grant.id
+                        && r.client_id == client.id
+                        && grant.client_id == client.id
                         && r.rotated_at.is_none()
                         && now < r.expires_at
                         && grant.status(now) == GrantStatus::Active
@@ -363,11 +377,14 @@ pub async fn introspect(
                     jti: None,
                     sid: grant.id.as_str().to_owned(),
                 }),
+            // An access token is active only to a resource server of its audience (any
+            // other is scanning, RFC 7662 §4), with the scope its grant still holds.
             Presented::Access(claims) => (now.as_secs() < claims.exp
+                && client.resource_server_audiences.contains(&claims.aud)
                 && claims.client_id == grant.client_id.as_str()
                 && claims.sub == grant.account_id)
                 .then(|| ActiveToken {
-                    scope: claims.scope,
+                    scope: current_scope(claims.scope.as_deref(), &grant.scope),
                     client_id: claims.client_id,
                     sub: claims.sub,
                     exp: claims.exp,
