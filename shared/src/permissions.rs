@@ -10,6 +10,12 @@
 pub struct Permissions {
     /// DynamoDB actions on the table itself.
     pub table: &'static [&'static str],
+    /// The partition-key prefixes of the items it writes (`PutItem`, `UpdateItem`,
+    /// `DeleteItem`, alone or in a transaction): `DEVICE#`, `JWKS`, … The template allows
+    /// its writes only under these keys (`dynamodb:LeadingKeys`, `DEVICE#*`), and the
+    /// tests derive them from the requests the function makes. Only admin writes
+    /// `CLIENT#`.
+    pub writes: &'static [&'static str],
     /// DynamoDB actions on the listing index (`gsi1`).
     pub index: &'static [&'static str],
     /// DynamoDB actions on the client index (`gsi2`).

@@ -217,41 +217,96 @@ fn each_function_is_granted_exactly_its_declared_permissions() {
     }
 }
 
+/// Rule 6 of the sign-out promises (least privilege for every write): every function's
+/// `PutItem`, `UpdateItem` and `DeleteItem` on the table is allowed only under the
+/// partition-key prefixes it declares (`dynamodb:LeadingKeys`), which the permissions
+/// test derives from the requests it really makes; no write is granted without that
+/// condition, and no function but admin may write a client.
 #[test]
-fn the_token_function_may_put_only_the_key_set_grants_and_refresh_tokens() {
+fn rule6_every_write_is_limited_to_the_key_prefixes_the_function_writes() {
+    const WRITES: [&str; 3] = [
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ];
+    let declared: BTreeMap<&str, Permissions> = BTreeMap::from([
+        ("device-authorization", device_authorization::PERMISSIONS),
+        ("token", token::PERMISSIONS),
+        ("verify", verify::PERMISSIONS),
+        ("admin", admin::PERMISSIONS),
+        ("discovery", discovery::PERMISSIONS),
+        ("verification-page", verification_page::PERMISSIONS),
+        ("introspection", introspection::PERMISSIONS),
+    ]);
     let template = template();
-    let functions = functions(&template);
-    let (_, token) = &functions["token"];
-    let statements: Vec<&Value> = token["Properties"]["Policies"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .flat_map(|policy| policy["Statement"].as_sequence().unwrap())
-        .collect();
-    let puts: Vec<&&Value> = statements
-        .iter()
-        .filter(|s| {
-            s["Action"]
+    for (binary, (resource, function)) in &functions(&template) {
+        let permissions = declared[binary.as_str()];
+        let expected: BTreeSet<String> = permissions
+            .writes
+            .iter()
+            .map(|prefix| {
+                if prefix.ends_with('#') {
+                    format!("{prefix}*")
+                } else {
+                    (*prefix).to_owned()
+                }
+            })
+            .collect();
+        let mut written_actions = BTreeSet::new();
+        for statement in function["Properties"]["Policies"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .flat_map(|policy| policy["Statement"].as_sequence().unwrap())
+        {
+            let actions: BTreeSet<String> = statement["Action"]
                 .as_sequence()
                 .unwrap()
                 .iter()
-                .any(|a| text(a) == "dynamodb:PutItem")
-        })
-        .collect();
-    assert_eq!(puts.len(), 1, "PutItem in one statement of its own");
-    let put = puts[0];
-    assert_eq!(put["Action"].as_sequence().unwrap().len(), 1);
-    let keys = &put["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
-    assert_eq!(
-        keys.as_sequence()
-            .map(|k| k.iter().map(text).collect::<Vec<_>>()),
-        Some(vec![
-            "JWKS".to_owned(),
-            "GRANT#*".to_owned(),
-            "REFRESH#*".to_owned()
-        ]),
-        "limited to the key set's, grants' and refresh tokens' partitions"
-    );
+                .map(text)
+                .collect();
+            let writes: Vec<&String> = actions
+                .iter()
+                .filter(|a| WRITES.contains(&a.as_str()))
+                .collect();
+            if writes.is_empty() {
+                continue;
+            }
+            assert_eq!(
+                writes.len(),
+                actions.len(),
+                "{resource}: writes in a statement of their own"
+            );
+            let condition = statement["Condition"]
+                .as_mapping()
+                .unwrap_or_else(|| panic!("{resource}: a write without a condition"));
+            assert_eq!(condition.len(), 1, "{resource}: one condition");
+            let keys: BTreeSet<String> =
+                statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                    .as_sequence()
+                    .unwrap_or_else(|| panic!("{resource}: writes limited by dynamodb:LeadingKeys"))
+                    .iter()
+                    .map(text)
+                    .collect();
+            assert_eq!(keys, expected, "{resource}: the key prefixes it writes");
+            written_actions.extend(writes.into_iter().cloned());
+        }
+        let declared_writes: BTreeSet<String> = permissions
+            .table
+            .iter()
+            .filter(|a| WRITES.contains(a))
+            .map(|a| (*a).to_owned())
+            .collect();
+        assert_eq!(
+            written_actions, declared_writes,
+            "{resource}: its write actions"
+        );
+        assert_eq!(
+            expected.contains("CLIENT#*"),
+            binary == "admin",
+            "{resource}: only admin writes clients"
+        );
+    }
 }
 
 #[test]

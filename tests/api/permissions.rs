@@ -23,6 +23,12 @@ fn sorted(actions: &[&str]) -> Vec<String> {
 
 fn assert_uses_exactly(function: &str, log: &IamLog, declared: &Permissions) {
     let (table, index, client_index) = log.actions();
+    // Rule 6: the key prefixes it writes are exactly those the template allows it.
+    assert_eq!(
+        log.written_prefixes(),
+        sorted(declared.writes),
+        "{function}: partition-key prefixes written vs. declared"
+    );
     assert_eq!(
         table,
         sorted(declared.table),

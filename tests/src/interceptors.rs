@@ -67,12 +67,38 @@ fn operation(request: &aws_sdk_dynamodb::config::http::HttpRequest) -> &str {
 /// table): a transaction counts as the actions of its items, a `Query` names the index it
 /// read.
 #[derive(Debug, Clone, Default)]
-pub struct IamLog(Arc<Mutex<std::collections::BTreeSet<(String, String)>>>);
+pub struct IamLog {
+    actions: Arc<Mutex<std::collections::BTreeSet<(String, String)>>>,
+    /// The partition-key prefixes (`DEVICE#`, `JWKS`, …) of the items written
+    /// (`PutItem`, `UpdateItem`, `DeleteItem`, alone or in a transaction): what
+    /// `dynamodb:LeadingKeys` sees.
+    written: Arc<Mutex<std::collections::BTreeSet<String>>>,
+}
+
+/// The prefix of a partition key that a `dynamodb:LeadingKeys` pattern names: up to and
+/// including the first `#`, or the whole key.
+pub fn key_prefix(partition_key: &str) -> String {
+    match partition_key.find('#') {
+        Some(at) => partition_key[..=at].to_owned(),
+        None => partition_key.to_owned(),
+    }
+}
 
 impl IamLog {
+    /// The partition-key prefixes of every item written, sorted.
+    pub fn written_prefixes(&self) -> Vec<String> {
+        self.written.lock().unwrap().iter().cloned().collect()
+    }
+
+    fn record_write(&self, item_or_key: &serde_json::Value) {
+        if let Some(pk) = item_or_key[device_flow::store::table::PARTITION_KEY]["S"].as_str() {
+            self.written.lock().unwrap().insert(key_prefix(pk));
+        }
+    }
+
     /// The actions on the table, on the listing index and on the client index, each sorted.
     pub fn actions(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
-        let seen = self.0.lock().unwrap();
+        let seen = self.actions.lock().unwrap();
         let of = |index: &str| {
             seen.iter()
                 .filter(|(_, on)| on == index)
@@ -105,20 +131,30 @@ impl Intercept for IamLog {
             .bytes()
             .and_then(|bytes| serde_json::from_slice(bytes).ok())
             .unwrap_or_default();
-        let mut seen = self.0.lock().unwrap();
+        let mut seen = self.actions.lock().unwrap();
         match operation {
             "TransactWriteItems" | "TransactGetItems" => {
                 for item in body["TransactItems"].as_array().into_iter().flatten() {
-                    for kind in item.as_object().into_iter().flat_map(|o| o.keys()) {
+                    for (kind, part) in item.as_object().into_iter().flatten() {
                         let action = match kind.as_str() {
                             "ConditionCheck" => "ConditionCheckItem".to_owned(),
                             other => format!("{other}Item"),
                         };
+                        match kind.as_str() {
+                            "Put" => self.record_write(&part["Item"]),
+                            "Update" | "Delete" => self.record_write(&part["Key"]),
+                            _ => {}
+                        }
                         seen.insert((format!("dynamodb:{action}"), String::new()));
                     }
                 }
             }
             _ => {
+                match operation {
+                    "PutItem" => self.record_write(&body["Item"]),
+                    "UpdateItem" | "DeleteItem" => self.record_write(&body["Key"]),
+                    _ => {}
+                }
                 let index = body["IndexName"].as_str().unwrap_or_default().to_owned();
                 seen.insert((format!("dynamodb:{operation}"), index));
             }

@@ -49,6 +49,7 @@ pub const PERMISSIONS: Permissions = Permissions {
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
     ],
+    writes: &["CLIENT#", "DEVICE#", "GRANT#"],
     index: &["dynamodb:Query"],
     client_index: &["dynamodb:Query"],
     signing_key_secret: &[],

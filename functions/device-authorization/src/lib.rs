@@ -26,6 +26,7 @@ const KNOWN_PARAMETERS: [&str; 4] = ["client_id", "client_secret", "scope", "res
 /// user-code claim in one transaction.
 pub const PERMISSIONS: Permissions = Permissions {
     table: &["dynamodb:GetItem", "dynamodb:PutItem"],
+    writes: &["DEVICE#", "USERCODE#"],
     index: &[],
     client_index: &[],
     signing_key_secret: &[],

@@ -56,6 +56,7 @@ struct Metadata<'a> {
 /// and the tests check that the code uses each of them. Reads the published JWKS.
 pub const PERMISSIONS: Permissions = Permissions {
     table: &["dynamodb:GetItem"],
+    writes: &[],
     index: &[],
     client_index: &[],
     signing_key_secret: &[],

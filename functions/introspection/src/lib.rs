@@ -30,6 +30,7 @@ pub const PERMISSIONS: Permissions = Permissions {
         "dynamodb:BatchGetItem",
         "dynamodb:UpdateItem",
     ],
+    writes: &["GRANT#"],
     index: &[],
     client_index: &[],
     signing_key_secret: &[],

@@ -41,6 +41,7 @@ pub const PERMISSIONS: Permissions = Permissions {
         "dynamodb:PutItem",
         "dynamodb:ConditionCheckItem",
     ],
+    writes: &["DEVICE#", "GRANT#", "JWKS", "REFRESH#"],
     index: &[],
     client_index: &[],
     signing_key_secret: &["secretsmanager:GetSecretValue"],

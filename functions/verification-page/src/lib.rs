@@ -38,6 +38,7 @@ pub const PERMISSIONS: Permissions = Permissions {
         "dynamodb:BatchGetItem",
         "dynamodb:UpdateItem",
     ],
+    writes: &["DEVICE#", "GRANT#", "RATE#"],
     index: &["dynamodb:Query"],
     client_index: &[],
     signing_key_secret: &[],
