@@ -65,8 +65,9 @@ struct KeyDocument {
 pub struct KeySet {
     version: u64,
     active_kid: String,
-    active_alg: Algorithm,
-    active_key: EncodingKey,
+    /// Every key, in the document's order: the active one signs once it has been
+    /// published long enough (see `usecase::signing_keys`), another until then.
+    keys: Vec<(String, Algorithm, EncodingKey)>,
     jwks: JwkSet,
 }
 
@@ -86,7 +87,7 @@ impl KeySet {
         let document: KeySetDocument =
             serde_json::from_str(json).map_err(|_| KeyError::Malformed)?;
         let mut jwks = JwkSet { keys: Vec::new() };
-        let mut active = None;
+        let mut keys = Vec::new();
         for key in document.keys {
             if jwks
                 .keys
@@ -121,16 +122,15 @@ impl KeySet {
                 _ => KeyAlgorithm::EdDSA,
             });
             jwks.keys.push(jwk);
-            if key.kid == document.active {
-                active = Some((alg, encoding));
-            }
+            keys.push((key.kid, alg, encoding));
         }
-        let (active_alg, active_key) = active.ok_or(KeyError::NoActiveKey)?;
+        if !keys.iter().any(|(kid, _, _)| *kid == document.active) {
+            return Err(KeyError::NoActiveKey);
+        }
         Ok(Self {
             version: document.version,
             active_kid: document.active,
-            active_alg,
-            active_key,
+            keys,
             jwks,
         })
     }
@@ -141,6 +141,11 @@ impl KeySet {
 
     pub fn active_kid(&self) -> &str {
         &self.active_kid
+    }
+
+    /// The key ids of the set, in its order.
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|(kid, _, _)| kid.as_str())
     }
 
     /// The public JWKS (RFC 7517) of every key in the set.
@@ -155,65 +160,20 @@ impl KeySet {
 
     /// Signs `claims` with the active key: header `typ: at+jwt`, `kid`, `alg`.
     pub fn sign(&self, claims: &AccessTokenClaims) -> Result<String, KeyError> {
-        let mut header = Header::new(self.active_alg);
+        self.sign_with(&self.active_kid, claims)
+    }
+
+    /// Signs `claims` with the key `kid` of the set.
+    pub fn sign_with(&self, kid: &str, claims: &AccessTokenClaims) -> Result<String, KeyError> {
+        let (kid, alg, key) = self
+            .keys
+            .iter()
+            .find(|(k, _, _)| k == kid)
+            .ok_or(KeyError::NoActiveKey)?;
+        let mut header = Header::new(*alg);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
-        header.kid = Some(self.active_kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.active_key).map_err(|_| KeyError::Signing)
-    }
-}
-
-/// Mints access tokens: the signing keys and the deployment's issuer and audience, built
-/// once per cold start.
-pub struct TokenMinter {
-    pub keys: KeySet,
-    issuer: String,
-    audience: String,
-    /// The key set's publication, when it may still be under way (see [`TokenMinter::ready`]).
-    publication: Option<std::sync::Arc<crate::usecase::signing_keys::KeyPublication>>,
-}
-
-impl TokenMinter {
-    /// A minter whose keys are published already.
-    pub fn new(config: &crate::config::TokenConfig, keys: KeySet) -> Self {
-        Self {
-            keys,
-            issuer: config.issuer.clone(),
-            audience: config.access_token_audience.clone(),
-            publication: None,
-        }
-    }
-
-    /// The same minter, whose keys `publication` publishes (started at cold start).
-    #[must_use]
-    pub fn publishing(
-        self,
-        publication: std::sync::Arc<crate::usecase::signing_keys::KeyPublication>,
-    ) -> Self {
-        Self {
-            publication: Some(publication),
-            ..self
-        }
-    }
-
-    /// Waits until the keys are published (at once after the first time): called before
-    /// every signature, so that no token carries a key id the JWKS does not have.
-    pub async fn ready(&self) -> Result<(), crate::usecase::Internal> {
-        match &self.publication {
-            Some(publication) => publication.ensure().await,
-            None => Ok(()),
-        }
-    }
-
-    /// The signed token `grant` yields at `now` for `scope` (the grant's, or narrower),
-    /// with its claims.
-    pub fn mint(
-        &self,
-        grant: &Grant,
-        scope: &ScopeSet,
-        now: Timestamp,
-    ) -> Result<(String, AccessTokenClaims), KeyError> {
-        let claims = AccessTokenClaims::for_grant(&self.issuer, &self.audience, grant, scope, now);
-        Ok((self.keys.sign(&claims)?, claims))
+        header.kid = Some(kid.clone());
+        jsonwebtoken::encode(&header, claims, key).map_err(|_| KeyError::Signing)
     }
 }
 

@@ -84,11 +84,12 @@ async fn every_function_uses_exactly_the_permissions_it_declares() {
     let token_log = IamLog::default();
     let keys = KeySet::from_json(&key_set(1, "k", &[("k", "RS256", TEST_RSA_PEM)])).unwrap();
     let token_store = env.store_recording(&token_log);
-    token_store
-        .publish_jwks(&keys.jwks_json(), keys.version())
+    let token = token::App::new(env.config(), token_store, keys);
+    token
+        .tokens
+        .ready(device_flow::time::Timestamp::from_millis(0))
         .await
         .expect("publishing the JWKS");
-    let token = token::App::new(env.config(), token_store, keys);
     let (public_code, user_code) = &codes[0];
     for _ in 0..2 {
         token::handle(&token, token_request("tv", public_code)).await;

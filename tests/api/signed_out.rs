@@ -150,7 +150,12 @@ async fn rule4_an_expired_access_token_cannot_revoke_its_grant() {
     env.requests.take();
     let response = introspection::handle(&introspection, revoke("tv", &expired_access)).await;
     assert_eq!(response.status(), 200);
-    assert_eq!(env.requests.take(), ["BatchGetItem"], "nothing written");
+    // Nothing written (the published key set is read again: five minutes have passed).
+    assert_eq!(
+        env.requests.take(),
+        ["GetItem", "BatchGetItem"],
+        "nothing written"
+    );
     assert_eq!(revoked_reason(&env).await, None);
     let refreshed = token::handle(&token, refresh("tv", &refresh_token_of(&logged_in), None)).await;
     assert_eq!(refreshed.status(), 200, "the device is still signed in");
@@ -697,4 +702,127 @@ async fn rule3_a_refresh_token_is_active_only_to_its_own_client() {
     patch_client(&env, "kiosk", json!({"resource_server_audiences": []})).await;
     let (status, _) = introspect_as(&introspection, "kiosk", secret.expose(), &refresh_token).await;
     assert_eq!(status, 401);
+}
+
+/// The key ids the published JWKS (discovery's answer) holds.
+async fn published_kids(env: &TestEnv) -> Vec<String> {
+    let response = discovery::handle(
+        &env.discovery_app(),
+        integration_tests::get("/.well-known/jwks.json"),
+    )
+    .await;
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(response.body().as_ref()).unwrap();
+    let mut kids: Vec<String> = jwks
+        .keys
+        .into_iter()
+        .filter_map(|k| k.common.key_id)
+        .collect();
+    kids.sort();
+    kids
+}
+
+/// Rule 7: signing keys rotate without breaking or trusting too long. A warm token
+/// instance reads a changed key set within 5 minutes and publishes it; the new key signs
+/// only once it has been published for longer than any cache of the set lives; a warm
+/// introspection instance sees a removed key stop verifying within 5 minutes.
+#[tokio::test]
+async fn rule7_signing_keys_rotate_on_warm_instances_within_the_stated_bounds() {
+    use device_flow::usecase::signing_keys::{KEY_PUBLISH_LEAD, KEY_SET_REFRESH};
+    use integration_tests::{TEST_EC_PEM, TEST_RSA_PEM, key_set};
+    use std::sync::{Arc, Mutex};
+
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let (_, api) = env.resource_server("api").await;
+    let secret = Arc::new(Mutex::new(key_set(
+        1,
+        "k1",
+        &[("k1", "RS256", TEST_RSA_PEM)],
+    )));
+    let source: device_flow::usecase::signing_keys::KeySource = {
+        let secret = Arc::clone(&secret);
+        Arc::new(move || {
+            let json = secret.lock().unwrap().clone();
+            Box::pin(async move { Ok(json) })
+        })
+    };
+    let keys = device_flow::token::KeySet::from_json(&secret.lock().unwrap()).unwrap();
+    let clock = ManualClock::now();
+    let mut token = token::App::reading(env.config(), env.store(), keys, Some(source));
+    token.clock = Box::new(clock.clone());
+    let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+    let mut device = env.device_app();
+    device.clock = Box::new(clock.clone());
+    let sign_in = |who: &'static str| {
+        let (env, token, device) = (&env, &token, &device);
+        async move {
+            let issued = device_authorization::handle(
+                device,
+                form_post("/oauth2/v1/device", "client_id=tv"),
+            )
+            .await;
+            let code = json(&issued)["device_code"].as_str().unwrap().to_owned();
+            env.approve(&code, who).await;
+            let response = token::handle(token, poll("tv", &code)).await;
+            assert_eq!(response.status(), 200, "{}", json(&response));
+            json(&response)["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let first = sign_in("first").await;
+    assert_eq!(kid(&first), "k1");
+    // A warm introspection instance, started once the set was published.
+    let mut introspection = env.introspection_app().await;
+    introspection.clock = Box::new(clock.clone());
+    let active = |access: String| {
+        let introspection = &introspection;
+        let api = api.expose().to_owned();
+        async move {
+            let (_, body) = introspect_as(introspection, "api", &api, &access).await;
+            body["active"] == json!(true)
+        }
+    };
+
+    assert!(active(first.clone()).await);
+
+    // The operator stores a new set: k2 active, k1 kept for its tokens.
+    *secret.lock().unwrap() = key_set(
+        2,
+        "k2",
+        &[("k2", "ES256", TEST_EC_PEM), ("k1", "RS256", TEST_RSA_PEM)],
+    );
+    clock.advance(KEY_SET_REFRESH - Duration::from_secs(1));
+    assert_eq!(kid(&sign_in("before the refresh").await), "k1");
+    assert_eq!(published_kids(&env).await, ["k1"], "not read yet");
+    clock.advance(Duration::from_secs(1));
+    let read = sign_in("at the refresh").await;
+    assert_eq!(
+        published_kids(&env).await,
+        ["k1", "k2"],
+        "read and published"
+    );
+    assert_eq!(kid(&read), "k1", "k2 is too new for the caches of the set");
+    clock.advance(KEY_PUBLISH_LEAD - Duration::from_secs(1));
+    assert_eq!(kid(&sign_in("just before").await), "k1");
+    clock.advance(Duration::from_secs(1));
+    let second = sign_in("second").await;
+    assert_eq!(kid(&second), "k2", "published long enough");
+    assert!(
+        active(second.clone()).await,
+        "introspection reads the new key at once"
+    );
+    assert!(active(first.clone()).await, "k1's tokens still verify");
+
+    // The operator retires k1 (its tokens would have expired by then in practice).
+    *secret.lock().unwrap() = key_set(3, "k2", &[("k2", "ES256", TEST_EC_PEM)]);
+    clock.advance(KEY_SET_REFRESH);
+    assert_eq!(kid(&sign_in("third").await), "k2");
+    assert_eq!(published_kids(&env).await, ["k2"]);
+    // However recently a warm introspection instance read the set, k1 stops verifying
+    // there within 5 minutes of the removal's publication.
+    clock.advance(KEY_SET_REFRESH);
+    assert!(
+        !active(first).await,
+        "a removed key stops verifying within 5 minutes"
+    );
+    assert!(active(second).await);
 }

@@ -242,11 +242,9 @@ async fn the_key_set_is_published_before_the_first_signature_not_before_the_firs
     env.public_client("tv").await;
     let keys = device_flow::token::KeySet::from_json(&integration_tests::test_key_set()).unwrap();
     let store = env.store();
-    // As the function's cold start does, but without running the background half: the
-    // publication is still to do when requests arrive.
-    let publication = device_flow::usecase::signing_keys::KeyPublication::new(&store, &keys);
+    // As the function's cold start does, but without starting the publication in the
+    // background: it is still to do when requests arrive.
     let mut app = App::new(env.config(), store, keys);
-    app.tokens = app.tokens.publishing(publication);
     let clock = ManualClock::now();
     app.clock = Box::new(clock.clone());
     let (device_code, _) = env.issue("tv", None).await;
@@ -281,8 +279,15 @@ async fn the_key_set_is_published_before_the_first_signature_not_before_the_firs
     assert_eq!(count("TransactWriteItems"), 2, "{requests:?}");
     let published_at = requests.iter().position(|r| r == "PutItem").unwrap();
     assert!(
-        requests[..published_at].iter().all(|r| r == "UpdateItem"),
+        requests[..published_at]
+            .iter()
+            .all(|r| r == "UpdateItem" || r == "GetItem"),
         "published before any code is consumed: {requests:?}"
+    );
+    assert_eq!(
+        count("GetItem"),
+        1,
+        "the published set read once: {requests:?}"
     );
     let published = env.items_of_kind("JWKS").await;
     assert!(published[0]["jwks"].as_s().unwrap().contains("test-rsa"));
@@ -827,8 +832,10 @@ async fn twenty_five_concurrent_exchanges_issue_exactly_one_token() {
     }
 }
 
+/// Rule 7: a new key signs only once every cache of the published set has seen it.
 #[tokio::test]
-async fn after_a_rotation_old_tokens_still_verify_and_new_ones_carry_the_new_kid() {
+async fn rule7_after_a_rotation_old_tokens_verify_and_the_new_key_signs_once_published_long_enough()
+{
     let env = TestEnv::new().await;
     env.public_client("tv").await;
     let old_keys = key_set(1, "2026-05", &[("2026-05", "RS256", TEST_RSA_PEM)]);
@@ -846,7 +853,17 @@ async fn after_a_rotation_old_tokens_still_verify_and_new_ones_carry_the_new_kid
             ("2026-05", "RS256", TEST_RSA_PEM),
         ],
     );
-    let new_app = env.token_app_with(&new_keys).await;
+    let mut new_app = env.token_app_with(&new_keys).await;
+    let clock = ManualClock::now();
+    new_app.clock = Box::new(clock.clone());
+    let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+    // Just published: resource servers may hold the old set for minutes yet, so the new
+    // instance still signs with the old key.
+    let (early, _) = env.issue("tv", None).await;
+    env.approve(&early, "early").await;
+    let early_token = assert_token(&poll(&new_app, token_request("tv", &early)).await);
+    assert_eq!(kid(&early_token), "2026-05");
+    clock.advance(device_flow::usecase::signing_keys::KEY_PUBLISH_LEAD);
     let (second, _) = env.issue("tv", None).await;
     env.approve(&second, "b").await;
     let new_token = assert_token(&poll(&new_app, token_request("tv", &second)).await);
@@ -863,12 +880,14 @@ async fn after_a_rotation_old_tokens_still_verify_and_new_ones_carry_the_new_kid
 
     // An instance still holding the old set cannot take the newer publication back.
     let stale = device_flow::token::KeySet::from_json(&old_keys).unwrap();
-    assert!(
-        !env.store()
-            .publish_jwks(&stale.jwks_json(), stale.version())
-            .await
-            .unwrap()
-    );
+    let kids: Vec<&str> = stale.kids().collect();
+    let now = device_flow::time::Timestamp::from_millis(0);
+    let published = env
+        .store()
+        .publish_jwks(&stale.jwks_json(), stale.version(), &kids, now)
+        .await
+        .unwrap();
+    assert_eq!(published.version, 2, "the newer set stays published");
     assert_eq!(verify_with_jwks(&env, &new_token).await.sub, "b");
 }
 

@@ -11,7 +11,6 @@ use device_flow::domain::{
 use device_flow::store::{DecideOutcome, create_table};
 use device_flow::time::{Clock, SystemClock};
 use device_flow::token::KeySet;
-use device_flow::usecase::signing_keys::publish_keys;
 use device_flow::{AdminConfig, FromEnv, PageConfig, SecretSource, Store, VerifyConfig};
 
 use crate::interceptors::{IamLog, RequestLog};
@@ -170,11 +169,13 @@ impl TestEnv {
     /// start does.
     pub async fn token_app_with(&self, keys: &str) -> token::App {
         let keys = KeySet::from_json(keys).expect("test key set");
-        publish_keys(&self.store(), &keys)
+        let app = token::App::new(self.config(), self.store(), keys);
+        app.tokens
+            .ready(SystemClock.now())
             .await
             .expect("publishing the JWKS");
         self.requests.take();
-        token::App::new(self.config(), self.store(), keys)
+        app
     }
 
     /// The token function's state with one RS256 key, `test-rsa`.
@@ -223,7 +224,10 @@ impl TestEnv {
     pub async fn introspection_app(&self) -> introspection::App {
         let config: device_flow::IntrospectionConfig = self.config();
         let app = introspection::App::new(&config, self.store());
-        app.keys.load(&app.store).await.expect("reading the JWKS");
+        app.keys
+            .load(&app.store, SystemClock.now())
+            .await
+            .expect("reading the JWKS");
         self.requests.take();
         app
     }
@@ -394,19 +398,26 @@ pub async fn admin_app_on(env: &TestEnv, clock: &crate::ManualClock) -> admin::A
     app
 }
 
-/// Deletes client `id` as an administrator would: `DELETE` again while it answers 202,
-/// moving `clock` (`app`'s own) on by the `Retry-After` a 202 asks for once only the last
-/// sweep is left. Returns every status, the last one 204 (or the first error's).
+/// Deletes client `id` as an administrator would: `DELETE` again while it answers 202
+/// (or a passing 503: the `DELETE` is made to be repeated), moving `clock` (`app`'s own)
+/// on by the `Retry-After` a 202 asks for once only the last sweep is left. Returns every
+/// status, the last one 204 (or the first other error's).
 pub async fn delete_client_completely(
     app: &admin::App,
     clock: &crate::ManualClock,
     id: &str,
 ) -> Vec<u16> {
     let mut statuses = Vec::new();
+    let mut unavailable = 0;
     for _ in 0..10_000 {
         let response = admin::handle(app, crate::delete_client_request(id)).await;
         let status = response.status().as_u16();
         statuses.push(status);
+        if status == 503 && unavailable < 5 {
+            unavailable += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            continue;
+        }
         if status != 202 {
             return statuses;
         }

@@ -564,7 +564,14 @@ pub fn model(profile: &Profile) -> Load {
     load.http_requests += pages;
 
     // The published key set, read by discovery once per instance every 10 seconds.
-    let jwks = item::jwks_item(&jwks_document(), 2);
+    let published = std::collections::BTreeMap::from([
+        (
+            "2026-11".to_owned(),
+            Timestamp::from_millis(1_790_000_000_000),
+        ),
+        ("2026-05".to_owned(), Timestamp::from_millis(0)),
+    ]);
+    let jwks = item::jwks_item(&jwks_document(), 2, &published);
     let reads = profile.jwks_requests_per_second.min(instances / 10.0);
     load.read(
         Target::Table,

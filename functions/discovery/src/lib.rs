@@ -6,7 +6,7 @@
 //! never sees the signing secret.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use device_flow::domain::GrantType;
 use device_flow::http::json_response;
@@ -20,12 +20,11 @@ use serde::Serialize;
 
 /// The metadata changes only with a deployment.
 pub const METADATA_MAX_AGE: u32 = 3600;
-/// Short enough that a rotated-in key is seen well before tokens signed by it are common.
-pub const JWKS_MAX_AGE: u32 = 300;
-/// How long an instance serves the key set it read: the one item is read at most once
-/// per instance per this time, however many resource servers ask, so it never runs hot.
-/// A newly published key set reaches this function's answers within this time.
-pub const JWKS_INSTANCE_CACHE: Duration = Duration::from_secs(10);
+// The JWKS's `max-age` (5 minutes) and this function's instance cache (10 s: the one
+// item is read at most once per instance per this time, however many resource servers
+// ask, so it never runs hot) are the token function's too: it signs with a new key only
+// once both have passed since its publication.
+pub use device_flow::usecase::signing_keys::{JWKS_INSTANCE_CACHE, JWKS_MAX_AGE};
 
 pub const METADATA_PATHS: [&str; 2] = [
     "/.well-known/oauth-authorization-server",
@@ -144,7 +143,7 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
     }
     if path == JWKS_PATH {
         return match app.jwks().await {
-            Ok(jwks) => cacheable(Body::from(jwks), JWKS_MAX_AGE),
+            Ok(jwks) => cacheable(Body::from(jwks), JWKS_MAX_AGE.as_secs() as u32),
             Err(e) => e.into_response(),
         };
     }

@@ -11,9 +11,10 @@ use device_flow::http::oauth::{OAuthError, client_credentials, token_response};
 use device_flow::permissions::Permissions;
 use device_flow::secrets::{self, SecretError};
 use device_flow::time::{Clock, SystemClock};
-use device_flow::token::{KeyError, KeySet, TokenMinter};
+use device_flow::token::{KeyError, KeySet};
 use device_flow::usecase::poll::{GrantRequest, PollRequest, poll};
 use device_flow::usecase::refresh::{RefreshRequest, refresh};
+use device_flow::usecase::signing_keys::{KeySource, TokenMinter};
 use device_flow::{Store, TokenConfig};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -56,13 +57,41 @@ pub struct App {
 }
 
 impl App {
+    /// The function's state with `keys`, read at cold start; they are published before
+    /// the first signature.
     pub fn new(config: TokenConfig, store: Store, keys: KeySet) -> Self {
+        Self::reading(config, store, keys, None)
+    }
+
+    /// [`App::new`], reading the key set again from `source` every few minutes (see
+    /// [`device_flow::usecase::signing_keys`]).
+    pub fn reading(
+        config: TokenConfig,
+        store: Store,
+        keys: KeySet,
+        source: Option<KeySource>,
+    ) -> Self {
+        let tokens = TokenMinter::reading(&config, store.clone(), keys, SystemClock.now(), source);
         Self {
             store: store.with_client_cache(config.client_cache),
-            tokens: TokenMinter::new(&config, keys),
+            tokens,
             clock: Box::new(SystemClock),
         }
     }
+}
+
+/// Where a warm instance reads its key set again: the secret (or the variable) it read
+/// at cold start.
+pub fn key_source(config: &TokenConfig, sdk: &aws_config::SdkConfig) -> KeySource {
+    let (source, sdk) = (config.signing_keys.clone(), sdk.clone());
+    std::sync::Arc::new(move || {
+        let (source, sdk) = (source.clone(), sdk.clone());
+        Box::pin(async move {
+            secrets::read(&source, &sdk)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    })
 }
 
 /// Why the signing keys could not be loaded at cold start.

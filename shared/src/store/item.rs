@@ -69,6 +69,8 @@ pub mod attr {
     pub const UPDATED_AT: &str = "updated_at";
     pub const JWKS: &str = "jwks";
     pub const VERSION: &str = "version";
+    /// On the published key set: when each key id was first published.
+    pub const PUBLISHED_AT: &str = "published_at";
     pub const GRANT_ID: &str = "grant_id";
     pub const ACCOUNT_ID: &str = "account_id";
     /// A record's or grant's refresh policy, in seconds.
@@ -164,11 +166,51 @@ pub fn jwks_key() -> Item {
 }
 
 /// The published public keys: one item, replaced on rotation.
-pub fn jwks_item(jwks: &str, version: u64) -> Item {
+/// The published key set: the JWKS document, its version, and when each key id was first
+/// published (epoch ms; 0: published before anyone could have cached a key set).
+pub fn jwks_item(
+    jwks: &str,
+    version: u64,
+    first_published: &std::collections::BTreeMap<String, Timestamp>,
+) -> Item {
     let mut item = jwks_key();
     item.insert(attr::JWKS.to_owned(), s(jwks));
     item.insert(attr::VERSION.to_owned(), n(version));
+    item.insert(
+        attr::PUBLISHED_AT.to_owned(),
+        AttributeValue::M(
+            first_published
+                .iter()
+                .map(|(kid, at)| (kid.clone(), time(*at)))
+                .collect(),
+        ),
+    );
     item
+}
+
+/// What [`jwks_item`] wrote: the version, and when each key id was first published
+/// (empty for a set published before these times were kept).
+pub fn published_from_item(
+    item: &Item,
+) -> Result<(u64, std::collections::BTreeMap<String, Timestamp>), StoreError> {
+    let r = Reader(item);
+    let version = r.number(attr::VERSION)?;
+    let times = match item.get(attr::PUBLISHED_AT) {
+        None => std::collections::BTreeMap::new(),
+        Some(AttributeValue::M(times)) => times
+            .iter()
+            .map(|(kid, at)| {
+                let at = at
+                    .as_n()
+                    .ok()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or(StoreError::Corrupt(attr::PUBLISHED_AT))?;
+                Ok((kid.clone(), Timestamp::from_millis(at)))
+            })
+            .collect::<Result<_, StoreError>>()?,
+        Some(_) => return Err(StoreError::Corrupt(attr::PUBLISHED_AT)),
+    };
+    Ok((version, times))
 }
 
 /// An item's size as DynamoDB bills it: each attribute's name plus its value (a string

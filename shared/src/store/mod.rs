@@ -16,7 +16,7 @@ pub use grants::{Found, GRANT_RETENTION, GrantsOf, Owner, RevokeOutcome, RotateO
 pub use listing::{DeviceFilter, Page, PageKey};
 pub use lookup::{Budget, Requester, Window};
 pub use table::{CLIENT_INDEX, INDEX_SHARDS, LIST_INDEX, TTL_ATTRIBUTE, create_table};
-pub use transitions::{ClientCheck, ConsumeOutcome, DecideOutcome, PollWrite};
+pub use transitions::{ClientCheck, ConsumeOutcome, DecideOutcome, PollWrite, PublishedKeys};
 
 use std::collections::HashMap;
 use std::error::Error as StdError;

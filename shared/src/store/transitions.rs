@@ -53,6 +53,14 @@ pub enum ConsumeOutcome {
     Conflict,
 }
 
+/// The published key set as stored: its version, and when each of its key ids was first
+/// published (see [`Store::publish_jwks`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedKeys {
+    pub version: u64,
+    pub first_published: std::collections::BTreeMap<String, Timestamp>,
+}
+
 /// How the exchange of a device code makes sure the client may still have its token.
 #[derive(Debug, Clone, Copy)]
 pub enum ClientCheck<'a> {
@@ -443,27 +451,97 @@ impl Store {
         }
     }
 
-    /// Publishes the public signing keys (a JWKS document) for the discovery function,
-    /// unless a newer `version` is already published.
-    pub async fn publish_jwks(&self, jwks: &str, version: u64) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item::jwks_item(jwks, version)))
-            .condition_expression("attribute_not_exists(#pk) OR #version <= :version")
-            .expression_attribute_names("#pk", PARTITION_KEY)
-            .expression_attribute_names("#version", attr::VERSION)
-            .expression_attribute_values(":version", n(version))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) => match error.into_service_error() {
-                PutItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(StoreError::request(other)),
-            },
+    /// Publishes the public signing keys (a JWKS document) of key set `version`, whose key
+    /// ids are `kids`, unless that version or a newer one is published already; returns
+    /// the set as published now (a stale instance never rolls it back).
+    ///
+    /// The item keeps when each key id was first published, so that a new key signs only
+    /// once every cache of the older set has expired: a key id the published set already
+    /// had keeps its time, a new one gets `now`, and every key of the very first
+    /// publication gets 0 (nobody can have cached a set before it). A strongly consistent
+    /// `GetItem`, then a `PutItem` conditional on the version read (tried again when
+    /// another instance published in between).
+    pub async fn publish_jwks(
+        &self,
+        jwks: &str,
+        version: u64,
+        kids: &[&str],
+        now: Timestamp,
+    ) -> Result<PublishedKeys, StoreError> {
+        for _ in 0..3 {
+            let current = self.published_keys().await?;
+            if let Some(current) = &current
+                && (current.version > version
+                    || (current.version == version && !current.first_published.is_empty()))
+            {
+                return Ok(current.clone());
+            }
+            let first_published = kids
+                .iter()
+                .map(|kid| {
+                    let at = match &current {
+                        None => Timestamp::from_millis(0),
+                        Some(c) if c.first_published.is_empty() => Timestamp::from_millis(0),
+                        Some(c) => c.first_published.get(*kid).copied().unwrap_or(now),
+                    };
+                    ((*kid).to_owned(), at)
+                })
+                .collect();
+            let request = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item::jwks_item(jwks, version, &first_published)));
+            let request = match &current {
+                None => request
+                    .condition_expression("attribute_not_exists(#pk)")
+                    .expression_attribute_names("#pk", PARTITION_KEY),
+                Some(current) => request
+                    .condition_expression("#version = :seen")
+                    .expression_attribute_names("#version", attr::VERSION)
+                    .expression_attribute_values(":seen", n(current.version)),
+            };
+            match request.send().await {
+                Ok(_) => {
+                    return Ok(PublishedKeys {
+                        version,
+                        first_published,
+                    });
+                }
+                Err(error) => match error.into_service_error() {
+                    PutItemError::ConditionalCheckFailedException(_) => continue,
+                    other => return Err(StoreError::request(other)),
+                },
+            }
         }
+        Err(StoreError::Busy)
+    }
+
+    /// The published key set's version and publication times (strongly consistent).
+    pub async fn published_keys(&self) -> Result<Option<PublishedKeys>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item::jwks_key()))
+            .consistent_read(true)
+            .projection_expression("#version, #published")
+            .expression_attribute_names("#version", attr::VERSION)
+            .expression_attribute_names("#published", attr::PUBLISHED_AT)
+            .send()
+            .await
+            .map_err(StoreError::request)?;
+        output
+            .item
+            .as_ref()
+            .map(|found| {
+                let (version, first_published) = item::published_from_item(found)?;
+                Ok(PublishedKeys {
+                    version,
+                    first_published,
+                })
+            })
+            .transpose()
     }
 
     /// The published JWKS document, if any (eventually consistent).

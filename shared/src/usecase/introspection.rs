@@ -8,16 +8,18 @@
 //!
 //! DynamoDB cost: introspection is one strongly consistent `BatchGetItem` (the calling
 //! client, the grant, and the refresh token's record); revocation is one `BatchGetItem`
-//! and one conditional `UpdateItem`. The published key set is read once per cold start,
-//! and again only when a token names a key id it does not know (at most once a minute).
+//! and one conditional `UpdateItem`. The published key set is read at the first access
+//! token, again every 5 minutes (so a removed key stops verifying within that bound), and
+//! at once when a token names a key id it does not know (at most once a minute): see
+//! [`super::signing_keys`].
 
 use std::collections::HashMap;
 use std::sync::RwLock;
-use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
+use super::signing_keys::{KEY_REFETCH_INTERVAL, KEY_SET_REFRESH};
 use super::{Context as _, Internal, Outcome, in_span};
 use crate::config::IntrospectionConfig;
 use crate::domain::{
@@ -25,7 +27,7 @@ use crate::domain::{
     RevokeReason, ScopeSet,
 };
 use crate::store::{Owner, RevokeOutcome, Store, StoreError};
-use crate::time::Clock;
+use crate::time::{Clock, Timestamp};
 use crate::token::{ACCESS_TOKEN_TYPE, AccessTokenClaims};
 
 pub const REVOKE: &str = "revoke";
@@ -33,9 +35,6 @@ pub const INTROSPECT: &str = "introspect";
 
 /// The longest token looked at; anything longer is nobody's token.
 pub const MAX_TOKEN_LEN: usize = 8192;
-
-/// How often an unknown key id may trigger a new read of the published key set.
-const KEY_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The published verification keys and the deployment's issuer and audience, built once
 /// per cold start.
@@ -48,7 +47,7 @@ pub struct AccessTokens {
 #[derive(Default)]
 struct Keys {
     by_kid: HashMap<String, (Algorithm, DecodingKey)>,
-    fetched: Option<Instant>,
+    fetched: Option<Timestamp>,
 }
 
 impl AccessTokens {
@@ -60,8 +59,9 @@ impl AccessTokens {
         }
     }
 
-    /// Reads the published key set; at cold start, and when a token names an unknown kid.
-    pub async fn load(&self, store: &Store) -> Result<(), StoreError> {
+    /// Reads the published key set: at the first access token, every
+    /// [`KEY_SET_REFRESH`], and when a token names an unknown kid.
+    pub async fn load(&self, store: &Store, now: Timestamp) -> Result<(), StoreError> {
         let json = store.get_jwks().await?.unwrap_or_default();
         let set: JwkSet = serde_json::from_str(&json).unwrap_or(JwkSet { keys: Vec::new() });
         let by_kid = set
@@ -81,7 +81,7 @@ impl AccessTokens {
         let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
         *keys = Keys {
             by_kid,
-            fetched: Some(Instant::now()),
+            fetched: Some(now),
         };
         Ok(())
     }
@@ -92,6 +92,7 @@ impl AccessTokens {
         &self,
         store: &Store,
         token: &str,
+        now: Timestamp,
     ) -> Result<Option<AccessTokenClaims>, StoreError> {
         let Ok(header) = jsonwebtoken::decode_header(token) else {
             return Ok(None);
@@ -104,13 +105,12 @@ impl AccessTokens {
         };
         let due = {
             let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
-            !keys.by_kid.contains_key(&kid)
-                && keys
-                    .fetched
-                    .is_none_or(|at| at.elapsed() >= KEY_REFETCH_INTERVAL)
+            let since = |interval| keys.fetched.is_none_or(|at| at.plus(interval) <= now);
+            since(KEY_SET_REFRESH)
+                || (!keys.by_kid.contains_key(&kid) && since(KEY_REFETCH_INTERVAL))
         };
         if due {
-            self.load(store).await?;
+            self.load(store, now).await?;
         }
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
         let Some((alg, key)) = keys.by_kid.get(&kid) else {
@@ -154,6 +154,7 @@ async fn classify(
     store: &Store,
     keys: &AccessTokens,
     token: &str,
+    now: Timestamp,
 ) -> Result<Presented, StoreError> {
     if token.len() > MAX_TOKEN_LEN {
         return Ok(Presented::Unknown);
@@ -161,7 +162,7 @@ async fn classify(
     if let Some(refresh) = RefreshToken::parse(token) {
         return Ok(Presented::Refresh(refresh));
     }
-    Ok(match keys.verify(store, token).await? {
+    Ok(match keys.verify(store, token, now).await? {
         Some(claims) => Presented::Access(claims),
         None => Presented::Unknown,
     })
@@ -181,12 +182,13 @@ impl TokenRequest {
         &self,
         store: &Store,
         keys: &AccessTokens,
+        now: Timestamp,
     ) -> Result<Presented, TokenRequestError> {
         let token = self
             .token
             .as_deref()
             .ok_or(TokenRequestError::MissingToken)?;
-        Ok(classify(store, keys, token)
+        Ok(classify(store, keys, token, now)
             .await
             .context("reading the published keys failed")?)
     }
@@ -247,7 +249,7 @@ pub async fn revoke(
         outcome = tracing::field::Empty,
     );
     in_span(REVOKE, span, async {
-        let presented = request.presented(store, keys).await?;
+        let presented = request.presented(store, keys, clock.now()).await?;
         let (grant_id, refresh) = presented.keys();
         // The grant is not read: the revoking write checks that it is this client's.
         let found = store
@@ -333,7 +335,7 @@ pub async fn introspect(
         outcome = tracing::field::Empty,
     );
     in_span(INTROSPECT, span, async {
-        let presented = request.presented(store, keys).await?;
+        let presented = request.presented(store, keys, clock.now()).await?;
         let (grant_id, refresh) = presented.keys();
         let found = store
             .find(

@@ -17,9 +17,9 @@ use crate::domain::{
     GrantType, PollDecision, REPLAY_GRACE, RefreshRecord, RefreshToken, RevokeReason, decide,
 };
 
+use super::signing_keys::TokenMinter;
 use crate::store::{ClientCheck, ConsumeOutcome, Owner, PollWrite, RevokeOutcome, Store};
 use crate::time::{Clock, Timestamp};
-use crate::token::TokenMinter;
 
 /// The use case's name in the metrics.
 pub const NAME: &str = "poll";
@@ -316,7 +316,7 @@ async fn exchange(
     };
     // Before the code is consumed: a token this request wins must be signable with a
     // published key.
-    tokens.ready().await?;
+    tokens.ready(now).await?;
     let grant = Grant::from_login(GrantId::generate(), record, approval, now);
     let refresh_token = grant.refresh.map(|_| RefreshToken::generate(&grant.id));
     let refresh_record = refresh_token.as_ref().and_then(|token| {
@@ -350,11 +350,11 @@ async fn exchange(
         ConsumeOutcome::ClientGone => return Err(PollError::ClientGone),
     }
     tracing::Span::current().record("grant_id", grant.id.as_str());
-    let (access_token, claims) = tokens
+    let (access_token, claims, kid) = tokens
         .mint(&grant, &grant.scope, now)
         .context("signing the access token failed")?;
     tracing::info!(
-        kid = tokens.keys.active_kid(),
+        kid,
         refresh_token = refresh_token.is_some(),
         "access token issued"
     );

@@ -9,6 +9,7 @@
 //! `invalid_grant` over a grant left alive).
 
 use super::poll::IssuedToken;
+use super::signing_keys::TokenMinter;
 use super::{Context as _, Internal, Outcome, in_span};
 use crate::domain::{
     ClientCredentials, GrantType, OFFLINE_ACCESS, RefreshDecision, RefreshRecord, RefreshToken,
@@ -16,7 +17,6 @@ use crate::domain::{
 };
 use crate::store::{Owner, RevokeOutcome, RotateOutcome, Store};
 use crate::time::Clock;
-use crate::token::TokenMinter;
 
 pub const NAME: &str = "refresh";
 
@@ -159,7 +159,7 @@ pub async fn refresh(
             .ok_or(RefreshError::InvalidGrant)?;
         // Before the token is rotated: the access token this request wins must be
         // signable with a published key.
-        tokens.ready().await?;
+        tokens.ready(now).await?;
         let new_token = RefreshToken::generate(&grant.id);
         let new = RefreshRecord {
             hash: new_token.hash(),
@@ -185,10 +185,10 @@ pub async fn refresh(
             RotateOutcome::GrantGone => return Err(RefreshError::InvalidGrant),
             RotateOutcome::Conflict => return Err(RefreshError::Busy),
         }
-        let (access_token, claims) = tokens
+        let (access_token, claims, kid) = tokens
             .mint(&grant, &scope, now)
             .context("signing the access token failed")?;
-        tracing::info!(kid = tokens.keys.active_kid(), "tokens refreshed");
+        tracing::info!(kid, "tokens refreshed");
         Ok(IssuedToken {
             access_token,
             expires_in: claims.lifetime(),
