@@ -29,6 +29,12 @@ impl Timestamp {
         Self(self.0.saturating_add(millis))
     }
 
+    /// The instant `duration` earlier, saturating at the epoch.
+    pub fn minus(self, duration: Duration) -> Self {
+        let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        Self(self.0.saturating_sub(millis))
+    }
+
     /// RFC 3339 in UTC with second precision, e.g. `2026-11-22T10:17:53Z`.
     pub fn to_rfc3339(self) -> String {
         let secs = self.as_secs();

@@ -138,6 +138,19 @@ fn the_routes_are_one_set_in_the_template_the_router_and_the_api_document() {
     assert_eq!(documented, deployed, "openapi.yaml routes vs. the template");
 }
 
+/// Every function's declared permissions, by binary name.
+fn declared_permissions() -> BTreeMap<&'static str, Permissions> {
+    BTreeMap::from([
+        ("device-authorization", device_authorization::PERMISSIONS),
+        ("token", token::PERMISSIONS),
+        ("verify", verify::PERMISSIONS),
+        ("admin", admin::PERMISSIONS),
+        ("discovery", discovery::PERMISSIONS),
+        ("verification-page", verification_page::PERMISSIONS),
+        ("introspection", introspection::PERMISSIONS),
+    ])
+}
+
 #[test]
 fn each_function_is_granted_exactly_its_declared_permissions() {
     let template = template();
@@ -146,15 +159,7 @@ fn each_function_is_granted_exactly_its_declared_permissions() {
     let client_index_arn = format!("Sub ${{Table.Arn}}/index/{}", CLIENT_INDEX);
     let secret_arn = "Ref SigningKeysSecret";
     let page_secret_arn = "Ref PageClientSecret";
-    let declared: BTreeMap<&str, Permissions> = BTreeMap::from([
-        ("device-authorization", device_authorization::PERMISSIONS),
-        ("token", token::PERMISSIONS),
-        ("verify", verify::PERMISSIONS),
-        ("admin", admin::PERMISSIONS),
-        ("discovery", discovery::PERMISSIONS),
-        ("verification-page", verification_page::PERMISSIONS),
-        ("introspection", introspection::PERMISSIONS),
-    ]);
+    let declared = declared_permissions();
     let functions = functions(&template);
     assert_eq!(
         functions.keys().map(String::as_str).collect::<Vec<_>>(),
@@ -229,15 +234,7 @@ fn rule6_every_write_is_limited_to_the_key_prefixes_the_function_writes() {
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
     ];
-    let declared: BTreeMap<&str, Permissions> = BTreeMap::from([
-        ("device-authorization", device_authorization::PERMISSIONS),
-        ("token", token::PERMISSIONS),
-        ("verify", verify::PERMISSIONS),
-        ("admin", admin::PERMISSIONS),
-        ("discovery", discovery::PERMISSIONS),
-        ("verification-page", verification_page::PERMISSIONS),
-        ("introspection", introspection::PERMISSIONS),
-    ]);
+    let declared = declared_permissions();
     let template = template();
     for (binary, (resource, function)) in &functions(&template) {
         let permissions = declared[binary.as_str()];

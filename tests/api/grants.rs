@@ -36,6 +36,28 @@ pub(crate) async fn login(
     body
 }
 
+/// Signs `alice` in on the confidential client `client_id` (HTTP Basic with `secret`);
+/// returns the token response.
+pub(crate) async fn confidential_login(
+    env: &TestEnv,
+    token: &token::App,
+    client_id: &str,
+    secret: &device_flow::domain::ClientSecret,
+) -> Value {
+    let (code, _) = env.issue(client_id, Some(secret)).await;
+    env.approve(&code, "alice").await;
+    let body =
+        format!("grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code={code}");
+    let request = integration_tests::with_basic(
+        form_post("/oauth2/v1/token", body),
+        client_id,
+        secret.expose(),
+    );
+    let response = token::handle(token, request).await;
+    assert_eq!(response.status(), 200, "{}", json(&response));
+    json(&response)
+}
+
 pub(crate) fn poll(client_id: &str, code: &str) -> lambda_http::Request {
     form_post(
         "/oauth2/v1/token",
@@ -375,21 +397,10 @@ async fn introspection_is_one_request_and_a_rotated_refresh_token_is_inactive() 
     let secret = secret.unwrap();
     let token = env.token_app().await;
     let introspection = env.introspection_app().await;
-    let (code, _) = env.issue("tv", Some(&secret)).await;
-    env.approve(&code, "alice").await;
     let exchange = |body: String| {
         integration_tests::with_basic(form_post("/oauth2/v1/token", body), "tv", secret.expose())
     };
-    let body = json(
-        &token::handle(
-            &token,
-            exchange(format!(
-                "grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code={code}"
-            )),
-        )
-        .await,
-    );
-    let refresh_token = refresh_token_of(&body);
+    let refresh_token = refresh_token_of(&confidential_login(&env, &token, "tv", &secret).await);
     env.requests.take();
 
     let status = introspect(&introspection, "tv", secret.expose(), &refresh_token).await;

@@ -12,7 +12,7 @@ use integration_tests::{
 use lambda_http::http::Method;
 use serde_json::json;
 
-use crate::grants::{apps, error, login, poll, refresh, refresh_token_of};
+use crate::grants::{apps, confidential_login, error, login, poll, refresh, refresh_token_of};
 
 /// The grant's `revoked_reason` in the table, if it is revoked.
 async fn revoked_reason(env: &TestEnv) -> Option<String> {
@@ -172,9 +172,13 @@ async fn rule4_an_expired_access_token_cannot_revoke_its_grant() {
     assert_eq!(revoked_reason(&env).await.as_deref(), Some("client"));
 }
 
-/// PATCHes client `id` as an administrator.
-async fn patch_client(env: &TestEnv, id: &str, changes: serde_json::Value) {
-    let response = admin::handle(
+/// PATCHes client `id` as an administrator; returns the answer.
+async fn patch(
+    env: &TestEnv,
+    id: &str,
+    changes: serde_json::Value,
+) -> lambda_http::Response<lambda_http::Body> {
+    admin::handle(
         &env.admin_app().await,
         admin_request(
             Method::PATCH,
@@ -183,7 +187,12 @@ async fn patch_client(env: &TestEnv, id: &str, changes: serde_json::Value) {
             Some(&admin_token("root")),
         ),
     )
-    .await;
+    .await
+}
+
+/// PATCHes client `id` as an administrator, successfully.
+async fn patch_client(env: &TestEnv, id: &str, changes: serde_json::Value) {
+    let response = patch(env, id, changes).await;
     assert_eq!(response.status(), 200, "{}", json(&response));
 }
 
@@ -649,14 +658,10 @@ async fn rule3_only_resource_servers_introspect_and_only_their_own_audience() {
     .await;
     let (status, body) = introspect_as(&introspection, "backend", backend.expose(), &access).await;
     assert_eq!((status, &body["active"]), (200, &json!(true)), "{body}");
-    let refused = admin::handle(
-        &env.admin_app().await,
-        admin_request(
-            Method::PATCH,
-            "/admin/oauth/clients/tv",
-            Some(json!({"resource_server_audiences": ["https://api.example"]})),
-            Some(&admin_token("root")),
-        ),
+    let refused = patch(
+        &env,
+        "tv",
+        json!({"resource_server_audiences": ["https://api.example"]}),
     )
     .await;
     assert_eq!(refused.status(), 400, "{}", json(&refused));
@@ -676,23 +681,7 @@ async fn rule3_a_refresh_token_is_active_only_to_its_own_client() {
     let (_, api) = env.resource_server("api").await;
     let token = env.token_app().await;
     let introspection = env.introspection_app().await;
-    let (code, _) = env.issue("kiosk", Some(&secret)).await;
-    env.approve(&code, "alice").await;
-    let exchanged = token::handle(
-        &token,
-        integration_tests::with_basic(
-            form_post(
-                "/oauth2/v1/token",
-                format!(
-                    "grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code={code}"
-                ),
-            ),
-            "kiosk",
-            secret.expose(),
-        ),
-    )
-    .await;
-    let refresh_token = refresh_token_of(&json(&exchanged));
+    let refresh_token = refresh_token_of(&confidential_login(&env, &token, "kiosk", &secret).await);
     let (_, own) = introspect_as(&introspection, "kiosk", secret.expose(), &refresh_token).await;
     assert_eq!(own["active"], true, "{own}");
     assert_eq!(own["token_type"], "refresh_token");

@@ -243,53 +243,34 @@ pub async fn delete_client(
         for _ in 0..settings.steps_per_request {
             let now = clock.now();
             let mut next = deletion.clone();
-            match deletion.phase {
+            let (done, counter, then) = match deletion.phase {
                 DeletionPhase::Codes => {
                     // No live code is older than the longest code lifetime.
-                    let since = Timestamp::from_millis(
-                        deletion
-                            .started_at
-                            .as_millis()
-                            .saturating_sub(MAX_DEVICE_CODE_LIFETIME.as_millis() as u64),
-                    );
+                    let since = deletion.started_at.minus(MAX_DEVICE_CODE_LIFETIME);
+                    let cursor = deletion.cursor.as_deref();
                     let done = store
-                        .withdraw_codes_step(id, since, deletion.cursor.as_deref(), step, now)
+                        .withdraw_codes_step(id, since, cursor, step, now)
                         .await
                         .context("withdrawing the client's codes failed")?;
-                    next.codes_withdrawn += done.done;
-                    next.cursor = done.next;
-                    if next.cursor.is_none() {
-                        next.phase = DeletionPhase::Grants;
-                    }
+                    (done, &mut next.codes_withdrawn, DeletionPhase::Grants)
                 }
                 DeletionPhase::Grants => {
                     let done = store
                         .revoke_grants_step(id, deletion.cursor.as_deref(), step, now)
                         .await
                         .context("revoking the client's grants failed")?;
-                    next.grants_revoked += done.done;
-                    next.cursor = done.next;
-                    if next.cursor.is_none() {
-                        next.phase = DeletionPhase::Settle;
-                    }
+                    (done, &mut next.grants_revoked, DeletionPhase::Settle)
                 }
                 DeletionPhase::Settle => {
                     let settled_at = deletion.started_at.plus(settings.settle);
                     if now < settled_at {
-                        let wait = Duration::from_millis(
-                            settled_at.as_millis().saturating_sub(now.as_millis()),
-                        );
+                        let wait = Duration::from_millis(settled_at.as_millis() - now.as_millis());
                         return Ok(DeleteOutcome::InProgress {
                             deletion,
                             retry_after: wait,
                         });
                     }
-                    let since = Timestamp::from_millis(
-                        deletion
-                            .started_at
-                            .as_millis()
-                            .saturating_sub(settings.settle.as_millis() as u64),
-                    );
+                    let since = deletion.started_at.minus(settings.settle);
                     let (codes, grants) = store
                         .sweep_client_since(id, since, now)
                         .await
@@ -305,6 +286,11 @@ pub async fn delete_client(
                     );
                     return Ok(DeleteOutcome::Deleted);
                 }
+            };
+            *counter += done.done;
+            next.cursor = done.next;
+            if next.cursor.is_none() {
+                next.phase = then;
             }
             let saved = store
                 .save_deletion(id, &deletion, &next)
