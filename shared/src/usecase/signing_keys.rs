@@ -181,14 +181,10 @@ impl TokenMinter {
     pub async fn ready(&self, now: Timestamp) -> Result<(), Internal> {
         self.refresh_if_due(now).await;
         let loaded = self.current();
-        let published = loaded
+        loaded
             .published
             .get_or_try_init(|| publish_keys(&self.inner.store, &loaded.keys, now))
             .await?;
-        if published.version > loaded.keys.version() {
-            // A newer set is published than this instance holds: read it at once.
-            *self.inner.read_at.lock().await = None;
-        }
         Ok(())
     }
 
