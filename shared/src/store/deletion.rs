@@ -186,9 +186,9 @@ impl Store {
         }
     }
 
-    /// One step of withdrawing a client's live codes: up to `limit` records of one shard
-    /// of its part of the client index, oldest first, from where `cursor` stopped, none
-    /// created before `since` (older ones have expired). Each pending or approved one is
+    /// One step of withdrawing a client's live codes: up to `limit` records of its part of
+    /// the client index, shard after shard, from where `cursor` stopped, none created
+    /// before `since` (older ones have expired). Each pending or approved one is
     /// denied ([`Store::withdraw`], conditional).
     pub async fn withdraw_codes_step(
         &self,
@@ -215,8 +215,8 @@ impl Store {
         })
     }
 
-    /// One step of revoking a client's grants: up to `limit` of one shard of its part of
-    /// the client index, oldest first, from where `cursor` stopped; each active one is
+    /// One step of revoking a client's grants: up to `limit` of its part of the client
+    /// index, shard after shard, from where `cursor` stopped; each active one is
     /// revoked (conditional, tried again while a refresh holds it; still held:
     /// [`StoreError::Busy`], and the step is repeated).
     pub async fn revoke_grants_step(
@@ -245,7 +245,9 @@ impl Store {
     /// after another (a `Query` each, at most one per shard), and the cursor after them
     /// (`None`: the last shard is done). A cursor is `<shard>` (that shard from its
     /// start) or `<shard>/<sort key>` (that shard after that key). Oldest first within a
-    /// shard, so a record written into a shard after the step passed it is still ahead.
+    /// shard, so a record written into the shard under way is still ahead; one written
+    /// into a shard already passed (by a request that read the client before the mark) is
+    /// the last sweep's.
     async fn shard_step(
         &self,
         partitions: &Partitions,
