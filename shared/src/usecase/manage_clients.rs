@@ -222,23 +222,7 @@ pub async fn delete_client(
 ) -> Result<DeleteOutcome, ClientAdminError> {
     in_span("manage_clients", span("delete", admin, Some(id)), async {
         let started = Instant::now();
-        let mut client = read(store, id).await?;
-        let mut deletion = match client.deletion.clone() {
-            Some(deletion) => deletion,
-            None => {
-                let marked = store
-                    .mark_client_deleting(&client, clock.now())
-                    .await
-                    .context("marking the client as being deleted failed")?;
-                // Changed or marked by another request since it was read: read it again.
-                client = match marked {
-                    Some(marked) => marked,
-                    None => read(store, id).await?,
-                };
-                tracing::info!("client marked as being deleted");
-                client.deletion.clone().ok_or(ClientAdminError::Conflict)?
-            }
-        };
+        let mut deletion = mark(store, clock, id).await?;
         let step = i32::try_from(settings.step).unwrap_or(i32::MAX);
         for _ in 0..settings.steps_per_request {
             let now = clock.now();
@@ -324,6 +308,30 @@ pub async fn delete_client(
         })
     })
     .await
+}
+
+/// The client's deletion: the one under way, or a new one (the mark). A `PATCH` between
+/// the read and the mark makes the mark fail; it is read and tried again, 3 times in all.
+async fn mark(
+    store: &Store,
+    clock: &dyn Clock,
+    id: &ClientId,
+) -> Result<Deletion, ClientAdminError> {
+    for _ in 0..3 {
+        let client = read(store, id).await?;
+        if let Some(deletion) = client.deletion {
+            return Ok(deletion);
+        }
+        let marked = store
+            .mark_client_deleting(&client, clock.now())
+            .await
+            .context("marking the client as being deleted failed")?;
+        if let Some(deletion) = marked.and_then(|client| client.deletion) {
+            tracing::info!("client marked as being deleted");
+            return Ok(deletion);
+        }
+    }
+    Err(ClientAdminError::Conflict)
 }
 
 /// How long one `DELETE` keeps stepping: well inside the function's 10-second timeout,
