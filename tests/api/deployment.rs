@@ -500,3 +500,79 @@ async fn the_template_declares_the_table_the_code_creates() {
         "Ref TableDeletionProtection"
     );
 }
+
+/// A heading's anchor as GitHub makes it: lower case, spaces to hyphens, and every character
+/// but letters, digits, `-` and `_` dropped.
+fn anchor_of(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The anchors of a Markdown file's headings, and its links (outside code blocks).
+fn anchors_and_links(text: &str) -> (BTreeSet<String>, Vec<String>) {
+    let (mut anchors, mut links, mut fenced) = (BTreeSet::new(), Vec::new(), false);
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        }
+        if fenced {
+            continue;
+        }
+        if let Some(heading) = line.strip_prefix('#') {
+            anchors.insert(anchor_of(heading.trim_start_matches('#')));
+        }
+        let mut rest = line;
+        while let Some(at) = rest.find("](") {
+            rest = &rest[at + 2..];
+            let end = rest.find(')').unwrap_or(rest.len());
+            links.push(rest[..end].to_owned());
+            rest = &rest[end..];
+        }
+    }
+    (anchors, links)
+}
+
+/// The manual stays whole: every relative link of README.md and `docs/` names a file that
+/// exists, and every anchor a heading of that file.
+#[test]
+fn every_link_and_anchor_of_the_readme_and_the_manual_resolves() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut pages = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).expect("docs/") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            pages.push(path);
+        }
+    }
+    assert!(pages.len() > 1, "the manual is in docs/");
+    for page in &pages {
+        let text = std::fs::read_to_string(page).expect("a page");
+        let (own, links) = anchors_and_links(&text);
+        let name = page.strip_prefix(&root).unwrap_or(page).display();
+        for link in links {
+            if link.starts_with("http://") || link.starts_with("https://") {
+                continue;
+            }
+            let (path, anchor) = link.split_once('#').unwrap_or((&link, ""));
+            let anchors = if path.is_empty() {
+                own.clone()
+            } else {
+                let target = page.parent().unwrap().join(path);
+                assert!(target.exists(), "{name}: {link} names no file");
+                match std::fs::read_to_string(&target) {
+                    Ok(text) if path.ends_with(".md") => anchors_and_links(&text).0,
+                    _ => BTreeSet::new(),
+                }
+            };
+            assert!(
+                anchor.is_empty() || anchors.contains(anchor),
+                "{name}: {link} names no heading"
+            );
+        }
+    }
+}

@@ -11,7 +11,7 @@
 //! - `xtask dev-token --sub ACCOUNT [--permissions A,B] [--ttl SECONDS]`: prints a
 //!   development user token, alone on standard output.
 //! - `xtask signing-keys [--rotate [--retire KID]...]`: prints a fresh signing key set (one
-//!   RS256 key), or rotates the set read on standard input (see the README).
+//!   RS256 key), or rotates the set read on standard input (see docs/deploy.md).
 //! - `xtask approve USER_CODE [--sub ACCOUNT]`, `xtask deny USER_CODE`: decide a pending
 //!   request from the command line, as the verification page would.
 //! - `xtask capacity [--option value]...`: the DynamoDB capacity model (`make capacity`).

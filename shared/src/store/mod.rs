@@ -359,7 +359,7 @@ impl Store {
     /// read-before-replace never sees an older version (no spurious conflicts). The price:
     /// one read unit instead of half, and one client item serves at most about 3,000
     /// strong reads a second (a single confidential client polled by ~15,000 devices at a
-    /// 5-second interval; the README's scaling notes say what comes next).
+    /// 5-second interval; docs/operations.md's scaling notes say what comes next).
     pub async fn get_client(&self, id: &ClientId) -> Result<Option<OAuthClient>, StoreError> {
         let output = self
             .client
