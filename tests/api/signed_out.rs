@@ -815,3 +815,69 @@ async fn rule7_signing_keys_rotate_on_warm_instances_within_the_stated_bounds() 
     );
     assert!(active(second).await);
 }
+
+/// Rule 2, raced: two administrators' DELETEs of one client fired at once, again and again
+/// until it is gone. Every answer is 202, 204 or 404 (the other finished it first), and
+/// nothing of the client is left alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rule2_concurrent_deletes_of_one_client_finish_it_once() {
+    let mut env = TestEnv::new().await;
+    env.set_var("CLIENT_DELETION_STEP", "10");
+    env.set_var("CLIENT_DELETION_STEPS_PER_REQUEST", "1");
+    env.register(refreshing_client("tv", false)).await;
+    let token = env.token_app().await;
+    login(&env, &token, "tv", "read offline_access").await;
+    more_grants(&env, 59).await;
+    for _ in 0..3 {
+        env.issue("tv", None).await;
+    }
+    let clock = ManualClock::now();
+    let admin = std::sync::Arc::new(integration_tests::admin_app_on(&env, &clock).await);
+    let mut statuses = Vec::new();
+    for _ in 0..200 {
+        let fire = || {
+            let admin = std::sync::Arc::clone(&admin);
+            tokio::spawn(async move {
+                let response =
+                    admin::handle(&admin, integration_tests::delete_client_request("tv")).await;
+                let status = response.status().as_u16();
+                let body = if status == 204 {
+                    json!(null)
+                } else {
+                    json(&response)
+                };
+                (status, body)
+            })
+        };
+        let (a, b) = (fire(), fire());
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        for (status, body) in [&a, &b] {
+            assert!([202, 204, 404].contains(status), "{status}: {body}");
+        }
+        statuses.push((a.0, b.0));
+        if a.0 != 202 && b.0 != 202 {
+            break;
+        }
+        if [&a, &b]
+            .iter()
+            .any(|(_, body)| body["deletion"]["phase"] == "settle")
+        {
+            clock.advance(Duration::from_secs(20));
+        }
+    }
+    let finished: usize = statuses
+        .iter()
+        .map(|(a, b)| usize::from(*a == 204) + usize::from(*b == 204))
+        .sum();
+    assert!(finished >= 1, "{statuses:?}");
+    assert!(env.items_of_kind("CLIENT").await.is_empty());
+    let grants = env.items_of_kind("GRANT").await;
+    assert_eq!(grants.len(), 60);
+    assert!(grants.iter().all(|g| g.contains_key("revoked_at")));
+    assert!(
+        env.items_of_kind("DEVICE")
+            .await
+            .iter()
+            .all(|d| d["status"].as_s().unwrap() != "pending")
+    );
+}
