@@ -23,6 +23,44 @@ async fn revoked_reason(env: &TestEnv) -> Option<String> {
         .map(|r| r.as_s().unwrap().to_owned())
 }
 
+/// Presents a reused credential (`present` builds the request) to `token` while the next
+/// `conflicts` writes on the grant meet a transaction, and checks that the detection never
+/// fails open: below the retry limit the grant is revoked at once (`invalid_grant`); at
+/// the limit the answer is 503 with `Retry-After`, the grant still stands, and the next
+/// presentation revokes it. Either way the grant ends revoked for `reason`.
+async fn assert_detection_survives_conflicts(
+    env: &TestEnv,
+    token: &mut token::App,
+    conflicts: usize,
+    present: impl Fn() -> lambda_http::Request,
+    reason: &str,
+) {
+    let faults = FaultProxy::start(&TestEnv::dynamodb_url()).await;
+    token.store = env.store_through(&faults).await;
+    faults.fail_next_with(
+        "UpdateItem",
+        "\"GRANT#",
+        Fault::TransactionConflict,
+        conflicts,
+    );
+    let first = token::handle(token, present()).await;
+    if conflicts < BUSY_ATTEMPTS as usize {
+        assert_eq!(error(&first), "invalid_grant", "{conflicts} conflicts");
+    } else {
+        assert_eq!(first.status(), 503, "{conflicts} conflicts");
+        assert_eq!(error(&first), "temporarily_unavailable");
+        assert!(first.headers().contains_key("retry-after"));
+        assert_eq!(revoked_reason(env).await, None, "not revoked yet");
+        let again = token::handle(token, present()).await;
+        assert_eq!(error(&again), "invalid_grant", "detected again");
+    }
+    assert_eq!(
+        revoked_reason(env).await.as_deref(),
+        Some(reason),
+        "{conflicts} conflicts"
+    );
+}
+
 /// Rule 1: a reused refresh token revokes its grant even while refreshes' transactions
 /// hold it: the revocation is tried again, and when it still cannot be written the
 /// answer is 503 with `Retry-After` (not a final `invalid_grant` over a live grant), so
@@ -39,30 +77,15 @@ async fn rule1_refresh_token_reuse_detection_never_fails_open() {
         let newest = refresh_token_of(&json(&rotated));
         clock.advance(Duration::from_secs(60));
 
-        let faults = FaultProxy::start(&TestEnv::dynamodb_url()).await;
-        token.store = env.store_through(&faults).await;
-        faults.fail_next_with(
-            "UpdateItem",
-            "\"GRANT#",
-            Fault::TransactionConflict,
+        let reuse = || refresh("tv", &first, None);
+        assert_detection_survives_conflicts(
+            &env,
+            &mut token,
             conflicts,
-        );
-        let reused = token::handle(&token, refresh("tv", &first, None)).await;
-        if conflicts < BUSY_ATTEMPTS as usize {
-            assert_eq!(error(&reused), "invalid_grant", "{conflicts} conflicts");
-        } else {
-            assert_eq!(reused.status(), 503, "{conflicts} conflicts");
-            assert_eq!(error(&reused), "temporarily_unavailable");
-            assert!(reused.headers().contains_key("retry-after"));
-            assert_eq!(revoked_reason(&env).await, None, "not revoked yet");
-            let again = token::handle(&token, refresh("tv", &first, None)).await;
-            assert_eq!(error(&again), "invalid_grant", "detected again");
-        }
-        assert_eq!(
-            revoked_reason(&env).await.as_deref(),
-            Some("refresh_token_reuse"),
-            "{conflicts} conflicts"
-        );
+            reuse,
+            "refresh_token_reuse",
+        )
+        .await;
         let newest_after = token::handle(&token, refresh("tv", &newest, None)).await;
         assert_eq!(
             error(&newest_after),
@@ -92,30 +115,15 @@ async fn rule1_device_code_replay_detection_never_fails_open() {
         let refresh_token = refresh_token_of(&json(&won));
         clock.advance(Duration::from_secs(30));
 
-        let faults = FaultProxy::start(&TestEnv::dynamodb_url()).await;
-        token.store = env.store_through(&faults).await;
-        faults.fail_next_with(
-            "UpdateItem",
-            "\"GRANT#",
-            Fault::TransactionConflict,
+        let replay = || poll("tv", &code);
+        assert_detection_survives_conflicts(
+            &env,
+            &mut token,
             conflicts,
-        );
-        let replay = token::handle(&token, poll("tv", &code)).await;
-        if conflicts < BUSY_ATTEMPTS as usize {
-            assert_eq!(error(&replay), "invalid_grant", "{conflicts} conflicts");
-        } else {
-            assert_eq!(replay.status(), 503, "{conflicts} conflicts");
-            assert_eq!(error(&replay), "temporarily_unavailable");
-            assert!(replay.headers().contains_key("retry-after"));
-            assert_eq!(revoked_reason(&env).await, None, "not revoked yet");
-            let again = token::handle(&token, poll("tv", &code)).await;
-            assert_eq!(error(&again), "invalid_grant", "detected again");
-        }
-        assert_eq!(
-            revoked_reason(&env).await.as_deref(),
-            Some("device_code_replay"),
-            "{conflicts} conflicts"
-        );
+            replay,
+            "device_code_replay",
+        )
+        .await;
         let refreshed = token::handle(&token, refresh("tv", &refresh_token, None)).await;
         assert_eq!(
             error(&refreshed),
