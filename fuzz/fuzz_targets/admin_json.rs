@@ -2,7 +2,7 @@
 //! client's own rules; and its query strings (the listings' filters and page sizes).
 #![no_main]
 
-use device_flow::http::storyden::{
+use device_flow::http::admin_api::{
     CreateClientRequest, PatchClientRequest, device_list_query, grant_list_query, json_body,
     page_size, query,
 };

@@ -1,7 +1,7 @@
 //! The verification API's decision body: `{"session":{...}}` or `{"deny":{}}`.
 #![no_main]
 
-use device_flow::http::zitadel::parse_decision;
+use device_flow::http::verification_api::parse_decision;
 use lambda_http::Body;
 use libfuzzer_sys::fuzz_target;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use device_flow::domain::{
     Approval, ClientId, ClientName, DeviceAuthorization, DeviceCode, DeviceState, Grant, GrantId,
-    GrantType, NewClient, ScopeSet, Terms, UserCode, decide,
+    GrantType, NewClient, ScopeSet, Terms, UserCode, decide_poll,
 };
 use device_flow::http::Form;
 use device_flow::time::Timestamp;
@@ -96,7 +96,7 @@ fn polling(c: &mut Criterion) {
     record.last_polled_at = Some(now);
     let client = record.client_id.clone();
     c.bench_function("poll decision", |b| {
-        b.iter(|| decide(black_box(Some(&record)), black_box(&client), black_box(now)))
+        b.iter(|| decide_poll(black_box(Some(&record)), black_box(&client), black_box(now)))
     });
 }
 

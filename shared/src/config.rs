@@ -180,7 +180,7 @@ pub struct ProviderConfig {
 }
 
 /// Where a secret value comes from: the environment itself (local development), or a
-/// Secrets Manager secret read once at cold start ([`crate::secrets::read`]).
+/// Secrets Manager secret read once at cold start ([`crate::secrets_manager::read`]).
 #[derive(Clone, PartialEq, Eq)]
 pub enum SecretSource {
     Inline(String),

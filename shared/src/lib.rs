@@ -7,8 +7,9 @@
 //!   in and typed out, no HTTP;
 //! - [`domain`] (types that validate on construction, pure decisions) and [`store`] (the
 //!   DynamoDB table), with [`token`] (access tokens), [`user_auth`] (user tokens),
-//!   [`config`], [`time`] and [`secret`] beside them.
+//!   [`config`], [`time`] and [`bearer_secret`] beside them.
 
+pub mod bearer_secret;
 pub mod config;
 pub mod domain;
 pub mod http;
@@ -16,8 +17,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod outbound;
 pub mod permissions;
-pub mod secret;
-pub mod secrets;
+pub mod secrets_manager;
 pub mod session;
 pub mod store;
 pub mod telemetry;

@@ -10,9 +10,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::bearer_secret;
 use crate::config::SecretKey;
 use crate::oidc::Challenge;
-use crate::secret;
 use crate::time::Timestamp;
 
 /// A signed-in person, for as long as the session cookie lives. Holds only what the page
@@ -101,7 +101,7 @@ impl CookieKeys {
     /// `value` as cookie text: base64url of nonce, ciphertext and tag.
     pub fn seal<T: Serialize>(&self, purpose: Purpose, value: &T) -> String {
         let mut nonce = [0u8; NONCE_LEN];
-        secret::fill_random(&mut nonce);
+        bearer_secret::fill_random(&mut nonce);
         let mut data = serde_json::to_vec(value).unwrap_or_default();
         let sealed = self.seal.seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
@@ -153,7 +153,7 @@ impl CookieKeys {
 
 /// A fresh random session id.
 pub fn new_sid() -> String {
-    secret::random_token()
+    bearer_secret::random_token()
 }
 
 #[cfg(test)]

@@ -22,8 +22,8 @@ use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
+use crate::bearer_secret::fill_random;
 use crate::domain::{Grant, ScopeSet};
-use crate::secret::fill_random;
 use crate::time::Timestamp;
 
 /// RFC 9068 §2.1: the `typ` header of a JWT access token.

@@ -25,7 +25,7 @@ async fn call(app: &App, method: Method, path: &str, body: Option<Value>) -> Res
     .await
 }
 
-/// Asserts a Storyden-shaped error (seed 001); returns its body.
+/// Asserts a Storyden-shaped error; returns its body.
 fn assert_api_error(response: &Response<Body>, status: u16, error: &str) -> Value {
     let body = json(response);
     assert_eq!(response.status(), status, "{body}");
@@ -131,7 +131,7 @@ async fn the_list_shows_every_state_with_seed_001_fields_newest_first_and_filter
         assert_eq!(
             keys,
             fields.into_iter().collect(),
-            "exactly seed 001's fields"
+            "exactly Storyden's fields"
         );
         assert!(record["createdAt"].as_str().unwrap().ends_with('Z'));
         assert_eq!(record["scope"], "read write");

@@ -32,7 +32,7 @@ fn approve_body() -> Value {
     json!({"session": {"sessionId": "163840776835432705"}})
 }
 
-/// Asserts a Zitadel-shaped error (seed 000); returns its body.
+/// Asserts a Zitadel-shaped error; returns its body.
 fn assert_grpc(response: &Response<Body>, status: u16, code: i64) -> Value {
     let body = json(response);
     assert_eq!(response.status(), status, "{body}");

@@ -62,7 +62,7 @@ impl TestEnv {
                 .build(),
         );
         let mut suffix = [0u8; 8];
-        device_flow::secret::fill_random(&mut suffix);
+        device_flow::bearer_secret::fill_random(&mut suffix);
         let table_name = format!(
             "test-{}",
             suffix

@@ -111,7 +111,7 @@ impl TestProvider {
     fn authorize(&self, query: &HashMap<String, String>) -> Response {
         let get = |name: &str| query.get(name).cloned().unwrap_or_default();
         let mut code = [0u8; 16];
-        device_flow::secret::fill_random(&mut code);
+        device_flow::bearer_secret::fill_random(&mut code);
         let code = URL_SAFE_NO_PAD.encode(code);
         let mut state = self.state.lock().unwrap();
         let subject = state.subject.clone().unwrap_or_else(|| "alice".to_owned());

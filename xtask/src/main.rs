@@ -409,7 +409,7 @@ fn signing_keys(args: &[String]) -> Result<(), String> {
         .map_err(|_| "the system clock is before 1970")?
         .as_secs();
     let mut suffix = [0u8; 4];
-    device_flow::secret::fill_random(&mut suffix);
+    device_flow::bearer_secret::fill_random(&mut suffix);
     let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
     let kid = format!("k{now}-{suffix}");
     let key =

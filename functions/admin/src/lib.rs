@@ -1,4 +1,4 @@
-//! The admin API, in Storyden's shape (seed 001): every device authorization, and the
+//! The admin API, in Storyden's shape: every device authorization, and the
 //! OAuth clients. Every route requires a user token whose permissions claim holds the
 //! administrator permission.
 //!
@@ -9,13 +9,13 @@
 //!   [`list_grants`] and [`revoke_grant`].
 
 use device_flow::domain::{ClientId, GrantId};
-use device_flow::http::path_parameter;
-use device_flow::http::storyden::{
+use device_flow::http::admin_api::{
     ApiError, CreateClientRequest, PatchClientRequest, client_deletion_response,
     client_list_response, client_response, client_with_secret_response, device_list_query,
     device_list_response, forbidden, grant_list_query, grant_list_response, json_body,
     method_not_allowed, no_content, not_found, page_size, page_token, query,
 };
+use device_flow::http::path_parameter;
 use device_flow::permissions::Permissions;
 use device_flow::time::{Clock, SystemClock};
 use device_flow::usecase::PageTokens;
@@ -77,7 +77,7 @@ impl App {
     }
 }
 
-/// Handles one request; every error is in seed 001's format.
+/// Handles one request; every error is in Storyden's format.
 pub async fn handle(app: &App, request: Request) -> Response<Body> {
     route(app, &request)
         .await

@@ -9,7 +9,7 @@ use device_flow::domain::{DeviceCode, GrantType, RefreshToken, ScopeSet};
 use device_flow::http::Form;
 use device_flow::http::oauth::{OAuthError, client_credentials, token_response};
 use device_flow::permissions::Permissions;
-use device_flow::secrets::{self, SecretError};
+use device_flow::secrets_manager::{self, SecretError};
 use device_flow::time::{Clock, SystemClock};
 use device_flow::token::{KeyError, KeySet};
 use device_flow::usecase::poll::{GrantRequest, PollRequest, poll};
@@ -87,7 +87,7 @@ pub fn key_source(config: &TokenConfig, sdk: &aws_config::SdkConfig) -> KeySourc
     std::sync::Arc::new(move || {
         let (source, sdk) = (source.clone(), sdk.clone());
         Box::pin(async move {
-            secrets::read(&source, &sdk)
+            secrets_manager::read(&source, &sdk)
                 .await
                 .map_err(|e| e.to_string())
         })
@@ -109,7 +109,7 @@ pub async fn load_keys(
     config: &TokenConfig,
     sdk: &aws_config::SdkConfig,
 ) -> Result<KeySet, LoadKeysError> {
-    let json = secrets::read(&config.signing_keys, sdk).await?;
+    let json = secrets_manager::read(&config.signing_keys, sdk).await?;
     Ok(KeySet::from_json(&json)?)
 }
 

@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     let config = PageConfig::from_env()?;
     let sdk = device_flow::store::load_aws_config().await;
     let secret = match &config.provider.client_secret {
-        Some(source) => Some(device_flow::secrets::read(source, &sdk).await?),
+        Some(source) => Some(device_flow::secrets_manager::read(source, &sdk).await?),
         None => None,
     };
     let store = Store::new(

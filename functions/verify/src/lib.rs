@@ -8,7 +8,7 @@
 //! - `DELETE /v2/oidc/device_grants/{grant_id}`: sign one out ([`revoke_my_grant`]).
 
 use device_flow::domain::{DeviceAuthorizationId, GrantId};
-use device_flow::http::zitadel::{
+use device_flow::http::verification_api::{
     GrpcCode, GrpcError, decided_response, grants_response, lookup_response, not_found,
     parse_decision,
 };
@@ -67,7 +67,7 @@ impl App {
     }
 }
 
-/// Handles one request; every outcome is an HTTP response in seed 000's error format.
+/// Handles one request; every outcome is an HTTP response in Zitadel's error format.
 pub async fn handle(app: &App, request: Request) -> Response<Body> {
     route(app, &request)
         .await

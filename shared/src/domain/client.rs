@@ -5,7 +5,7 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use super::{ScopeError, ScopeSet};
-use crate::secret;
+use crate::bearer_secret;
 use crate::time::Timestamp;
 
 const SECRET_HASH_DOMAIN: &str = "client-secret";
@@ -31,7 +31,7 @@ impl ClientId {
     /// A fresh random id (128 bits, hex), for a client registered without one.
     pub fn generate() -> Self {
         let mut bytes = [0u8; 16];
-        secret::fill_random(&mut bytes);
+        bearer_secret::fill_random(&mut bytes);
         Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
     }
 
@@ -126,7 +126,7 @@ pub struct ClientSecret(String);
 
 impl ClientSecret {
     pub fn generate() -> Self {
-        Self(secret::random_token())
+        Self(bearer_secret::random_token())
     }
 
     /// Wraps a presented secret. Any string is accepted: a wrong one simply fails to verify.
@@ -140,7 +140,7 @@ impl ClientSecret {
     }
 
     pub fn hash(&self) -> SecretHash {
-        SecretHash(secret::hash(SECRET_HASH_DOMAIN, &self.0))
+        SecretHash(bearer_secret::hash(SECRET_HASH_DOMAIN, &self.0))
     }
 }
 
@@ -166,7 +166,7 @@ impl SecretHash {
 
     /// Whether `presented` is the secret this hash was made from, compared in constant time.
     pub fn verify(&self, presented: &ClientSecret) -> bool {
-        secret::constant_time_eq(&self.0, &presented.hash().0)
+        bearer_secret::constant_time_eq(&self.0, &presented.hash().0)
     }
 }
 

@@ -85,7 +85,7 @@ pub enum PollDecision {
 ///
 /// The checks run in this order: existence, ownership, the final states (consumed,
 /// denied), expiry, then approval and the interval.
-pub fn decide(
+pub fn decide_poll(
     record: Option<&DeviceAuthorization>,
     client_id: &ClientId,
     now: Timestamp,
@@ -310,7 +310,10 @@ mod tests {
     fn the_first_poll_is_never_throttled() {
         let t0 = Timestamp::from_millis(1_000_000);
         let r = record(t0);
-        assert_eq!(decide(Some(&r), &r.client_id, t0), PollDecision::Pending);
+        assert_eq!(
+            decide_poll(Some(&r), &r.client_id, t0),
+            PollDecision::Pending
+        );
     }
 
     #[test]
@@ -320,19 +323,19 @@ mod tests {
         r.last_polled_at = Some(t0);
         let id = r.client_id.clone();
         assert_eq!(
-            decide(Some(&r), &id, t0.plus(secs(5))),
+            decide_poll(Some(&r), &id, t0.plus(secs(5))),
             PollDecision::Pending
         );
         assert_eq!(
-            decide(Some(&r), &id, t0.plus(ms(4_000))),
+            decide_poll(Some(&r), &id, t0.plus(ms(4_000))),
             PollDecision::Pending
         );
         assert_eq!(
-            decide(Some(&r), &id, t0.plus(ms(3_999))),
+            decide_poll(Some(&r), &id, t0.plus(ms(3_999))),
             PollDecision::SlowDown
         );
         assert_eq!(
-            decide(Some(&r), &id, t0.plus(ms(2_500))),
+            decide_poll(Some(&r), &id, t0.plus(ms(2_500))),
             PollDecision::SlowDown
         );
     }
@@ -348,19 +351,19 @@ mod tests {
         };
         let mut r = record(t0);
         let id = r.client_id.clone();
-        assert_eq!(decide(Some(&r), &id, late), PollDecision::Expired);
+        assert_eq!(decide_poll(Some(&r), &id, late), PollDecision::Expired);
         r.state = DeviceState::Approved(approval.clone());
-        assert_eq!(decide(Some(&r), &id, t0), PollDecision::Issue);
-        assert_eq!(decide(Some(&r), &id, late), PollDecision::Expired);
+        assert_eq!(decide_poll(Some(&r), &id, t0), PollDecision::Issue);
+        assert_eq!(decide_poll(Some(&r), &id, late), PollDecision::Expired);
         r.state = DeviceState::Denied { denied_at: t0 };
-        assert_eq!(decide(Some(&r), &id, late), PollDecision::Denied);
+        assert_eq!(decide_poll(Some(&r), &id, late), PollDecision::Denied);
         r.state = DeviceState::Consumed {
             approval,
             consumed_at: t0,
             grant_id: None,
         };
         assert_eq!(
-            decide(Some(&r), &id, t0),
+            decide_poll(Some(&r), &id, t0),
             PollDecision::InvalidGrant { replay: true }
         );
     }
@@ -371,8 +374,8 @@ mod tests {
         let r = record(t0);
         let other = ClientId::parse("other").unwrap();
         let invalid = PollDecision::InvalidGrant { replay: false };
-        assert_eq!(decide(None, &r.client_id, t0), invalid);
-        assert_eq!(decide(Some(&r), &other, t0), invalid);
+        assert_eq!(decide_poll(None, &r.client_id, t0), invalid);
+        assert_eq!(decide_poll(Some(&r), &other, t0), invalid);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::secret;
+use crate::bearer_secret;
 
 const HASH_DOMAIN: &str = "device-code";
 
@@ -15,13 +15,13 @@ pub struct DeviceCode(String);
 impl DeviceCode {
     /// A fresh device code from the OS CSPRNG.
     pub fn generate() -> Self {
-        Self(secret::random_token())
+        Self(bearer_secret::random_token())
     }
 
     /// Accepts only what [`DeviceCode::generate`] can produce, so anything else is known
     /// to be unknown without a store request.
     pub fn parse(input: &str) -> Option<Self> {
-        secret::is_encoded_secret(input).then(|| Self(input.to_owned()))
+        bearer_secret::is_encoded_secret(input).then(|| Self(input.to_owned()))
     }
 
     /// The value handed to the device, once.
@@ -34,7 +34,7 @@ impl DeviceCode {
     /// The id is as unguessable as the code, yet knowing it (an admin, the verification
     /// page) does not let anyone poll for the token.
     pub fn id(&self) -> DeviceAuthorizationId {
-        DeviceAuthorizationId(secret::hash(HASH_DOMAIN, &self.0))
+        DeviceAuthorizationId(bearer_secret::hash(HASH_DOMAIN, &self.0))
     }
 }
 
@@ -53,7 +53,7 @@ pub struct DeviceAuthorizationId(String);
 impl DeviceAuthorizationId {
     /// Accepts only well-formed ids (43 base64url characters).
     pub fn parse(input: &str) -> Option<Self> {
-        secret::is_encoded_secret(input).then(|| Self(input.to_owned()))
+        bearer_secret::is_encoded_secret(input).then(|| Self(input.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -14,7 +14,7 @@ use super::{
     Approval, ClientGeneration, ClientId, DeviceAuthorization, DeviceAuthorizationId,
     DeviceDetails, ScopeSet,
 };
-use crate::secret;
+use crate::bearer_secret;
 use crate::time::Timestamp;
 
 /// The scope that asks for a refresh token (OpenID Connect Core §11).
@@ -39,12 +39,12 @@ pub struct GrantId(String);
 
 impl GrantId {
     pub fn generate() -> Self {
-        Self(secret::random_token())
+        Self(bearer_secret::random_token())
     }
 
     /// Accepts only well-formed ids (43 base64url characters).
     pub fn parse(input: &str) -> Option<Self> {
-        secret::is_encoded_secret(input).then(|| Self(input.to_owned()))
+        bearer_secret::is_encoded_secret(input).then(|| Self(input.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -72,21 +72,23 @@ impl RefreshToken {
     /// A fresh refresh token of `grant`.
     pub fn generate(grant: &GrantId) -> Self {
         Self {
-            text: format!("{grant}.{}", secret::random_token()),
+            text: format!("{grant}.{}", bearer_secret::random_token()),
         }
     }
 
     /// Accepts only what [`RefreshToken::generate`] can produce.
     pub fn parse(input: &str) -> Option<Self> {
         let (grant, random) = input.split_once('.')?;
-        (secret::is_encoded_secret(grant) && secret::is_encoded_secret(random)).then(|| Self {
-            text: input.to_owned(),
-        })
+        (bearer_secret::is_encoded_secret(grant) && bearer_secret::is_encoded_secret(random)).then(
+            || Self {
+                text: input.to_owned(),
+            },
+        )
     }
 
     /// The grant this token claims to belong to (its stored record must agree).
     pub fn grant_id(&self) -> GrantId {
-        GrantId(self.text[..secret::ENCODED_SECRET_LEN].to_owned())
+        GrantId(self.text[..bearer_secret::ENCODED_SECRET_LEN].to_owned())
     }
 
     /// The value handed to the client, once.
@@ -96,7 +98,7 @@ impl RefreshToken {
 
     /// What the store keys the token's record by: a domain-separated SHA-256.
     pub fn hash(&self) -> RefreshTokenHash {
-        RefreshTokenHash(secret::hash(REFRESH_HASH_DOMAIN, &self.text))
+        RefreshTokenHash(bearer_secret::hash(REFRESH_HASH_DOMAIN, &self.text))
     }
 }
 
@@ -112,7 +114,7 @@ pub struct RefreshTokenHash(String);
 
 impl RefreshTokenHash {
     pub fn parse(input: &str) -> Option<Self> {
-        secret::is_encoded_secret(input).then(|| Self(input.to_owned()))
+        bearer_secret::is_encoded_secret(input).then(|| Self(input.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

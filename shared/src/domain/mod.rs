@@ -17,7 +17,7 @@ pub use client::{
 };
 pub use device_authorization::{
     Approval, DeviceAuthorization, DeviceDetails, DeviceState, POLL_TOLERANCE, PollDecision,
-    SLOW_DOWN_STEP, Status, Terms, decide,
+    SLOW_DOWN_STEP, Status, Terms, decide_poll,
 };
 pub use device_code::{DeviceAuthorizationId, DeviceCode};
 pub use grant::{

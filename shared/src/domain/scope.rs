@@ -144,7 +144,7 @@ mod tests {
 
     #[test]
     fn urls_are_valid_scope_tokens() {
-        // IDCS scopes look like this (seed 002).
+        // Oracle IDCS's scopes look like this.
         assert!(ScopeSet::parse("http://abccorp.com/quote").is_ok());
     }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::secret::fill_random;
+use crate::bearer_secret::fill_random;
 
 /// The RFC 8628 §6.1 alphabet: consonants only, so that no code spells a word, and no
 /// two letters are easily confused.

@@ -3,18 +3,18 @@
 //! mapping of every use-case outcome into it.
 //!
 //! - [`oauth`]: RFC 6749 §5.2 (and RFC 8628 §3.5) for `/oauth2/v1/*`.
-//! - [`zitadel`]: Zitadel's `{code, message, details}` for the verification API.
-//! - [`storyden`]: Storyden's `{error, message, suggested, metadata}` for the admin API.
+//! - [`verification_api`]: the verification API, in Zitadel's `{code, message, details}`.
+//! - [`admin_api`]: the admin API, in Storyden's `{error, message, suggested, metadata}`.
 //! - [`page`]: plain HTML pages for the person in a browser (the verification page).
 //!
 //! Server-side failures are logged here with their cause chain, and the client sees only
 //! a generic message. Client-facing messages are fixed strings chosen by the code, so no
 //! secret, code or token can reach them.
 
+pub mod admin_api;
 pub mod oauth;
 pub mod page;
-pub mod storyden;
-pub mod zitadel;
+pub mod verification_api;
 
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -31,7 +31,7 @@ pub enum PollWrite {
     /// the poll is recorded and the answer is `authorization_pending`.
     Recorded,
     /// The condition failed; this is the record as it was (`None`: no such record).
-    /// [`crate::domain::decide`] says what that means.
+    /// [`crate::domain::decide_poll`] says what that means.
     Refused(Option<DeviceAuthorization>),
     /// A transaction was changing the record at that moment; nothing was written. The
     /// poll should be answered as pending, so that the device asks again.

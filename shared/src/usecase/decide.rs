@@ -7,6 +7,10 @@ use crate::store::{DecideOutcome, Store};
 use crate::time::Clock;
 use crate::user_auth::{User, UserTokenVerifier};
 
+/// The use case's names in the metrics, one for each decision.
+pub const APPROVE: &str = "approve";
+pub const DENY: &str = "deny";
+
 /// What the person decided. `Debug` never prints the session token.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -82,8 +86,8 @@ pub async fn decide(
         outcome = tracing::field::Empty,
     );
     let metric = match decision {
-        Decision::Approve { .. } => "approve",
-        Decision::Deny => "deny",
+        Decision::Approve { .. } => APPROVE,
+        Decision::Deny => DENY,
     };
     in_span(metric, span, async {
         let now = clock.now();

@@ -16,6 +16,9 @@ use crate::domain::{
 use crate::store::{CreateDeviceError, Store};
 use crate::time::Clock;
 
+/// The use case's name in the metrics.
+pub const NAME: &str = "issue_device_code";
+
 /// How many user codes are drawn before giving up. With 20^8 codes, even a million live
 /// codes make one collision a 1-in-25,600 event; five in a row mean the store is
 /// misbehaving, not bad luck.
@@ -107,7 +110,7 @@ pub async fn issue_device_code(
             tracing::info!("device authorization issued");
             Ok(issued)
         };
-    in_span("issue_device_code", span, run).await
+    in_span(NAME, span, run).await
 }
 
 /// Decides what `client` may be issued for `requested` scope, without any I/O.

@@ -1,4 +1,4 @@
-//! An administrator lists device authorizations (seed 001): newest first, filtered by
+//! An administrator lists device authorizations (the admin API): newest first, filtered by
 //! status and client, one `Query` of the listing index per page, never a scan.
 
 use super::page_token::InvalidPageToken;
@@ -7,6 +7,9 @@ use crate::domain::{ClientId, DeviceAuthorization, Status};
 use crate::store::{DeviceFilter, Page, Store};
 use crate::time::Clock;
 use crate::user_auth::Administrator;
+
+/// The use case's name in the metrics.
+pub const NAME: &str = "list_device_authorizations";
 
 /// Which page of which records.
 #[derive(Debug, Clone, Default)]
@@ -49,7 +52,7 @@ pub async fn list_device_authorizations(
         admin = %admin.account_id,
         outcome = tracing::field::Empty,
     );
-    in_span("list_device_authorizations", span, async {
+    in_span(NAME, span, async {
         let scope = format!(
             "device:{}:{}",
             query.status.map_or("", Status::as_str),

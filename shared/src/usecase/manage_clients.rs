@@ -16,6 +16,9 @@ use crate::store::{ChangeClientError, CreateClientError, Page, Store};
 use crate::time::{Clock, Timestamp};
 use crate::user_auth::Administrator;
 
+/// The use cases' name in the metrics (one for every operation on clients).
+pub const NAME: &str = "manage_clients";
+
 /// A client with its secret, which is shown this once (at creation or rotation). No
 /// `Debug`: it holds the secret.
 pub struct WithSecret {
@@ -64,7 +67,7 @@ fn span(
     client_id: Option<&ClientId>,
 ) -> tracing::Span {
     tracing::info_span!(
-        "manage_clients",
+        NAME,
         action,
         admin = %admin.account_id,
         client_id = client_id.map(ClientId::as_str),
@@ -79,24 +82,20 @@ pub async fn create_client(
     new: NewClient,
     now: Timestamp,
 ) -> Result<WithSecret, ClientAdminError> {
-    in_span(
-        "manage_clients",
-        span("create", admin, Some(&new.id)),
-        async {
-            let (client, secret) = new.register(now);
-            match store.create_client(&client).await {
-                Ok(()) => {}
-                Err(CreateClientError::AlreadyExists) => {
-                    return Err(ClientAdminError::AlreadyExists);
-                }
-                Err(CreateClientError::Store(e)) => {
-                    return Err(Internal::new("creating a client failed", e).into());
-                }
+    in_span(NAME, span("create", admin, Some(&new.id)), async {
+        let (client, secret) = new.register(now);
+        match store.create_client(&client).await {
+            Ok(()) => {}
+            Err(CreateClientError::AlreadyExists) => {
+                return Err(ClientAdminError::AlreadyExists);
             }
-            tracing::info!("client created");
-            Ok(WithSecret { client, secret })
-        },
-    )
+            Err(CreateClientError::Store(e)) => {
+                return Err(Internal::new("creating a client failed", e).into());
+            }
+        }
+        tracing::info!("client created");
+        Ok(WithSecret { client, secret })
+    })
     .await
 }
 
@@ -106,12 +105,7 @@ pub async fn read_client(
     admin: &Administrator,
     id: &ClientId,
 ) -> Result<OAuthClient, ClientAdminError> {
-    in_span(
-        "manage_clients",
-        span("read", admin, Some(id)),
-        read(store, id),
-    )
-    .await
+    in_span(NAME, span("read", admin, Some(id)), read(store, id)).await
 }
 
 async fn read(store: &Store, id: &ClientId) -> Result<OAuthClient, ClientAdminError> {
@@ -131,7 +125,7 @@ pub async fn list_clients(
     page_token: Option<String>,
 ) -> Result<ListPage<OAuthClient>, ClientAdminError> {
     const SCOPE: &str = "clients";
-    in_span("manage_clients", span("list", admin, None), async {
+    in_span(NAME, span("list", admin, None), async {
         let start = page_token
             .map(|token| tokens.open(SCOPE, &token))
             .transpose()?;
@@ -157,7 +151,7 @@ pub async fn update_client(
     id: &ClientId,
     changes: ClientChanges,
 ) -> Result<WithSecret, ClientAdminError> {
-    in_span("manage_clients", span("update", admin, Some(id)), async {
+    in_span(NAME, span("update", admin, Some(id)), async {
         let mut client = read(store, id).await?;
         if client.deletion.is_some() {
             return Err(ClientAdminError::BeingDeleted);
@@ -220,7 +214,7 @@ pub async fn delete_client(
     admin: &Administrator,
     id: &ClientId,
 ) -> Result<DeleteOutcome, ClientAdminError> {
-    in_span("manage_clients", span("delete", admin, Some(id)), async {
+    in_span(NAME, span("delete", admin, Some(id)), async {
         let started = Instant::now();
         let mut deletion = mark(store, clock, id).await?;
         let step = i32::try_from(settings.step).unwrap_or(i32::MAX);

@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::{Context as _, Internal, Outcome, in_span};
 use crate::domain::{
     ClientCredentials, ClientKind, DeviceAuthorization, DeviceCode, DeviceState, Grant, GrantId,
-    GrantType, PollDecision, REPLAY_GRACE, RefreshRecord, RefreshToken, RevokeReason, decide,
+    GrantType, PollDecision, REPLAY_GRACE, RefreshRecord, RefreshToken, RevokeReason, decide_poll,
 };
 
 use super::signing_keys::TokenMinter;
@@ -196,7 +196,7 @@ pub async fn poll(
         if require_public && own.is_none() && unknown_public_client().await? {
             return Err(invalid_client());
         }
-        match decide(record.as_ref(), client_id, now) {
+        match decide_poll(record.as_ref(), client_id, now) {
             // Only reachable when a concurrent write changed the record between the
             // condition and our read of it: pending is the safe answer.
             PollDecision::Pending => Err(PollError::Pending),

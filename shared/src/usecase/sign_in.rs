@@ -5,6 +5,10 @@
 use super::{Outcome, in_span};
 use crate::oidc::{Challenge, OidcError, RelyingParty};
 
+/// The use cases' names in the metrics: sending the person to sign in, and their return.
+pub const BEGIN: &str = "begin_sign_in";
+pub const FINISH: &str = "finish_sign_in";
+
 /// Why nobody is signed in.
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
@@ -36,7 +40,7 @@ impl Outcome for SignInError {
 /// Where to send the person, and what their browser must remember until they return.
 pub async fn begin_sign_in(provider: &RelyingParty) -> Result<(String, Challenge), SignInError> {
     let span = tracing::info_span!("begin_sign_in", outcome = tracing::field::Empty);
-    in_span("begin_sign_in", span, async {
+    in_span(BEGIN, span, async {
         provider.begin().await.map_err(SignInError::Unavailable)
     })
     .await
@@ -63,11 +67,11 @@ pub async fn finish_sign_in(
         account_id = tracing::field::Empty,
         outcome = tracing::field::Empty,
     );
-    in_span("finish_sign_in", span, async {
+    in_span(FINISH, span, async {
         let Callback::Code { state, code } = callback else {
             return Err(SignInError::Refused);
         };
-        if !crate::secret::constant_time_eq(state, &challenge.state) {
+        if !crate::bearer_secret::constant_time_eq(state, &challenge.state) {
             return Err(SignInError::StateMismatch);
         }
         let subject = provider

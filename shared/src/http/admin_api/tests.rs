@@ -1,4 +1,4 @@
-//! Seed 001's wire format without I/O: the admin bodies, queries and errors.
+//! The admin API's wire format (Storyden's shape) without I/O: the admin bodies, queries and errors.
 
 use super::*;
 use serde_json::{Value, json};

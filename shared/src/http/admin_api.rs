@@ -1,4 +1,4 @@
-//! The admin API's wire format, in Storyden's shape (seed 001): the views of records and
+//! The admin API's wire format, in Storyden's shape: the views of records and
 //! clients, the request bodies and query strings, and the one place where each outcome of
 //! the admin use cases becomes an `{error, message, suggested, metadata}` error.
 
@@ -27,7 +27,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Longest error message that quotes the JSON parser.
 const MAX_MESSAGE_LEN: usize = 300;
 
-/// An error in Storyden's shape (seed 001): `{"error","message","suggested","metadata"}`.
+/// An error in Storyden's shape: `{"error","message","suggested","metadata"}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -381,7 +381,7 @@ pub fn device_list_query(query: &Form) -> Result<DeviceListQuery, ApiError> {
     })
 }
 
-/// A record as seed 001 shows it; unset times are `null`.
+/// A record as the admin API shows it; unset times are `null`.
 #[derive(Serialize)]
 pub struct DeviceAuthorizationView {
     id: String,

@@ -1,4 +1,4 @@
-//! The verification API's wire format, in Zitadel's shape (seed 000): the look-up
+//! The verification API's wire format, in Zitadel's shape: the look-up
 //! response, the approve/deny body, and the one place where each outcome of the look-up
 //! and decide use cases becomes a `{code, message, details}` error.
 
@@ -53,7 +53,7 @@ impl GrpcCode {
     }
 }
 
-/// An error in Zitadel's shape (seed 000): `{"code": n, "message": "...", "details": []}`.
+/// An error in Zitadel's shape: `{"code": n, "message": "...", "details": []}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrpcError {
     pub code: GrpcCode,
