@@ -33,11 +33,7 @@ fn approved_record(now: Timestamp) -> (DeviceAuthorization, Approval) {
         confidential: false,
         allowed_grants: vec![GrantType::DeviceCode],
         allowed_scopes: ScopeSet::parse("read write").expect("scopes"),
-        device_code_lifetime: None,
-        poll_interval: None,
-        access_token_lifetime: None,
-        refresh_token_idle_lifetime: None,
-        refresh_token_absolute_lifetime: None,
+        overrides: Default::default(),
         resource_server_audiences: Vec::new(),
     }
     .register(now);

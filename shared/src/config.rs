@@ -10,7 +10,7 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use crate::domain::Setting;
+use crate::domain::{PerSetting, Setting};
 
 /// Defaults (DESIGN.md, "Records and their life").
 pub const DEFAULT_DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(600);
@@ -48,19 +48,31 @@ pub struct DeviceConfig {
     pub client_cache: Duration,
 }
 
-/// The deployment's lifetimes and interval, each in the range of its [`Setting`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IssueDefaults {
-    /// `DEVICE_CODE_LIFETIME_SECONDS` (default 600).
-    pub device_code_lifetime: Duration,
-    /// `POLL_INTERVAL_SECONDS` (default 5).
-    pub poll_interval: Duration,
-    /// `ACCESS_TOKEN_LIFETIME_SECONDS` (default 3600).
-    pub access_token_lifetime: Duration,
-    /// `REFRESH_TOKEN_IDLE_LIFETIME_SECONDS` (default 30 days).
-    pub refresh_token_idle_lifetime: Duration,
-    /// `REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS` (default 365 days).
-    pub refresh_token_absolute_lifetime: Duration,
+/// The deployment's lifetimes and interval, each in the range of its [`Setting`], read
+/// from the variable [`setting_variable`] names (default: [`setting_default`]).
+pub type IssueDefaults = PerSetting<Duration>;
+
+/// The variable that sets the deployment's value of `setting`, in whole seconds.
+pub const fn setting_variable(setting: Setting) -> &'static str {
+    match setting {
+        Setting::DeviceCodeLifetime => "DEVICE_CODE_LIFETIME_SECONDS",
+        Setting::PollInterval => "POLL_INTERVAL_SECONDS",
+        Setting::AccessTokenLifetime => "ACCESS_TOKEN_LIFETIME_SECONDS",
+        Setting::RefreshTokenIdleLifetime => "REFRESH_TOKEN_IDLE_LIFETIME_SECONDS",
+        Setting::RefreshTokenAbsoluteLifetime => "REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS",
+    }
+}
+
+/// The deployment's value of `setting` when its variable is unset: 600 s, 5 s, an hour,
+/// 30 days, 365 days.
+pub const fn setting_default(setting: Setting) -> Duration {
+    match setting {
+        Setting::DeviceCodeLifetime => DEFAULT_DEVICE_CODE_LIFETIME,
+        Setting::PollInterval => DEFAULT_POLL_INTERVAL,
+        Setting::AccessTokenLifetime => DEFAULT_ACCESS_TOKEN_LIFETIME,
+        Setting::RefreshTokenIdleLifetime => crate::domain::DEFAULT_REFRESH_IDLE_LIFETIME,
+        Setting::RefreshTokenAbsoluteLifetime => crate::domain::DEFAULT_REFRESH_ABSOLUTE_LIFETIME,
+    }
 }
 
 /// The token endpoint's configuration.
@@ -346,13 +358,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     /// A per-client setting's deployment default, in the range the admin API accepts.
-    fn setting(
-        &self,
-        name: &'static str,
-        setting: Setting,
-        default: Duration,
-    ) -> Result<Duration, ConfigError> {
-        self.seconds(name, default, setting.range())
+    fn setting(&self, setting: Setting) -> Result<Duration, ConfigError> {
+        self.seconds(
+            setting_variable(setting),
+            setting_default(setting),
+            setting.range(),
+        )
     }
 
     fn count(&self, name: &'static str, default: u32) -> Result<u32, ConfigError> {
@@ -453,33 +464,7 @@ impl FromEnv for DeviceConfig {
         Ok(Self {
             table_name: env.table_name()?,
             verification_uri,
-            defaults: IssueDefaults {
-                device_code_lifetime: env.setting(
-                    "DEVICE_CODE_LIFETIME_SECONDS",
-                    Setting::DeviceCodeLifetime,
-                    DEFAULT_DEVICE_CODE_LIFETIME,
-                )?,
-                poll_interval: env.setting(
-                    "POLL_INTERVAL_SECONDS",
-                    Setting::PollInterval,
-                    DEFAULT_POLL_INTERVAL,
-                )?,
-                access_token_lifetime: env.setting(
-                    "ACCESS_TOKEN_LIFETIME_SECONDS",
-                    Setting::AccessTokenLifetime,
-                    DEFAULT_ACCESS_TOKEN_LIFETIME,
-                )?,
-                refresh_token_idle_lifetime: env.setting(
-                    "REFRESH_TOKEN_IDLE_LIFETIME_SECONDS",
-                    Setting::RefreshTokenIdleLifetime,
-                    crate::domain::DEFAULT_REFRESH_IDLE_LIFETIME,
-                )?,
-                refresh_token_absolute_lifetime: env.setting(
-                    "REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS",
-                    Setting::RefreshTokenAbsoluteLifetime,
-                    crate::domain::DEFAULT_REFRESH_ABSOLUTE_LIFETIME,
-                )?,
-            },
+            defaults: IssueDefaults::try_from_fn(|setting| env.setting(setting))?,
             record_retention: env.seconds(
                 "RECORD_RETENTION_SECONDS",
                 DEFAULT_RECORD_RETENTION,

@@ -241,8 +241,8 @@ async fn without_a_scope_the_client_gets_its_allowed_scopes() {
 async fn per_client_lifetime_and_interval_override_the_defaults() {
     let env = TestEnv::new().await;
     let mut new = new_client("slow-tv", false);
-    new.device_code_lifetime = Some(Duration::from_secs(300));
-    new.poll_interval = Some(Duration::from_secs(10));
+    new.overrides.device_code_lifetime = Some(Duration::from_secs(300));
+    new.overrides.poll_interval = Some(Duration::from_secs(10));
     env.register(new).await;
 
     let response = post(&env.device_app(), form_post(PATH, "client_id=slow-tv")).await;

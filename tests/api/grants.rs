@@ -282,8 +282,8 @@ async fn a_rotated_token_presented_again_revokes_the_whole_grant() {
 async fn refresh_tokens_expire_when_idle_and_at_the_absolute_end() {
     let env = TestEnv::new().await;
     let mut tv = refreshing_client("tv", false);
-    tv.refresh_token_idle_lifetime = Some(Duration::from_secs(3600));
-    tv.refresh_token_absolute_lifetime = Some(Duration::from_secs(7200));
+    tv.overrides.refresh_token_idle_lifetime = Some(Duration::from_secs(3600));
+    tv.overrides.refresh_token_absolute_lifetime = Some(Duration::from_secs(7200));
     env.register(tv).await;
     let clock = ManualClock::now();
     let (token, _) = apps(&env, &clock).await;

@@ -438,7 +438,7 @@ async fn a_confidential_client_gets_its_token_with_at_most_three_requests() {
 async fn a_per_client_token_lifetime_is_honoured() {
     let env = TestEnv::new().await;
     let mut new = integration_tests::new_client("short", false);
-    new.access_token_lifetime = Some(Duration::from_secs(600));
+    new.overrides.access_token_lifetime = Some(Duration::from_secs(600));
     env.register(new).await;
     let app = env.token_app().await;
     let (device_code, _) = env.issue("short", None).await;

@@ -381,11 +381,7 @@ pub fn new_client(id: &str, confidential: bool) -> NewClient {
         confidential,
         allowed_grants: vec![GrantType::DeviceCode],
         allowed_scopes: ScopeSet::parse("read write").expect("valid scopes"),
-        device_code_lifetime: None,
-        poll_interval: None,
-        access_token_lifetime: None,
-        refresh_token_idle_lifetime: None,
-        refresh_token_absolute_lifetime: None,
+        overrides: Default::default(),
         resource_server_audiences: Vec::new(),
     }
 }

@@ -107,11 +107,7 @@ fn demo_clients(audience: &str) -> Result<Vec<NewClient>, String> {
             allowed_grants: vec![GrantType::DeviceCode, GrantType::RefreshToken],
             allowed_scopes: ScopeSet::parse("read write offline_access")
                 .map_err(|e| e.to_string())?,
-            device_code_lifetime: None,
-            poll_interval: None,
-            access_token_lifetime: None,
-            refresh_token_idle_lifetime: None,
-            refresh_token_absolute_lifetime: None,
+            overrides: Default::default(),
             resource_server_audiences: Vec::new(),
         })
     };

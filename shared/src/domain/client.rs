@@ -256,6 +256,15 @@ pub const MAX_DEVICE_CODE_LIFETIME: Duration =
     Duration::from_secs(*Setting::DeviceCodeLifetime.range().end());
 
 impl Setting {
+    /// Every setting, in the order the admin API lists them.
+    pub const ALL: [Self; 5] = [
+        Self::DeviceCodeLifetime,
+        Self::PollInterval,
+        Self::AccessTokenLifetime,
+        Self::RefreshTokenIdleLifetime,
+        Self::RefreshTokenAbsoluteLifetime,
+    ];
+
     /// The admin API's field name.
     pub const fn field(self) -> &'static str {
         match self {
@@ -292,6 +301,73 @@ impl Setting {
     /// An optional override: `None` stays `None` (the deployment's value applies).
     pub fn parse_optional(self, seconds: Option<u64>) -> Result<Option<Duration>, ClientError> {
         seconds.map(|s| self.parse(s)).transpose()
+    }
+}
+
+/// One value for each [`Setting`]: a client's overrides ([`ClientOverrides`]), the
+/// deployment's values (`config::IssueDefaults`), the changes a `PATCH` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PerSetting<T> {
+    pub device_code_lifetime: T,
+    pub poll_interval: T,
+    pub access_token_lifetime: T,
+    pub refresh_token_idle_lifetime: T,
+    pub refresh_token_absolute_lifetime: T,
+}
+
+/// A client's overrides of the deployment's settings: `None` leaves the deployment's
+/// value in force.
+pub type ClientOverrides = PerSetting<Option<Duration>>;
+
+impl<T> PerSetting<T> {
+    /// `f`'s value for every setting, or its first error.
+    pub fn try_from_fn<E>(mut f: impl FnMut(Setting) -> Result<T, E>) -> Result<Self, E> {
+        Ok(Self {
+            device_code_lifetime: f(Setting::DeviceCodeLifetime)?,
+            poll_interval: f(Setting::PollInterval)?,
+            access_token_lifetime: f(Setting::AccessTokenLifetime)?,
+            refresh_token_idle_lifetime: f(Setting::RefreshTokenIdleLifetime)?,
+            refresh_token_absolute_lifetime: f(Setting::RefreshTokenAbsoluteLifetime)?,
+        })
+    }
+
+    /// `f`'s value for every setting.
+    pub fn from_fn(mut f: impl FnMut(Setting) -> T) -> Self {
+        Self::try_from_fn(|s| Ok::<_, std::convert::Infallible>(f(s)))
+            .unwrap_or_else(|never| match never {})
+    }
+
+    /// The value of `setting`.
+    pub fn get(&self, setting: Setting) -> &T {
+        match setting {
+            Setting::DeviceCodeLifetime => &self.device_code_lifetime,
+            Setting::PollInterval => &self.poll_interval,
+            Setting::AccessTokenLifetime => &self.access_token_lifetime,
+            Setting::RefreshTokenIdleLifetime => &self.refresh_token_idle_lifetime,
+            Setting::RefreshTokenAbsoluteLifetime => &self.refresh_token_absolute_lifetime,
+        }
+    }
+
+    /// Every setting with its value, in [`Setting::ALL`]'s order.
+    pub fn iter(&self) -> impl Iterator<Item = (Setting, &T)> {
+        Setting::ALL.into_iter().map(|s| (s, self.get(s)))
+    }
+}
+
+impl ClientOverrides {
+    /// The values in force for this client: each override, or else the deployment's.
+    pub fn over(&self, defaults: &PerSetting<Duration>) -> PerSetting<Duration> {
+        PerSetting::from_fn(|s| self.get(s).unwrap_or(*defaults.get(s)))
+    }
+
+    /// Each override in range, from whole seconds (`None` stays `None`).
+    pub fn from_seconds(seconds: PerSetting<Option<u64>>) -> Result<Self, ClientError> {
+        Self::try_from_fn(|s| s.parse_optional(*seconds.get(s)))
+    }
+
+    /// Each override in whole seconds.
+    pub fn seconds(&self) -> PerSetting<Option<u64>> {
+        PerSetting::from_fn(|s| self.get(s).map(|d| d.as_secs()))
     }
 }
 
@@ -399,11 +475,8 @@ pub struct ClientChanges {
     pub name: Option<ClientName>,
     pub allowed_grants: Option<Vec<GrantType>>,
     pub allowed_scopes: Option<ScopeSet>,
-    pub device_code_lifetime: Option<Option<Duration>>,
-    pub poll_interval: Option<Option<Duration>>,
-    pub access_token_lifetime: Option<Option<Duration>>,
-    pub refresh_token_idle_lifetime: Option<Option<Duration>>,
-    pub refresh_token_absolute_lifetime: Option<Option<Duration>>,
+    /// Per setting: `None` leaves the override as it is, `Some(None)` clears it.
+    pub overrides: PerSetting<Option<Option<Duration>>>,
     /// `Some(vec![])` makes it no resource server.
     pub resource_server_audiences: Option<Vec<String>>,
     pub rotate_secret: bool,
@@ -418,16 +491,8 @@ pub struct OAuthClient {
     pub kind: ClientKind,
     pub allowed_grants: Vec<GrantType>,
     pub allowed_scopes: ScopeSet,
-    /// Overrides the deployment's device code lifetime for this client.
-    pub device_code_lifetime: Option<Duration>,
-    /// Overrides the deployment's minimum polling interval for this client.
-    pub poll_interval: Option<Duration>,
-    /// Overrides the deployment's access token lifetime for this client.
-    pub access_token_lifetime: Option<Duration>,
-    /// Overrides the deployment's refresh token idle lifetime for this client.
-    pub refresh_token_idle_lifetime: Option<Duration>,
-    /// Overrides the deployment's refresh token absolute lifetime for this client.
-    pub refresh_token_absolute_lifetime: Option<Duration>,
+    /// The deployment's lifetimes and interval that this client overrides.
+    pub overrides: ClientOverrides,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Non-empty: the client is a resource server, which may introspect access tokens
@@ -480,21 +545,9 @@ impl OAuthClient {
         if let Some(scopes) = changes.allowed_scopes {
             self.allowed_scopes = scopes;
         }
-        if let Some(v) = changes.device_code_lifetime {
-            self.device_code_lifetime = v;
-        }
-        if let Some(v) = changes.poll_interval {
-            self.poll_interval = v;
-        }
-        if let Some(v) = changes.access_token_lifetime {
-            self.access_token_lifetime = v;
-        }
-        if let Some(v) = changes.refresh_token_idle_lifetime {
-            self.refresh_token_idle_lifetime = v;
-        }
-        if let Some(v) = changes.refresh_token_absolute_lifetime {
-            self.refresh_token_absolute_lifetime = v;
-        }
+        let current = self.overrides;
+        self.overrides =
+            PerSetting::from_fn(|s| changes.overrides.get(s).unwrap_or(*current.get(s)));
         if let Some(audiences) = changes.resource_server_audiences {
             if !audiences.is_empty() && self.kind == ClientKind::Public {
                 return Err(ClientError::PublicResourceServer);
@@ -515,11 +568,7 @@ pub struct NewClient {
     pub confidential: bool,
     pub allowed_grants: Vec<GrantType>,
     pub allowed_scopes: ScopeSet,
-    pub device_code_lifetime: Option<Duration>,
-    pub poll_interval: Option<Duration>,
-    pub access_token_lifetime: Option<Duration>,
-    pub refresh_token_idle_lifetime: Option<Duration>,
-    pub refresh_token_absolute_lifetime: Option<Duration>,
+    pub overrides: ClientOverrides,
     /// Non-empty: a resource server for these audiences (confidential clients only).
     pub resource_server_audiences: Vec<String>,
 }
@@ -544,11 +593,7 @@ impl NewClient {
             kind,
             allowed_grants: grants,
             allowed_scopes: self.allowed_scopes,
-            device_code_lifetime: self.device_code_lifetime,
-            poll_interval: self.poll_interval,
-            access_token_lifetime: self.access_token_lifetime,
-            refresh_token_idle_lifetime: self.refresh_token_idle_lifetime,
-            refresh_token_absolute_lifetime: self.refresh_token_absolute_lifetime,
+            overrides: self.overrides,
             resource_server_audiences: self.resource_server_audiences,
             created_at: now,
             updated_at: now,
@@ -568,11 +613,7 @@ pub(crate) fn test_client(id: &str) -> OAuthClient {
         confidential: false,
         allowed_grants: vec![GrantType::DeviceCode],
         allowed_scopes: ScopeSet::parse("read write").expect("valid scopes"),
-        device_code_lifetime: None,
-        poll_interval: None,
-        access_token_lifetime: None,
-        refresh_token_idle_lifetime: None,
-        refresh_token_absolute_lifetime: None,
+        overrides: Default::default(),
         resource_server_audiences: Vec::new(),
     }
     .register(Timestamp::from_millis(0))
@@ -612,11 +653,7 @@ mod tests {
             confidential: true,
             allowed_grants: vec![GrantType::DeviceCode, GrantType::DeviceCode],
             allowed_scopes: ScopeSet::parse("read").unwrap(),
-            device_code_lifetime: None,
-            poll_interval: None,
-            access_token_lifetime: None,
-            refresh_token_idle_lifetime: None,
-            refresh_token_absolute_lifetime: None,
+            overrides: Default::default(),
             resource_server_audiences: Vec::new(),
         };
         let (client, secret) = new.clone().register(Timestamp::from_millis(5));
@@ -690,7 +727,10 @@ mod tests {
         client.updated_at = Timestamp::from_millis(100);
         let changes = ClientChanges {
             name: Some(ClientName::parse("Renamed").unwrap()),
-            poll_interval: Some(Some(Duration::from_secs(9))),
+            overrides: PerSetting {
+                poll_interval: Some(Some(Duration::from_secs(9))),
+                ..PerSetting::default()
+            },
             ..ClientChanges::default()
         };
         assert!(
@@ -700,7 +740,7 @@ mod tests {
                 .is_none()
         );
         assert_eq!(client.name, "Renamed");
-        assert_eq!(client.poll_interval, Some(Duration::from_secs(9)));
+        assert_eq!(client.overrides.poll_interval, Some(Duration::from_secs(9)));
         assert_eq!(client.updated_at, Timestamp::from_millis(101));
         let rotate = ClientChanges {
             rotate_secret: true,

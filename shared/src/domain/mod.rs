@@ -11,9 +11,9 @@ pub mod user_code;
 pub(crate) use client::test_client;
 pub use client::{
     AuthenticationFailed, ClientChanges, ClientCredentials, ClientError, ClientGeneration,
-    ClientId, ClientKind, ClientName, ClientSecret, Deletion, DeletionPhase, GrantType,
-    MAX_DEVICE_CODE_LIFETIME, NewClient, OAuthClient, SecretHash, Setting, parse_audiences,
-    parse_grants,
+    ClientId, ClientKind, ClientName, ClientOverrides, ClientSecret, Deletion, DeletionPhase,
+    GrantType, MAX_DEVICE_CODE_LIFETIME, NewClient, OAuthClient, PerSetting, SecretHash, Setting,
+    parse_audiences, parse_grants,
 };
 pub use device_authorization::{
     Approval, DeviceAuthorization, DeviceDetails, DeviceState, POLL_TOLERANCE, PollDecision,

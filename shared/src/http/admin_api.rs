@@ -11,9 +11,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{Form, body_bytes, json_response, log_internal, no_store};
 use crate::domain::{
-    ClientChanges, ClientError, ClientId, ClientKind, ClientName, Deletion, DeviceAuthorization,
-    DeviceState, Grant, NewClient, OAuthClient, ScopeSet, Setting, Status, parse_audiences,
-    parse_grants,
+    ClientChanges, ClientError, ClientId, ClientKind, ClientName, ClientOverrides, Deletion,
+    DeviceAuthorization, DeviceState, Grant, NewClient, OAuthClient, PerSetting, ScopeSet, Setting,
+    Status, parse_audiences, parse_grants,
 };
 use crate::time::{Clock, Timestamp};
 use crate::usecase::grants::{GrantError, GrantListQuery};
@@ -464,11 +464,9 @@ pub struct ClientView {
     pub kind: &'static str,
     pub allowed_grant_types: Vec<&'static str>,
     pub allowed_scopes: Vec<String>,
-    pub device_code_lifetime_seconds: Option<u64>,
-    pub poll_interval_seconds: Option<u64>,
-    pub access_token_lifetime_seconds: Option<u64>,
-    pub refresh_token_idle_lifetime_seconds: Option<u64>,
-    pub refresh_token_absolute_lifetime_seconds: Option<u64>,
+    /// `device_code_lifetime_seconds` and the other overrides, each a number or `null`.
+    #[serde(flatten)]
+    pub overrides: OverridesView,
     pub created_at: String,
     pub updated_at: String,
     /// Non-empty: a resource server, which may introspect tokens for these audiences.
@@ -477,6 +475,21 @@ pub struct ClientView {
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion: Option<DeletionView>,
+}
+
+/// A client's overrides as the admin API shows them: each [`Setting::field`] with its
+/// seconds, or `null` where the deployment's value applies.
+pub struct OverridesView(PerSetting<Option<u64>>);
+
+impl Serialize for OverridesView {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(Some(Setting::ALL.len()))?;
+        for (setting, seconds) in self.0.iter() {
+            map.serialize_entry(setting.field(), seconds)?;
+        }
+        map.end()
+    }
 }
 
 /// How far a client's deletion has got.
@@ -511,13 +524,7 @@ impl From<&OAuthClient> for ClientView {
             },
             allowed_grant_types: c.allowed_grants.iter().map(|g| g.as_str()).collect(),
             allowed_scopes: c.allowed_scopes.iter().map(str::to_owned).collect(),
-            device_code_lifetime_seconds: c.device_code_lifetime.map(|d| d.as_secs()),
-            poll_interval_seconds: c.poll_interval.map(|d| d.as_secs()),
-            access_token_lifetime_seconds: c.access_token_lifetime.map(|d| d.as_secs()),
-            refresh_token_idle_lifetime_seconds: c.refresh_token_idle_lifetime.map(|d| d.as_secs()),
-            refresh_token_absolute_lifetime_seconds: c
-                .refresh_token_absolute_lifetime
-                .map(|d| d.as_secs()),
+            overrides: OverridesView(c.overrides.seconds()),
             created_at: c.created_at.to_rfc3339(),
             updated_at: c.updated_at.to_rfc3339(),
             resource_server_audiences: c.resource_server_audiences.clone(),
@@ -644,15 +651,13 @@ impl CreateClientRequest {
             confidential: matches!(self.kind, ClientType::Confidential),
             allowed_grants: parse_grants(self.allowed_grant_types.iter().map(String::as_str))?,
             allowed_scopes: scopes(&self.allowed_scopes)?,
-            device_code_lifetime: Setting::DeviceCodeLifetime
-                .parse_optional(self.device_code_lifetime_seconds)?,
-            poll_interval: Setting::PollInterval.parse_optional(self.poll_interval_seconds)?,
-            access_token_lifetime: Setting::AccessTokenLifetime
-                .parse_optional(self.access_token_lifetime_seconds)?,
-            refresh_token_idle_lifetime: Setting::RefreshTokenIdleLifetime
-                .parse_optional(self.refresh_token_idle_lifetime_seconds)?,
-            refresh_token_absolute_lifetime: Setting::RefreshTokenAbsoluteLifetime
-                .parse_optional(self.refresh_token_absolute_lifetime_seconds)?,
+            overrides: ClientOverrides::from_seconds(PerSetting {
+                device_code_lifetime: self.device_code_lifetime_seconds,
+                poll_interval: self.poll_interval_seconds,
+                access_token_lifetime: self.access_token_lifetime_seconds,
+                refresh_token_idle_lifetime: self.refresh_token_idle_lifetime_seconds,
+                refresh_token_absolute_lifetime: self.refresh_token_absolute_lifetime_seconds,
+            })?,
             resource_server_audiences: match parse_audiences(&self.resource_server_audiences)? {
                 audiences if !audiences.is_empty() && matches!(self.kind, ClientType::Public) => {
                     return Err(ClientError::PublicResourceServer);
@@ -697,8 +702,12 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<u
 impl PatchClientRequest {
     /// The changes this body asks for, every field checked by the client's own rules.
     pub fn into_changes(self) -> Result<ClientChanges, ClientError> {
-        let setting = |setting: Setting, value: Option<Option<u64>>| {
-            value.map(|v| setting.parse_optional(v)).transpose()
+        let seconds = PerSetting {
+            device_code_lifetime: self.device_code_lifetime_seconds,
+            poll_interval: self.poll_interval_seconds,
+            access_token_lifetime: self.access_token_lifetime_seconds,
+            refresh_token_idle_lifetime: self.refresh_token_idle_lifetime_seconds,
+            refresh_token_absolute_lifetime: self.refresh_token_absolute_lifetime_seconds,
         };
         Ok(ClientChanges {
             name: self.name.as_deref().map(ClientName::parse).transpose()?,
@@ -708,23 +717,12 @@ impl PatchClientRequest {
                 .map(|g| parse_grants(g.iter().map(String::as_str)))
                 .transpose()?,
             allowed_scopes: self.allowed_scopes.as_deref().map(scopes).transpose()?,
-            device_code_lifetime: setting(
-                Setting::DeviceCodeLifetime,
-                self.device_code_lifetime_seconds,
-            )?,
-            poll_interval: setting(Setting::PollInterval, self.poll_interval_seconds)?,
-            access_token_lifetime: setting(
-                Setting::AccessTokenLifetime,
-                self.access_token_lifetime_seconds,
-            )?,
-            refresh_token_idle_lifetime: setting(
-                Setting::RefreshTokenIdleLifetime,
-                self.refresh_token_idle_lifetime_seconds,
-            )?,
-            refresh_token_absolute_lifetime: setting(
-                Setting::RefreshTokenAbsoluteLifetime,
-                self.refresh_token_absolute_lifetime_seconds,
-            )?,
+            overrides: PerSetting::try_from_fn(|setting| {
+                seconds
+                    .get(setting)
+                    .map(|v| setting.parse_optional(v))
+                    .transpose()
+            })?,
             resource_server_audiences: self
                 .resource_server_audiences
                 .as_deref()

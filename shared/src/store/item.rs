@@ -14,10 +14,10 @@ use super::table::{
     LIST_INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE,
 };
 use crate::domain::{
-    Approval, ClientGeneration, ClientId, ClientKind, Deletion, DeletionPhase, DeviceAuthorization,
-    DeviceAuthorizationId, DeviceDetails, DeviceState, Grant, GrantId, GrantType, OAuthClient,
-    RefreshPolicy, RefreshRecord, RefreshTokenHash, Revocation, RevokeReason, ScopeSet, SecretHash,
-    Status, UserCode,
+    Approval, ClientGeneration, ClientId, ClientKind, ClientOverrides, Deletion, DeletionPhase,
+    DeviceAuthorization, DeviceAuthorizationId, DeviceDetails, DeviceState, Grant, GrantId,
+    GrantType, OAuthClient, RefreshPolicy, RefreshRecord, RefreshTokenHash, Revocation,
+    RevokeReason, ScopeSet, SecretHash, Setting, Status, UserCode,
 };
 use crate::time::Timestamp;
 

@@ -133,26 +133,19 @@ pub fn terms(
     if !scope.is_subset(&client.allowed_scopes) {
         return Err(IssueError::InvalidScope);
     }
+    let settings = client.overrides.over(defaults);
     let refresh = (client.may_use(GrantType::RefreshToken)
         && scope.iter().any(|token| token == OFFLINE_ACCESS))
-    .then(|| RefreshPolicy {
-        idle: client
-            .refresh_token_idle_lifetime
-            .unwrap_or(defaults.refresh_token_idle_lifetime),
-        absolute: client
-            .refresh_token_absolute_lifetime
-            .unwrap_or(defaults.refresh_token_absolute_lifetime),
+    .then_some(RefreshPolicy {
+        idle: settings.refresh_token_idle_lifetime,
+        absolute: settings.refresh_token_absolute_lifetime,
     });
     Ok(Terms {
         scope,
         refresh,
-        lifetime: client
-            .device_code_lifetime
-            .unwrap_or(defaults.device_code_lifetime),
-        interval: client.poll_interval.unwrap_or(defaults.poll_interval),
-        access_token_lifetime: client
-            .access_token_lifetime
-            .unwrap_or(defaults.access_token_lifetime),
+        lifetime: settings.device_code_lifetime,
+        interval: settings.poll_interval,
+        access_token_lifetime: settings.access_token_lifetime,
     })
 }
 
@@ -257,7 +250,7 @@ mod tests {
         let policy = terms(&c, None, &defaults()).unwrap().refresh.unwrap();
         assert_eq!(policy.idle, Duration::from_secs(1000));
         assert_eq!(policy.absolute, Duration::from_secs(5000));
-        c.refresh_token_idle_lifetime = Some(Duration::from_secs(7200));
+        c.overrides.refresh_token_idle_lifetime = Some(Duration::from_secs(7200));
         let policy = terms(&c, scope("offline_access"), &defaults())
             .unwrap()
             .refresh
@@ -268,9 +261,9 @@ mod tests {
     #[test]
     fn the_clients_own_lifetime_and_interval_win() {
         let mut c = client();
-        c.device_code_lifetime = Some(Duration::from_secs(120));
-        c.poll_interval = Some(Duration::from_secs(15));
-        c.access_token_lifetime = Some(Duration::from_secs(900));
+        c.overrides.device_code_lifetime = Some(Duration::from_secs(120));
+        c.overrides.poll_interval = Some(Duration::from_secs(15));
+        c.overrides.access_token_lifetime = Some(Duration::from_secs(900));
         let t = terms(&c, None, &defaults()).unwrap();
         assert_eq!(t.access_token_lifetime, Duration::from_secs(900));
         assert_eq!(t.lifetime, Duration::from_secs(120));

@@ -36,7 +36,7 @@ impl Device {
     /// for saved sign-ins.
     pub async fn register(env: &TestEnv, base: &str, mut new: NewClient) -> Self {
         static RUNS: AtomicUsize = AtomicUsize::new(0);
-        new.poll_interval = Some(Duration::from_secs(1));
+        new.overrides.poll_interval = Some(Duration::from_secs(1));
         let id = new.id.as_str().to_owned();
         let (_, secret) = env.register(new).await;
         let run = RUNS.fetch_add(1, Ordering::Relaxed);

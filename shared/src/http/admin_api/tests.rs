@@ -70,12 +70,12 @@ fn patch_bodies_tell_null_from_absent() {
     }))
     .unwrap();
     let changes = patch.into_changes().unwrap();
-    assert_eq!(changes.poll_interval, Some(None));
+    assert_eq!(changes.overrides.poll_interval, Some(None));
     assert_eq!(
-        changes.access_token_lifetime,
+        changes.overrides.access_token_lifetime,
         Some(Some(std::time::Duration::from_secs(900)))
     );
-    assert_eq!(changes.device_code_lifetime, None);
+    assert_eq!(changes.overrides.device_code_lifetime, None);
     let out_of_range: PatchClientRequest =
         serde_json::from_value(json!({"poll_interval_seconds": 0})).unwrap();
     assert_eq!(

@@ -31,21 +31,10 @@ pub fn client_to_item(client: &OAuthClient) -> Item {
     if !client.allowed_scopes.is_empty() {
         put(attr::ALLOWED_SCOPES, s(client.allowed_scopes.to_string()));
     }
-    let seconds = |d: Duration| n(d.as_secs());
-    if let Some(d) = client.device_code_lifetime {
-        put(attr::DEVICE_CODE_LIFETIME, seconds(d));
-    }
-    if let Some(d) = client.poll_interval {
-        put(attr::POLL_INTERVAL, seconds(d));
-    }
-    if let Some(d) = client.access_token_lifetime {
-        put(attr::ACCESS_TOKEN_LIFETIME, seconds(d));
-    }
-    if let Some(d) = client.refresh_token_idle_lifetime {
-        put(attr::REFRESH_IDLE, seconds(d));
-    }
-    if let Some(d) = client.refresh_token_absolute_lifetime {
-        put(attr::REFRESH_ABSOLUTE, seconds(d));
+    for (setting, seconds) in client.overrides.seconds().iter() {
+        if let Some(seconds) = seconds {
+            put(override_attribute(setting), n(*seconds));
+        }
     }
     put(attr::CREATED_AT, time(client.created_at));
     put(attr::UPDATED_AT, time(client.updated_at));
@@ -81,6 +70,17 @@ pub fn client_to_item(client: &OAuthClient) -> Item {
     item
 }
 
+/// The attribute that holds a client's override of `setting`, in whole seconds.
+fn override_attribute(setting: Setting) -> &'static str {
+    match setting {
+        Setting::DeviceCodeLifetime => attr::DEVICE_CODE_LIFETIME,
+        Setting::PollInterval => attr::POLL_INTERVAL,
+        Setting::AccessTokenLifetime => attr::ACCESS_TOKEN_LIFETIME,
+        Setting::RefreshTokenIdleLifetime => attr::REFRESH_IDLE,
+        Setting::RefreshTokenAbsoluteLifetime => attr::REFRESH_ABSOLUTE,
+    }
+}
+
 pub fn client_from_item(item: &Item) -> Result<OAuthClient, StoreError> {
     let r = Reader(item);
     let kind = match r.string(attr::CLIENT_TYPE)? {
@@ -98,7 +98,6 @@ pub fn client_from_item(item: &Item) -> Result<OAuthClient, StoreError> {
             .ok_or(StoreError::Corrupt(attr::ALLOWED_GRANTS))?,
         _ => return Err(StoreError::Corrupt(attr::ALLOWED_GRANTS)),
     };
-    let seconds = |name| Ok::<_, StoreError>(r.opt_number(name)?.map(Duration::from_secs));
     Ok(OAuthClient {
         id: ClientId::parse(r.string(attr::CLIENT_ID)?)
             .ok_or(StoreError::Corrupt(attr::CLIENT_ID))?,
@@ -107,11 +106,10 @@ pub fn client_from_item(item: &Item) -> Result<OAuthClient, StoreError> {
         allowed_grants,
         allowed_scopes: ScopeSet::parse(r.opt_string(attr::ALLOWED_SCOPES)?.unwrap_or_default())
             .map_err(|_| StoreError::Corrupt(attr::ALLOWED_SCOPES))?,
-        device_code_lifetime: seconds(attr::DEVICE_CODE_LIFETIME)?,
-        poll_interval: seconds(attr::POLL_INTERVAL)?,
-        access_token_lifetime: seconds(attr::ACCESS_TOKEN_LIFETIME)?,
-        refresh_token_idle_lifetime: seconds(attr::REFRESH_IDLE)?,
-        refresh_token_absolute_lifetime: seconds(attr::REFRESH_ABSOLUTE)?,
+        overrides: ClientOverrides::try_from_fn(|setting| {
+            let seconds = r.opt_number(override_attribute(setting))?;
+            Ok::<_, StoreError>(seconds.map(Duration::from_secs))
+        })?,
         created_at: r.time(attr::CREATED_AT)?,
         updated_at: r.time(attr::UPDATED_AT)?,
         resource_server_audiences: match item.get(attr::RESOURCE_SERVER_AUDIENCES) {

@@ -100,11 +100,13 @@ fn clients_round_trip() {
         },
         allowed_grants: vec![],
         allowed_scopes: ScopeSet::default(),
-        device_code_lifetime: Some(Duration::from_secs(300)),
-        poll_interval: Some(Duration::from_secs(10)),
-        access_token_lifetime: Some(Duration::from_secs(900)),
-        refresh_token_idle_lifetime: Some(Duration::from_secs(7200)),
-        refresh_token_absolute_lifetime: Some(Duration::from_secs(86_400)),
+        overrides: crate::domain::PerSetting {
+            device_code_lifetime: Some(Duration::from_secs(300)),
+            poll_interval: Some(Duration::from_secs(10)),
+            access_token_lifetime: Some(Duration::from_secs(900)),
+            refresh_token_idle_lifetime: Some(Duration::from_secs(7200)),
+            refresh_token_absolute_lifetime: Some(Duration::from_secs(86_400)),
+        },
         ..base.clone()
     };
     for client in [base, confidential] {
