@@ -8,6 +8,7 @@ mod device_authorization;
 mod discovery_endpoint;
 mod faults;
 mod grants;
+mod house;
 mod permissions;
 mod signed_out;
 mod token_endpoint;

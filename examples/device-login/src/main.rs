@@ -13,6 +13,7 @@
 //! other error.
 
 mod saved;
+mod show;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ use oauth2::{
 use serde::Deserialize;
 
 use saved::{Saved, Session, write_private};
+use show::{describe_token, show_code, spinner};
 
 /// The scope asked for when `--scope` is not given: `offline_access` asks for a refresh
 /// token, so the next run needs no code.
@@ -567,138 +569,4 @@ fn describe<E: std::error::Error>(error: &E) -> String {
 
 fn short(text: &str) -> String {
     text.chars().take(160).collect()
-}
-
-/// Shows the code large and clear, where to enter it, and a QR code of the direct link.
-fn show_code(details: &StandardDeviceAuthorizationResponse, qr: bool) {
-    let code = details.user_code().secret();
-    let spaced = code.chars().map(String::from).collect::<Vec<_>>().join(" ");
-    let uri = details.verification_uri().as_str();
-    let mut out = std::io::stderr().lock();
-    let _ = writeln!(
-        out,
-        "\nTo sign in, open\n\n    {uri}\n\nand enter the code\n"
-    );
-    let width = spaced.chars().count() + 4;
-    let _ = writeln!(out, "    ┌{}┐", "─".repeat(width));
-    let _ = writeln!(out, "    │  {spaced}  │");
-    let _ = writeln!(out, "    └{}┘", "─".repeat(width));
-    let _ = writeln!(out, "\n    user code: {code}");
-    if let Some(complete) = details.verification_uri_complete() {
-        let complete = complete.secret();
-        if qr {
-            if let Ok(qr) = qrcode::QrCode::new(complete.as_bytes()) {
-                let image = qr
-                    .render::<qrcode::render::unicode::Dense1x2>()
-                    .quiet_zone(true)
-                    .build();
-                let _ = writeln!(
-                    out,
-                    "\nor scan this to open it with the code filled in:\n\n{image}"
-                );
-            }
-        } else {
-            let _ = writeln!(out, "\nor open {complete}");
-        }
-    }
-    let _ = writeln!(out);
-}
-
-/// A spinner with the time left, drawn only on a terminal.
-fn spinner(deadline: Instant) -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} waiting for approval… {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
-    let ticker = bar.clone();
-    tokio::spawn(async move {
-        while !ticker.is_finished() {
-            let left = deadline.saturating_duration_since(Instant::now()).as_secs();
-            ticker.set_message(format!("{}:{:02} left", left / 60, left % 60));
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    });
-    bar
-}
-
-#[derive(Debug, Deserialize)]
-struct Claims {
-    sub: String,
-    #[serde(default)]
-    scope: Option<String>,
-    exp: u64,
-    #[serde(default)]
-    client_id: Option<String>,
-}
-
-/// Prints who signed in, with which scopes, until when; verifying the signature against
-/// the server's JWKS when it publishes one.
-async fn describe_token(http: &reqwest::Client, jwks_uri: Option<&str>, token: &str) {
-    let verified = match jwks_uri {
-        Some(uri) => verify(http, uri, token).await,
-        None => Err("the server publishes no JWKS".to_owned()),
-    };
-    let claims = verified.as_ref().ok();
-    let unverified;
-    let claims = match claims {
-        Some(claims) => claims,
-        None => {
-            unverified = token
-                .split('.')
-                .nth(1)
-                .and_then(|p| {
-                    base64::engine::general_purpose::URL_SAFE_NO_PAD
-                        .decode(p)
-                        .ok()
-                })
-                .and_then(|bytes| serde_json::from_slice::<Claims>(&bytes).ok());
-            match &unverified {
-                Some(claims) => claims,
-                None => {
-                    eprintln!("Signed in. (The access token is not a JWT this tool can read.)");
-                    return;
-                }
-            }
-        }
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    let minutes = claims.exp.saturating_sub(now) / 60;
-    eprintln!("✔ Signed in as {}", claims.sub);
-    eprintln!("  scopes:  {}", claims.scope.as_deref().unwrap_or("(none)"));
-    if let Some(client) = &claims.client_id {
-        eprintln!("  client:  {client}");
-    }
-    eprintln!("  expires: in {minutes} minutes");
-    match verified {
-        Ok(_) => eprintln!("  signature verified with the server's published keys"),
-        Err(why) => eprintln!("  signature NOT verified: {why}"),
-    }
-}
-
-async fn verify(http: &reqwest::Client, jwks_uri: &str, token: &str) -> Result<Claims, String> {
-    let bytes = http
-        .get(jwks_uri)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| short(&e.to_string()))?
-        .bytes()
-        .await
-        .map_err(|e| short(&e.to_string()))?;
-    let jwks: jsonwebtoken::jwk::JwkSet =
-        serde_json::from_slice(&bytes).map_err(|_| "the JWKS is malformed".to_owned())?;
-    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
-    let kid = header.kid.ok_or("the token has no kid")?;
-    let jwk = jwks.find(&kid).ok_or("the token's key is not published")?;
-    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
-    let mut validation = jsonwebtoken::Validation::new(header.alg);
-    validation.validate_aud = false;
-    jsonwebtoken::decode::<Claims>(token, &key, &validation)
-        .map(|data| data.claims)
-        .map_err(|e| e.to_string())
 }
