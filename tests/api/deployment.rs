@@ -139,7 +139,7 @@ fn the_routes_are_one_set_in_the_template_the_router_and_the_api_document() {
 }
 
 /// Every function's declared permissions, by binary name.
-fn declared_permissions() -> BTreeMap<&'static str, Permissions> {
+pub(crate) fn declared_permissions() -> BTreeMap<&'static str, Permissions> {
     BTreeMap::from([
         ("device-authorization", device_authorization::PERMISSIONS),
         ("token", token::PERMISSIONS),

@@ -428,3 +428,54 @@ fn the_crate_imports_point_one_way_with_no_circle() {
         "the import graph is read (poll uses the store)"
     );
 }
+
+/// The architecture diagram names the functions and what each may do to the table: one
+/// node per function, and on its arrow to the table exactly the table actions its
+/// `PERMISSIONS` declare (which other tests hold to the template and to the calls made).
+#[test]
+fn the_architecture_diagram_shows_every_function_with_its_table_actions() {
+    let text = workspace_file("docs/architecture.md");
+    let mut nodes = BTreeMap::new();
+    let mut actions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in text.lines().map(str::trim) {
+        // `DA[device-authorization]`: a function's node.
+        for word in line.split_whitespace() {
+            if let Some((id, rest)) = word.split_once('[')
+                && let Some(name) = rest.strip_suffix(']')
+                && id.chars().all(|c| c.is_ascii_uppercase())
+                && !id.is_empty()
+            {
+                nodes.insert(id.to_owned(), name.to_owned());
+            }
+        }
+        // `DA -->|GetItem, PutItem| T...`: its arrow to the table.
+        if let Some((id, rest)) = line.split_once(" -->|")
+            && let Some((label, target)) = rest.split_once('|')
+            && (target == " T" || target.starts_with(" T["))
+        {
+            let table_part = label.split(';').next().unwrap_or(label);
+            actions
+                .entry(id.to_owned())
+                .or_default()
+                .extend(table_part.split(',').map(|a| a.trim().to_owned()));
+        }
+    }
+    let declared = crate::deployment::declared_permissions();
+    for (function, permissions) in &declared {
+        let id = nodes
+            .iter()
+            .find(|(_, name)| name == function)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| panic!("{function} is not in the diagram"));
+        let expected: BTreeSet<String> = permissions
+            .table
+            .iter()
+            .map(|a| a.trim_start_matches("dynamodb:").to_owned())
+            .collect();
+        assert_eq!(
+            actions.get(&id).cloned().unwrap_or_default(),
+            expected,
+            "{function}'s table actions in docs/architecture.md"
+        );
+    }
+}
