@@ -1,6 +1,6 @@
 # The two commands of the README, plus a helper. Each installs what it needs (a Python
 # virtual environment with moto and cargo-lambda) on first use.
-.PHONY: run test bench bench-arm64 capacity fuzz dev-token approve deny
+.PHONY: run test bench bench-arm64 check-arm64 capacity fuzz dev-token approve deny
 
 run:
 	@scripts/run-local.sh
@@ -19,6 +19,11 @@ bench:
 # both from PyPI): their sizes.
 bench-arm64:
 	@scripts/bench.sh --arm64
+
+# The arm64 binaries as `sam build` makes them, checked against Lambda's glibc and run
+# through a whole login under qemu-user (about 10 minutes cold; too slow for make test).
+check-arm64:
+	@scripts/check-arm64.sh
 
 # The DynamoDB capacity model: per table and index, units a second, the busiest partition
 # key against its limits, the monthly bill. Default profile: 10,000 logins a second.

@@ -258,6 +258,11 @@ class Server(http.server.ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+def trace_id_of(request_id):
+    """The X-Ray trace id the Runtime API stand-in sends with the invocation `request_id`."""
+    return f"Root=1-{int(time.time()) & 0xffffffff:08x}-{request_id.replace('-', '')[:24]}"
+
+
 class RuntimeApi:
     """One function's Lambda Runtime API: hands out queued events, collects responses."""
 
@@ -293,7 +298,8 @@ class RuntimeApi:
                 self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 10_000))
                 self.send_header("Lambda-Runtime-Invoked-Function-Arn",
                                  "arn:aws:lambda:us-east-1:123456789012:function:bench")
-                self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+                # Lambda's X-Ray trace header, one trace per invocation as with active tracing.
+                self.send_header("Lambda-Runtime-Trace-Id", trace_id_of(request_id))
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -319,7 +325,7 @@ class RuntimeApi:
         """Sends one event; returns (decoded response, latency in seconds)."""
         started = time.perf_counter_ns()
         self.events.put((str(uuid.uuid4()), payload))
-        kind, done, body = self.responses.get(timeout=30)
+        kind, done, body = self.responses.get(timeout=60)
         if kind != "response":
             raise RuntimeError(f"the function reported an invocation error: {body[:200]!r}")
         return json.loads(body), (done - started) / 1e9
@@ -407,7 +413,7 @@ class Function:
     """One function's binary running against its own Runtime API stand-in (under callgrind,
     with `callgrind=True`)."""
 
-    def __init__(self, name, binary, env, callgrind=False):
+    def __init__(self, name, binary, env, callgrind=False, launcher=()):
         self.name = name
         self.api = RuntimeApi()
         environment = dict(env)
@@ -422,7 +428,7 @@ class Function:
         self.started_ns = time.perf_counter_ns()
         os.makedirs(".local", exist_ok=True)
         self.log_path = f".local/bench-{name}.log"
-        command = [binary]
+        command = [*launcher, binary]
         self.callgrind_out = None
         if callgrind:
             self.callgrind_out = os.path.abspath(f".local/callgrind-{name}.out")
@@ -433,7 +439,7 @@ class Function:
                        f"--callgrind-out-file={self.callgrind_out}", binary]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, env=environment, stdout=log, stderr=log)
-        if not self.api.first_next.wait(timeout=120 if callgrind else 30):
+        if not self.api.first_next.wait(timeout=120 if callgrind or launcher else 30):
             self.process.kill()
             sys.exit(f"{name} never asked for an invocation; see {self.log_path}")
         self.init_ms = (self.api.first_next_ns - self.started_ns) / 1e6
@@ -483,6 +489,8 @@ class Bench:
         self.args = args
         self.quick = args.quick
         self.bin_dir = args.bin_dir
+        # A command line each binary runs under: qemu-user for the arm64 build.
+        self.launcher = tuple(args.launcher.split()) if args.launcher else ()
         self.ledger = Ledger()
         upstream = urllib.parse.urlparse(args.dynamodb)
         DynamoProxy.upstream = (upstream.hostname, upstream.port)
@@ -518,7 +526,8 @@ class Bench:
         return os.path.join(self.bin_dir, name)
 
     def start(self, name, callgrind=False, env=None):
-        return Function(name, self.binary(name), {**self.env, **(env or {})}, callgrind)
+        return Function(name, self.binary(name), {**self.env, **(env or {})}, callgrind,
+                        self.launcher)
 
     def concurrent_instance(self):
         """Lambda Managed Instances (and `cargo lambda watch`) set AWS_LAMBDA_MAX_CONCURRENCY:
@@ -788,6 +797,12 @@ class Bench:
                       if secret and secret in text]
         if leaks:
             sys.exit("secrets reached the logs at TRACE: " + ", ".join(leaks))
+        # The runtime's span of each invocation carries its X-Ray trace id, and the use cases'
+        # spans sit inside it, so a use case's log lines name the trace they belong to.
+        with open(next(f for f in functions if f.name == "token").log_path, encoding="utf-8") as log:
+            traced = [line for line in log if ":poll{" in line]
+        if not traced or not all('xrayTraceId="Root=1-' in line for line in traced):
+            sys.exit("the token function's poll lines do not carry the invocation's X-Ray trace id")
         # Every use case counts its outcome in CloudWatch's embedded metric format.
         with open(next(f for f in functions if f.name == "token").log_path, encoding="utf-8") as log:
             metrics = [json.loads(line) for line in log if line.startswith('{') and '"_aws"' in line]
@@ -808,7 +823,11 @@ class Bench:
         self.create_client()
         # First, while the table is small: the emulator copies the whole table for every
         # transaction, and under callgrind the functions' own SDK timeouts come closer.
-        self.instructions()
+        if self.launcher:
+            print(f"instructions per request: skipped, callgrind cannot run under "
+                  f"{self.launcher[0]}", file=sys.stderr)
+        else:
+            self.instructions()
         self.warm()
         self.login(pending_polls=2 if self.quick else 6)
         self.proxy.shutdown()
@@ -871,6 +890,9 @@ def main():
     parser.add_argument("--dynamodb", required=True)
     parser.add_argument("--quick", action="store_true", help="a few iterations: checks the harness")
     parser.add_argument("--json", help="also write the raw results here")
+    parser.add_argument("--launcher", default="",
+                        help="run each binary under this command line (qemu-user for an arm64 "
+                             "build); skips the callgrind counts, which cannot run under it")
     parser.add_argument("--instructions-only", action="store_true",
                         help="only the callgrind counts (for profiling a symbolised build)")
     args = parser.parse_args()

@@ -4,7 +4,9 @@
 # and latency per operation, peak memory, DynamoDB requests and capacity per login.
 # `scripts/bench.sh --quick` runs the same harness for a few iterations on debug builds
 # (make test does, so that the harness cannot rot); its figures mean nothing.
-# BENCH_BIN_DIR=DIR measures the binaries in DIR instead of building them.
+# BENCH_BIN_DIR=DIR measures the binaries in DIR instead of building them, and
+# BENCH_LAUNCHER="qemu-aarch64-static -L /usr/aarch64-linux-gnu" runs them under that command
+# (make check-arm64 does, for the arm64 build).
 # `scripts/bench.sh --arm64` (make bench-arm64) builds every function for Lambda's arm64
 # (Graviton) with `cargo lambda build --release --arm64`, which cross-links with zig (the
 # ziglang package cargo-lambda brings from PyPI), and prints their sizes.
@@ -75,4 +77,4 @@ if [ -z "$quick" ] && [ -z "$only" ]; then
 fi
 mkdir -p .local
 "$VENV/bin/python" scripts/bench.py --bin-dir "$bin_dir" --dynamodb "$AWS_ENDPOINT_URL_DYNAMODB" \
-  $quick $only --json .local/bench.json
+  $quick $only ${BENCH_LAUNCHER:+--launcher "$BENCH_LAUNCHER"} --json .local/bench.json

@@ -5,6 +5,10 @@
 //! Actions are IAM actions, not API operations: a `TransactWriteItems` is authorized
 //! item by item (`PutItem`, `UpdateItem`, `DeleteItem`, `ConditionCheckItem`).
 
+/// What every function may do on AWS X-Ray, on any resource (X-Ray has none to name):
+/// send the segments of its traces when the deployment turns tracing on.
+pub const TRACING: &[&str] = &["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
+
 /// The AWS permissions of one function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Permissions {

@@ -20,7 +20,7 @@ fn workspace_file(path: &str) -> String {
     std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
 
-fn template() -> Value {
+pub(crate) fn template() -> Value {
     serde_yaml::from_str(&workspace_file("infra/template.yaml")).expect("the template is YAML")
 }
 
@@ -34,7 +34,7 @@ fn cargo_manifest(path: &str) -> toml::Table {
 
 /// A scalar, or an intrinsic function in short form written as `Tag argument`
 /// (`GetAtt Table.Arn`, `Ref SigningKeysSecret`, `Sub integrations/${X}`).
-fn text(value: &Value) -> String {
+pub(crate) fn text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
@@ -61,7 +61,7 @@ fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(String, &'a Va
 }
 
 /// The functions of the template by binary (package) name, with their resource names.
-fn functions(template: &Value) -> BTreeMap<String, (String, &Value)> {
+pub(crate) fn functions(template: &Value) -> BTreeMap<String, (String, &Value)> {
     resources_of_type(template, "AWS::Serverless::Function")
         .into_iter()
         .map(|(name, resource)| {
@@ -185,7 +185,8 @@ fn each_function_is_granted_exactly_its_declared_permissions() {
                         index_arn.as_str(),
                         client_index_arn.as_str(),
                         secret_arn,
-                        page_secret_arn
+                        page_secret_arn,
+                        "*"
                     ]
                     .contains(&target.as_str()),
                     "{resource}: a grant on an unexpected resource {target}"
@@ -218,6 +219,11 @@ fn each_function_is_granted_exactly_its_declared_permissions() {
             on(page_secret_arn),
             expect(permissions.page_client_secret),
             "{binary}: the page's client secret"
+        );
+        assert_eq!(
+            on("*"),
+            expect(device_flow::permissions::TRACING),
+            "{binary}: X-Ray, and nothing else on every resource"
         );
     }
 }

@@ -11,6 +11,7 @@ mod grants;
 mod house;
 mod permissions;
 mod signed_out;
+mod template_options;
 mod token_endpoint;
 mod user_tokens;
 mod verification;
