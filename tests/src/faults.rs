@@ -3,8 +3,9 @@
 //! timeout, or cut off; everything else passes through untouched.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
@@ -44,7 +45,13 @@ pub struct FaultProxy {
     /// Faults that end after so many requests: operation -> (fault, requests left, and
     /// the text a request's body must hold to count, if any).
     passing: Arc<Mutex<HashMap<String, Passing>>>,
+    /// Requests the server itself answered slower than the SDK's attempt timeout allows.
+    slow: Arc<AtomicUsize>,
 }
+
+/// An answer slower than this reaches the SDK after its 600 ms attempt timeout (or nearly):
+/// the store call may fail as unavailable without any fault injected.
+const SLOW_ANSWER: Duration = Duration::from_millis(500);
 
 impl FaultProxy {
     /// A proxy in front of `upstream` (the server `AWS_ENDPOINT_URL_DYNAMODB` names).
@@ -57,6 +64,7 @@ impl FaultProxy {
             url,
             faults: Arc::default(),
             passing: Arc::default(),
+            slow: Arc::default(),
         };
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -118,6 +126,13 @@ impl FaultProxy {
     }
 
     /// Ends every fault.
+    /// How many requests the server (not an injected fault) answered so slowly that the
+    /// SDK may have given up on them: on a loaded machine a test then sees a 503 that no
+    /// fault caused.
+    pub fn slow_answers(&self) -> usize {
+        self.slow.load(Ordering::Relaxed)
+    }
+
     pub fn heal(&self) {
         self.faults.lock().unwrap().clear();
         self.passing.lock().unwrap().clear();
@@ -204,10 +219,12 @@ impl FaultProxy {
         uri.path_and_query = parts.uri.path_and_query().cloned();
         parts.uri = hyper::Uri::from_parts(uri).expect("an upstream URI");
         let forwarded = hyper::Request::from_parts(parts, Full::new(body));
-        let response = client
-            .request(forwarded)
-            .await
-            .map_err(std::io::Error::other)?;
+        let started = Instant::now();
+        let response = client.request(forwarded).await;
+        if started.elapsed() > SLOW_ANSWER {
+            self.slow.fetch_add(1, Ordering::Relaxed);
+        }
+        let response = response.map_err(std::io::Error::other)?;
         let (parts, body) = response.into_parts();
         let body = body
             .collect()
