@@ -128,7 +128,15 @@ impl StoreError {
     ) -> Self {
         let fault = match error.code() {
             Some(code) if THROTTLING.contains(&code) => Fault::Throttled,
-            Some("InternalServerError" | "ServiceUnavailable" | "TransactionCanceledException")
+            // A transaction held the item (`TransactionConflictException` on a single-item
+            // write): passing, like a cancelled transaction. The writes that end something
+            // wait it out themselves (`retry_while_busy`); any other answers 503, not 500.
+            Some(
+                "InternalServerError"
+                | "ServiceUnavailable"
+                | "TransactionCanceledException"
+                | "TransactionConflictException",
+            )
             | None => Fault::Unavailable,
             Some(_) => Fault::Other,
         };
@@ -535,6 +543,25 @@ mod tests {
     use super::*;
     use aws_sdk_dynamodb::types::CancellationReason;
     use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+
+    /// Found by the soak: a look-up's failure count (an `UpdateItem`) that met a
+    /// transaction answered 500; a passing failure is 503 with `Retry-After`.
+    #[test]
+    fn a_write_that_meets_a_transaction_is_a_passing_failure() {
+        use aws_sdk_dynamodb::error::ErrorMetadata;
+        use aws_sdk_dynamodb::types::error::{
+            ResourceNotFoundException, TransactionConflictException,
+        };
+        let code = |code: &str| ErrorMetadata::builder().code(code).build();
+        let conflict = TransactionConflictException::builder()
+            .meta(code("TransactionConflictException"))
+            .build();
+        assert_eq!(StoreError::request(conflict).fault(), Fault::Unavailable);
+        let missing = ResourceNotFoundException::builder()
+            .meta(code("ResourceNotFoundException"))
+            .build();
+        assert_eq!(StoreError::request(missing).fault(), Fault::Other);
+    }
 
     #[test]
     fn cancellation_reasons_are_classified_per_item() {
