@@ -1,6 +1,6 @@
 # The two commands of the README, plus a helper. Each installs what it needs (a Python
 # virtual environment with moto and cargo-lambda) on first use.
-.PHONY: run test bench bench-arm64 check-arm64 capacity fuzz dev-token approve deny
+.PHONY: run test bench bench-arm64 check-arm64 soak capacity fuzz dev-token approve deny
 
 run:
 	@scripts/run-local.sh
@@ -24,6 +24,12 @@ bench-arm64:
 # through a whole login under qemu-user (about 10 minutes cold; too slow for make test).
 check-arm64:
 	@scripts/check-arm64.sh
+
+# Thousands of whole logins through the release binaries while the store fails and instances
+# die, then the proof that nothing was lost or issued twice (scripts/soak.py).
+# make soak [SOAK_SECONDS=600] [SOAK_SEED=N]
+soak:
+	@scripts/soak.sh
 
 # The DynamoDB capacity model: per table and index, units a second, the busiest partition
 # key against its limits, the monthly bill. Default profile: 10,000 logins a second.

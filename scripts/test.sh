@@ -50,4 +50,9 @@ echo "==> the benchmark harness, quick mode: a login through the real Lambda run
 echo "    output must hold no secret (make bench's code; its figures mean nothing here)"
 scripts/bench.sh --quick >/dev/null
 cargo test --quiet -p device-flow --bench hot_paths >/dev/null
+echo "==> the soak, quick mode: whole logins through the real runtime for about 40 seconds while the"
+echo "    store fails and instances die, then the proof from the table (make soak runs 10 minutes)"
+mkdir -p .local
+scripts/soak.sh --quick >.local/soak-quick.txt 2>&1 || { cat .local/soak-quick.txt; exit 1; }
+tail -n 1 .local/soak-quick.txt
 echo "==> all checks and tests passed in $(( $(date +%s) - started ))s"
