@@ -202,6 +202,7 @@ def grant_of(access_token):
 
 # The error format of each function's answers (the endpoint's own): a field every error
 # body has.
+SERVICE_CLIENT = "demo-service"  # the confidential client, whose secret is rotated mid-run
 ERROR_FIELD = {"device-authorization": "error", "token": "error", "introspection": "error",
                "verify": "code", "admin": "error", "discovery": "error"}
 
@@ -373,6 +374,9 @@ class Soak:
         self.guesser = os.environ["SOAK_GUESSER_TOKEN"]
         self.admin_token = os.environ["SOAK_ADMIN_TOKEN"]
         self.codes = queue.Queue()  # (user code, device code) for people to decide
+        self.service_secret = os.environ["SOAK_SERVICE_SECRET"]
+        self.old_secrets = set()
+        self.rotated_at = float("inf")
         self.stop_at = 0.0
         self.instance_count = 0
 
@@ -428,6 +432,26 @@ class Soak:
             return status, headers, body
         return None, {}, None
 
+    def client_call(self, pool, operation, path, body, json_expected=True):
+        """A request of a device's client: the confidential one sends its current secret
+        (client_secret_post), and takes the new one when an administrator rotated it; an
+        old secret accepted after the rotation and the cache's bound breaks a promise."""
+        client_id = body["client_id"]
+        for _ in range(2):
+            secret = self.service_secret if client_id == SERVICE_CLIENT else None
+            form = {**body, "client_secret": secret} if secret else body
+            sent = time.monotonic()
+            status, headers, answer = self.call(pool, operation, self.form(path, form),
+                                                json_expected)
+            if secret and secret in self.old_secrets and status == 200 \
+                    and sent > self.rotated_at + CACHE_BOUND_S:
+                self.record.fail(f"{operation}: an old client secret accepted "
+                                 f"{sent - self.rotated_at:.1f}s after its rotation")
+            if secret and status == 401 and secret != self.service_secret:
+                continue
+            return status, headers, answer
+        return status, headers, answer
+
     def form(self, path, body, basic=None, ip="198.51.100.7"):
         event = bench.api_event("POST", path, path, body=body, form=True, basic=basic)
         event["requestContext"]["http"]["sourceIp"] = ip
@@ -444,8 +468,9 @@ class Soak:
 
     def device(self, rng, client_id):
         record = self.record
-        status, _, issued = self.call("device-authorization", "device authorization", self.form(
-            "/oauth2/v1/device", {"client_id": client_id, "scope": "read offline_access"}))
+        status, _, issued = self.client_call(
+            "device-authorization", "device authorization", "/oauth2/v1/device",
+            {"client_id": client_id, "scope": "read offline_access"})
         if status != 200:
             return
         record.count("logins")
@@ -465,7 +490,7 @@ class Soak:
             answers = []
 
             def one():
-                answers.append(self.call("token", "poll", self.form("/oauth2/v1/token", poll)))
+                answers.append(self.client_call("token", "poll", "/oauth2/v1/token", poll))
 
             threads = [threading.Thread(target=one) for _ in range(2 if duplicate else 1)]
             for t in threads:
@@ -512,8 +537,8 @@ class Soak:
 
             def one():
                 sent = time.monotonic()
-                answers.append((sent, self.call("token", "refresh",
-                                                self.form("/oauth2/v1/token", body))))
+                answers.append((sent, self.client_call("token", "refresh", "/oauth2/v1/token",
+                                                       body)))
 
             threads = [threading.Thread(target=one) for _ in range(2 if duplicate else 1)]
             for t in threads:
@@ -543,9 +568,9 @@ class Soak:
                 return
             refresh_token = successor
         if rng.random() < 0.4 and time.monotonic() < self.stop_at:
-            status, _, _ = self.call("introspection", "revoke", self.form(
-                "/oauth2/v1/revoke", {"token": refresh_token, "client_id": client_id}),
-                json_expected=False)
+            status, _, _ = self.client_call(
+                "introspection", "revoke", "/oauth2/v1/revoke",
+                {"token": refresh_token, "client_id": client_id}, json_expected=False)
             record.count("revocations")
             if status == 200:
                 with record.lock:
@@ -553,9 +578,10 @@ class Soak:
                 # Signed out: the token must now be refused.
                 time.sleep(0.2)
                 sent = time.monotonic()
-                status, _, _ = self.call("token", "refresh after revocation", self.form(
-                    "/oauth2/v1/token", {"grant_type": "refresh_token",
-                                         "refresh_token": refresh_token, "client_id": client_id}))
+                status, _, _ = self.client_call(
+                    "token", "refresh after revocation", "/oauth2/v1/token",
+                    {"grant_type": "refresh_token", "refresh_token": refresh_token,
+                     "client_id": client_id})
                 if status == 200:
                     record.fail("a revoked refresh token was accepted")
 
@@ -625,8 +651,9 @@ class Soak:
 
     def administrator(self, rng, doomed):
         narrow_at = time.monotonic() + (self.stop_at - time.monotonic()) * 0.3
+        rotate_at = time.monotonic() + (self.stop_at - time.monotonic()) * 0.45
         delete_at = time.monotonic() + (self.stop_at - time.monotonic()) * 0.6
-        deleted = narrowed = False
+        deleted = narrowed = rotated = False
         while time.monotonic() < self.stop_at:
             time.sleep(1 + rng.random() * 2)
             event = bench.api_event("GET", "/admin/oauth/device-authorizations",
@@ -636,8 +663,27 @@ class Soak:
             self.record.count("admin")
             if not narrowed and time.monotonic() >= narrow_at:
                 narrowed = self.narrow_client(doomed)
+            if not rotated and time.monotonic() >= rotate_at:
+                rotated = self.rotate_secret(SERVICE_CLIENT)
             if not deleted and time.monotonic() >= delete_at:
                 deleted = self.delete_client(doomed)
+
+    def rotate_secret(self, client_id):
+        """Rotates the confidential client's secret; its devices take the new one."""
+        path = f"/admin/oauth/clients/{client_id}"
+        event = bench.api_event("PATCH", path, "/admin/oauth/clients/{client_id}",
+                                token=self.admin_token, path_parameters={"client_id": client_id},
+                                body={"rotate_secret": True})
+        for _ in range(20):
+            status, _, body = self.call("admin", "rotate secret", event)
+            self.record.count("admin")
+            if status == 200:
+                self.old_secrets.add(self.service_secret)
+                self.rotated_at = time.monotonic()
+                self.service_secret = body["client_secret"]
+                return True
+            time.sleep(0.5)
+        return False
 
     def narrow_client(self, client_id):
         """Takes `read` from the client: its refreshes must drop it (after the cache)."""
@@ -724,7 +770,8 @@ class Soak:
         while time.monotonic() < self.stop_at:
             devices = [d for d in devices if d.is_alive()]
             while len(devices) < self.args.devices:
-                client = doomed if self.master.random() < 0.2 else "demo-cli"
+                draw = self.master.random()
+                client = doomed if draw < 0.2 else SERVICE_CLIENT if draw < 0.4 else "demo-cli"
                 d = threading.Thread(target=self.device, args=(rng(), client))
                 d.start()
                 devices.append(d)

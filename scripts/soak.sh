@@ -34,7 +34,9 @@ export TABLE_NAME="soak-$$"
 # User tokens minted here (HS256): the people, the guesser and the administrator.
 export USER_TOKEN_ISSUER=https://soak-idp.example USER_TOKEN_JWKS_URL=
 export USER_TOKEN_HS256_SECRET=soak-user-token-secret-0123456789abcdef
-target/debug/xtask setup >/dev/null
+setup_out=$(target/debug/xtask setup)
+SOAK_SERVICE_SECRET=$(printf '%s\n' "$setup_out" | sed -n 's/^demo client demo-service (confidential), client_secret: //p')
+export SOAK_SERVICE_SECRET
 SIGNING_KEYS=$(target/debug/xtask signing-keys)
 people="{"
 for name in alice bob carol dave; do
