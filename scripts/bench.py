@@ -413,7 +413,7 @@ class Function:
     """One function's binary running against its own Runtime API stand-in (under callgrind,
     with `callgrind=True`)."""
 
-    def __init__(self, name, binary, env, callgrind=False, launcher=()):
+    def __init__(self, name, binary, env, callgrind=False, launcher=(), log_path=None):
         self.name = name
         self.api = RuntimeApi()
         environment = dict(env)
@@ -427,7 +427,7 @@ class Function:
         })
         self.started_ns = time.perf_counter_ns()
         os.makedirs(".local", exist_ok=True)
-        self.log_path = f".local/bench-{name}.log"
+        self.log_path = log_path or f".local/bench-{name}.log"
         command = [*launcher, binary]
         self.callgrind_out = None
         if callgrind:

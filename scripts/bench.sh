@@ -51,25 +51,12 @@ else
 fi
 cargo build --quiet -p xtask
 
-port=$(free_port)
-start_moto "$port"
-trap stop_moto EXIT
-
 # The local configuration, on this run's own server and table.
-while IFS= read -r line; do export "$line"; done < <(target/debug/xtask env)
-export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
-export TABLE_NAME="bench-$$"
-# User tokens minted here (HS256), so that no identity provider has to run: the local one
-# would put its key fetch into every cold start measured.
-export USER_TOKEN_ISSUER=https://bench-idp.example USER_TOKEN_JWKS_URL=
-export USER_TOKEN_HS256_SECRET=bench-user-token-secret-0123456789abcdef
-setup_out=$(target/debug/xtask setup)
-BENCH_CLIENT_SECRET=$(printf '%s\n' "$setup_out" | sed -n 's/^demo client demo-service (confidential), client_secret: //p')
-export BENCH_CLIENT_SECRET
-SIGNING_KEYS=$(target/debug/xtask signing-keys)
+start_local_stack "bench-$$"
+export BENCH_CLIENT_SECRET=$DEMO_SERVICE_SECRET
 BENCH_USER_TOKEN=$(target/debug/xtask dev-token --sub bench-user)
 BENCH_ADMIN_TOKEN=$(target/debug/xtask dev-token --sub bench-admin --permissions ADMINISTRATOR)
-export SIGNING_KEYS BENCH_USER_TOKEN BENCH_ADMIN_TOKEN
+export BENCH_USER_TOKEN BENCH_ADMIN_TOKEN
 
 if [ -z "$quick" ] && [ -z "$only" ]; then
   echo "# device-flow benchmarks ($(date -u +%Y-%m-%d), $(uname -m), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"

@@ -94,3 +94,25 @@ stop_oidc_provider() {
     OIDC_PID=
   fi
 }
+
+# The local stack a harness runs the functions' binaries against (make bench, make soak): a
+# moto server on a free port (stopped on exit), the local configuration with a table of its
+# own named $1, user tokens minted by xtask with an HS256 secret (so that no identity
+# provider has to run: its key fetch would be in every cold start), the demo clients, and a
+# fresh signing key set. Exports the configuration, SIGNING_KEYS and DEMO_SERVICE_SECRET
+# (the confidential demo client's secret). Needs target/debug/xtask.
+start_local_stack() {
+  local port setup_out
+  port=$(free_port)
+  start_moto "$port"
+  trap stop_moto EXIT
+  while IFS= read -r line; do export "$line"; done < <(target/debug/xtask env)
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+  export TABLE_NAME="$1"
+  export USER_TOKEN_ISSUER=https://harness-idp.example USER_TOKEN_JWKS_URL=
+  export USER_TOKEN_HS256_SECRET=harness-user-token-secret-0123456789abcdef
+  setup_out=$(target/debug/xtask setup)
+  DEMO_SERVICE_SECRET=$(printf '%s\n' "$setup_out" | sed -n 's/^demo client demo-service (confidential), client_secret: //p')
+  SIGNING_KEYS=$(target/debug/xtask signing-keys)
+  export DEMO_SERVICE_SECRET SIGNING_KEYS
+}

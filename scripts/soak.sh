@@ -24,20 +24,9 @@ else
 fi
 cargo build --quiet -p xtask
 
-port=$(free_port)
-start_moto "$port"
-trap stop_moto EXIT
-
-while IFS= read -r line; do export "$line"; done < <(target/debug/xtask env)
-export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
-export TABLE_NAME="soak-$$"
-# User tokens minted here (HS256): the people, the guesser and the administrator.
-export USER_TOKEN_ISSUER=https://soak-idp.example USER_TOKEN_JWKS_URL=
-export USER_TOKEN_HS256_SECRET=soak-user-token-secret-0123456789abcdef
-setup_out=$(target/debug/xtask setup)
-SOAK_SERVICE_SECRET=$(printf '%s\n' "$setup_out" | sed -n 's/^demo client demo-service (confidential), client_secret: //p')
-export SOAK_SERVICE_SECRET
-SIGNING_KEYS=$(target/debug/xtask signing-keys)
+start_local_stack "soak-$$"
+export SOAK_SERVICE_SECRET=$DEMO_SERVICE_SECRET
+# User tokens (HS256): the people, the guesser and the administrator.
 people="{"
 for name in alice bob carol dave; do
   people+="\"$name\": \"$(target/debug/xtask dev-token --sub "soak-$name")\","
@@ -45,7 +34,7 @@ done
 SOAK_PEOPLE="${people%,}}"
 SOAK_GUESSER_TOKEN=$(target/debug/xtask dev-token --sub soak-guesser)
 SOAK_ADMIN_TOKEN=$(target/debug/xtask dev-token --sub soak-admin --permissions ADMINISTRATOR)
-export SIGNING_KEYS SOAK_PEOPLE SOAK_GUESSER_TOKEN SOAK_ADMIN_TOKEN
+export SOAK_PEOPLE SOAK_GUESSER_TOKEN SOAK_ADMIN_TOKEN
 
 mkdir -p .local
 rm -rf .local/soak
