@@ -12,7 +12,7 @@ source scripts/lib.sh
 
 seconds=${SOAK_SECONDS:-600}
 ensure_venv
-functions=(-p device-authorization -p token -p verify -p admin -p introspection)
+functions=(-p device-authorization -p token -p verify -p admin -p introspection -p discovery)
 if [ "${1:-}" = "--quick" ]; then
   seconds=${SOAK_SECONDS:-40}
   cargo build --quiet "${functions[@]}"
