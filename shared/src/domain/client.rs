@@ -722,6 +722,34 @@ mod tests {
     }
 
     #[test]
+    fn overrides_apply_over_the_deployments_values_and_keep_their_ranges() {
+        let defaults = PerSetting::from_fn(|s| Duration::from_secs(*s.range().start()));
+        let overrides = ClientOverrides {
+            poll_interval: Some(Duration::from_secs(9)),
+            ..ClientOverrides::default()
+        };
+        let applied = overrides.over(&defaults);
+        assert_eq!(applied.poll_interval, Duration::from_secs(9));
+        assert_eq!(applied.access_token_lifetime, Duration::from_secs(60));
+        assert_eq!(
+            ClientOverrides::from_seconds(overrides.seconds()),
+            Ok(overrides)
+        );
+        let out_of_range = PerSetting {
+            device_code_lifetime: Some(1),
+            ..PerSetting::default()
+        };
+        assert_eq!(
+            ClientOverrides::from_seconds(out_of_range),
+            Err(ClientError::OutOfRange(Setting::DeviceCodeLifetime))
+        );
+        assert_eq!(
+            overrides.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+            Setting::ALL
+        );
+    }
+
+    #[test]
     fn changes_apply_and_always_move_updated_at_forward() {
         let mut client = test_client("tv");
         client.updated_at = Timestamp::from_millis(100);
