@@ -213,9 +213,9 @@ def grant_of(access_token):
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sid"]
 
 
+SERVICE_CLIENT = "demo-service"  # the confidential client, whose secret is rotated mid-run
 # The error format of each function's answers (the endpoint's own): a field every error
 # body has.
-SERVICE_CLIENT = "demo-service"  # the confidential client, whose secret is rotated mid-run
 ERROR_FIELD = {"device-authorization": "error", "token": "error", "introspection": "error",
                "verify": "code", "admin": "error", "discovery": "error"}
 
@@ -245,7 +245,6 @@ class Pool:
         self.lock = threading.Lock()
         self.busy = set()
         self.killed = 0
-        self.warm_rss = {}
         for _ in range(size):
             self.free.put(start(name))
 
