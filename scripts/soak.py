@@ -311,7 +311,8 @@ class Record:
         self.broken = []  # invariants broken, with what broke them
         self.killed_requests = 0
         self.counts = {"logins": 0, "polls": 0, "refreshes": 0, "lookups": 0, "admin": 0,
-                       "revocations": 0, "approvals": 0, "denials": 0, "guesses": 0}
+                       "revocations": 0, "approvals": 0, "denials": 0, "guesses": 0,
+                       "slow_downs to polls that kept their interval": 0}
         self.tokens_by_code = {}  # device code -> access tokens received
         self.login_of = {}  # device code -> (user code, client id, expires at)
         self.approved_at = {}  # device code -> when a person's approval was answered
@@ -482,12 +483,16 @@ class Soak:
         too_fast = rng.random() < 0.2
         poll = {"grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": client_id}
         tokens = None
+        # Since when a well-paced poll's slow_down must be explained by a fault or a kill.
+        window_start, kills_then, paired_before = time.monotonic(), record.killed_requests, False
         while time.monotonic() < self.stop_at:
             time.sleep(interval * (0.5 if too_fast else 1.0) + rng.random() * 0.2)
             times = 2 if rng.random() < 0.15 else 1
+            sent = time.monotonic()
             answers = at_once(times, lambda: self.client_call("token", "poll", "/oauth2/v1/token",
                                                                poll))
             record.count("polls", times)
+            paced = not too_fast and times == 1 and not paired_before
             final = None
             for status, _, body in answers:
                 if status == 200:
@@ -500,7 +505,15 @@ class Soak:
                 elif status == 400 and isinstance(body, dict):
                     error = body.get("error")
                     if error == "slow_down":
-                        interval += 1
+                        # The interval the service now asks for (RFC 8628 §3.5: 5 s more).
+                        interval = body.get("interval", interval + 5)
+                        explained = self.faults.injected_between(window_start, time.monotonic()) \
+                            or record.killed_requests != kills_then
+                        if paced:
+                            record.count("slow_downs to polls that kept their interval")
+                        if paced and not explained:
+                            record.fail("a slow_down for a poll that kept its interval, with no "
+                                        "fault or kill to explain it")
                     elif error in ("access_denied", "expired_token"):
                         final = final or error
                     elif error == "invalid_grant" and final is None:
@@ -510,6 +523,7 @@ class Soak:
                 with record.lock:
                     record.final_codes[device_code] = final
                 break
+            window_start, kills_then, paired_before = sent, record.killed_requests, times == 2
         if not tokens or "refresh_token" not in tokens:
             return
         self.refreshes(rng, client_id, tokens["refresh_token"], grant_of(tokens["access_token"]))
