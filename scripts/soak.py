@@ -14,7 +14,9 @@ replays it), do what devices, people, a guesser and an administrator do:
   their token, refresh a few times, sometimes two polls or two refreshes at once, and
   sometimes sign out by revocation;
 - people look codes up and approve or deny them (some never decide, so codes expire; some
-  mistype), and list their devices;
+  mistype), and list and sign out their devices: some through the verification API, some
+  on the hosted page, where they sign in at the local OpenID provider first and post its
+  forms with their session's cookie and CSRF token, as a browser does;
 - a guesser tries random codes from one account and one address;
 - an administrator lists pages, and deletes a client with live grants in the middle of it.
 
@@ -42,6 +44,7 @@ import json
 import os
 import queue
 import random
+import re
 import socket
 import socketserver
 import statistics
@@ -215,9 +218,26 @@ def grant_of(access_token):
 
 SERVICE_CLIENT = "demo-service"  # the confidential client, whose secret is rotated mid-run
 # The error format of each function's answers (the endpoint's own): a field every error
-# body has.
+# body has; the hosted page answers every outcome with a page.
 ERROR_FIELD = {"device-authorization": "error", "token": "error", "introspection": "error",
                "verify": "code", "admin": "error", "discovery": "error"}
+PAGE = "verification-page"
+
+
+class Browser:
+    """A person's browser on the hosted page: its address and cookies, and the CSRF token
+    of its session's forms."""
+
+    def __init__(self, ip):
+        self.ip = ip
+        self.cookies = {}
+        self.csrf = None
+
+
+def hidden(page, name):
+    """The value of the page's hidden field `name`, if it has one."""
+    found = re.search(rf'name="{name}" value="([^"]*)"', page or "")
+    return found.group(1) if found else None
 
 
 class Killed(Exception):
@@ -311,6 +331,7 @@ class Record:
         self.broken = []  # invariants broken, with what broke them
         self.killed_requests = 0
         self.counts = {"logins": 0, "polls": 0, "refreshes": 0, "lookups": 0, "admin": 0,
+                       "page sign-ins": 0,
                        "revocations": 0, "approvals": 0, "denials": 0, "guesses": 0,
                        "slow_downs to polls that kept their interval": 0}
         self.tokens_by_code = {}  # device code -> access tokens received
@@ -344,7 +365,11 @@ class Record:
                 self.fail(f"{operation}: 503 while no fault was injected")
             if not any(k.lower() == "retry-after" for k in headers):
                 self.fail(f"{operation}: 503 without Retry-After")
-        if json_expected and status != 204 and not isinstance(body, dict):
+        if function == PAGE:
+            content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+            if status != 303 and not content_type.startswith("text/html"):
+                self.fail(f"{operation}: a {status} that is not a page: {content_type!r}")
+        elif json_expected and status != 204 and not isinstance(body, dict):
             self.fail(f"{operation}: {status} with a body that is not a JSON object: {str(body)[:200]}")
         elif status >= 400 and body and not (isinstance(body, dict) and ERROR_FIELD[function] in body):
             self.fail(f"{operation}: a {status} not in the endpoint's error format: {str(body)[:200]}")
@@ -381,8 +406,11 @@ class Soak:
             "RUST_LOG": "info", "METRICS": "off", **SETTINGS,
         }
         for name in ("TABLE_NAME", "ISSUER", "SIGNING_KEYS", "USER_TOKEN_ISSUER",
-                     "USER_TOKEN_AUDIENCE", "USER_TOKEN_HS256_SECRET", "ADMIN_CURSOR_SECRET"):
+                     "USER_TOKEN_AUDIENCE", "USER_TOKEN_HS256_SECRET", "ADMIN_CURSOR_SECRET",
+                     "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "PAGE_SESSION_SECRET"):
             self.env[name] = os.environ[name]
+        issuer = urllib.parse.urlsplit(os.environ["ISSUER"])
+        self.origin = f"{issuer.scheme}://{issuer.netloc}"  # what a browser sends as Origin
         self.people = json.loads(os.environ["SOAK_PEOPLE"])  # account -> user token
         self.guesser = os.environ["SOAK_GUESSER_TOKEN"]
         self.admin_token = os.environ["SOAK_ADMIN_TOKEN"]
@@ -414,7 +442,10 @@ class Soak:
                 continue
             ended = time.monotonic()
             status = response.get("statusCode", 0)
-            headers = response.get("headers") or {}
+            headers = dict(response.get("headers") or {})
+            if response.get("cookies"):
+                # API Gateway's payload 2.0 carries Set-Cookie values in a field of their own.
+                headers["set-cookie"] = response["cookies"]
             raw = response.get("body") or ""
             if response.get("isBase64Encoded"):
                 raw = base64.b64decode(raw).decode(errors="replace")
@@ -631,6 +662,116 @@ class Soak:
             with self.record.lock:
                 self.record.revoked_at.setdefault(grant, time.monotonic())
 
+    # -- the hosted page, as a browser uses it
+
+    def page_call(self, browser, operation, method, path, query=None, form=None):
+        """One request of `browser` to the page: its cookies in the event's own field (as API
+        Gateway hands them over), `Origin` on a form post; keeps the cookies it is given."""
+        event = bench.api_event(method, path, path, body=form, form=form is not None,
+                                query=query)
+        event["requestContext"]["http"]["sourceIp"] = browser.ip
+        if browser.cookies:
+            event["cookies"] = [f"{name}={value}" for name, value in browser.cookies.items()]
+        if method == "POST":
+            event["headers"]["origin"] = self.origin
+        status, headers, body = self.call(PAGE, operation, event, json_expected=False)
+        for cookie in headers.get("set-cookie", []):
+            pair, _, attributes = cookie.partition(";")
+            name, _, value = pair.partition("=")
+            if "max-age=0" in attributes.lower().replace(" ", ""):
+                browser.cookies.pop(name, None)
+            else:
+                browser.cookies[name] = value
+        location = next((v for k, v in headers.items() if k.lower() == "location"), None)
+        return status, location, body if isinstance(body, str) else ""
+
+    def page_sign_in(self, sub, ip):
+        """Signs `sub` in on the page: off to the provider, its login form, back to the
+        callback, then the code form. Returns the browser, with the form's CSRF token."""
+        browser = Browser(ip)
+        status, authorize, _ = self.page_call(browser, "page sign-in", "GET", "/device")
+        if status != 303 or not authorize:
+            return None
+        # The provider's login form (oidc-provider-mock takes any subject).
+        url = urllib.parse.urlsplit(authorize)
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        connection.request("POST", f"{url.path}?{url.query}",
+                           body=urllib.parse.urlencode({"sub": sub}),
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        answer = connection.getresponse()
+        answer.read()
+        back = answer.getheader("Location") or ""
+        connection.close()
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(back).query))
+        if "code" not in query:
+            self.record.fail(f"the provider's sign-in gave no code ({answer.status})")
+            return None
+        status, _, _ = self.page_call(browser, "page callback", "GET", "/device/callback",
+                                      query=query)
+        if status != 303:
+            return None
+        status, _, page = self.page_call(browser, "page code form", "GET", "/device")
+        browser.csrf = hidden(page, "csrf")
+        if status != 200 or not browser.csrf:
+            return None
+        self.record.count("page sign-ins")
+        return browser
+
+    def page_person(self, rng, index):
+        """A person who decides on the hosted page: signs in once, and again now and then."""
+        sub, ip = f"soak-page-{index}", f"203.0.113.{50 + index}"
+        browser = None
+        while time.monotonic() < self.stop_at:
+            try:
+                user_code, device_code = self.codes.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            time.sleep(rng.random() * 1.5)
+            if browser is None or rng.random() < 0.1:
+                browser = self.page_sign_in(sub, ip)
+                if browser is None:
+                    continue  # the code expires undecided
+            if rng.random() < 0.1:
+                wrong = user_code[:-1] + ("B" if user_code[-1] != "B" else "C")
+                self.page_call(browser, "page look-up", "POST", "/device",
+                               form={"user_code": wrong, "csrf": browser.csrf})
+                self.record.count("lookups")
+            if rng.random() < 0.12:
+                continue  # never decides: the code expires
+            status, _, page = self.page_call(browser, "page look-up", "POST", "/device", form={
+                "user_code": user_code.lower().replace("-", " "), "csrf": browser.csrf})
+            self.record.count("lookups")
+            record_id = hidden(page, "id")
+            if status != 200 or not record_id:
+                if status == 401:
+                    browser = None  # the session ended: sign in again
+                continue
+            approve = rng.random() < 0.85
+            status, _, _ = self.page_call(browser, "page decide", "POST", "/device/decide", form={
+                "decision": "approve" if approve else "deny", "id": record_id,
+                "csrf": browser.csrf})
+            if status == 200:
+                with self.record.lock:
+                    (self.record.approved_codes if approve else self.record.denied_codes).add(device_code)
+                    self.record.approved_at[device_code] = time.monotonic()
+                self.record.count("approvals" if approve else "denials")
+            if rng.random() < 0.15:
+                self.page_sign_out_a_device(rng, browser)
+
+    def page_sign_out_a_device(self, rng, browser):
+        """The page's device list, and one device signed out from it."""
+        status, _, page = self.page_call(browser, "page my devices", "GET", "/device/devices")
+        grants = re.findall(r'name="grant" value="([^"]+)"', page)
+        if status != 200 or not grants:
+            return
+        grant = rng.choice(grants)
+        status, _, _ = self.page_call(browser, "page sign a device out", "POST", "/device/devices",
+                                      form={"grant": grant, "csrf": browser.csrf})
+        self.record.count("revocations")
+        if status == 200:
+            with self.record.lock:
+                self.record.revoked_at.setdefault(grant, time.monotonic())
+
     def guess(self, rng):
         alphabet = "BCDFGHJKLMNPQRSTVWXZ"
         while time.monotonic() < self.stop_at:
@@ -716,7 +857,7 @@ class Soak:
         return False
 
     def killer(self, rng):
-        names = ["token", "device-authorization", "verify", "introspection", "admin"]
+        names = ["token", "device-authorization", "verify", PAGE, "introspection", "admin"]
         while time.monotonic() < self.stop_at:
             time.sleep(self.args.kill_every * (0.5 + rng.random()))
             self.pools[rng.choice(names)].kill_one(rng)
@@ -743,8 +884,8 @@ class Soak:
 
     def run(self):
         seconds = self.args.seconds
-        sizes = {"device-authorization": 2, "token": 3, "verify": 2, "introspection": 2, "admin": 1,
-                 "discovery": 1}
+        sizes = {"device-authorization": 2, "token": 3, "verify": 2, PAGE: 2, "introspection": 2,
+                 "admin": 1, "discovery": 1}
         self.pools = {name: Pool(name, n, self.start_instance) for name, n in sizes.items()}
         self.stop_at = time.monotonic() + seconds + 120  # actors' own end is set below
         doomed = self.create_doomed_client()
@@ -757,6 +898,8 @@ class Soak:
                   threading.Thread(target=self.bursts, args=(rng(),))]
         actors += [threading.Thread(target=self.person, args=(rng(), i))
                    for i in range(self.args.people)]
+        actors += [threading.Thread(target=self.page_person, args=(rng(), i))
+                   for i in range(self.args.page_people)]
         for actor in actors:
             actor.start()
         devices = []
@@ -821,7 +964,8 @@ class Soak:
         # answer was lost (a 503, an instance killed, a write the SDK gave up on) is known
         # only there.
         devices = {d["user_code"]["S"]: d for d in self.scan("DEVICE") if "user_code" in d}
-        people = {f"soak-{name}" for name in self.people}
+        people = {f"soak-{name}" for name in self.people} \
+            | {f"soak-page-{i}" for i in range(self.args.page_people)}
         with record.lock:
             for code, tokens in record.tokens_by_code.items():
                 user_code, client_id, expires_at = record.login_of[code]
@@ -889,7 +1033,7 @@ class Soak:
     def report(self, warm_rss, end_rss):
         record = self.record
         latency = {op: {"p50_ms": statistics.median(v) * 1000,
-                        "p99_ms": sorted(v)[max(0, int(len(v) * 0.99) - 1)] * 1000,
+                        "p99_ms": sorted(v)[max(0, -(-len(v) * 99 // 100) - 1)] * 1000,
                         "requests": len(v)}
                    for op, v in sorted(record.latency.items())}
         peak = {}
@@ -945,7 +1089,8 @@ def main():
     parser.add_argument("--kill-every", type=float, default=3.0,
                         help="seconds between instance kills, on average")
     parser.add_argument("--devices", type=int, default=12, help="devices signing in at once")
-    parser.add_argument("--people", type=int, default=4)
+    parser.add_argument("--people", type=int, default=4, help="people on the verification API")
+    parser.add_argument("--page-people", type=int, default=2, help="people on the hosted page")
     parser.add_argument("--json")
     args = parser.parse_args()
     ok = Soak(args).run()

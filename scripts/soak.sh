@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make soak` (SOAK_SECONDS=600 by default): the release binaries of the functions, several
 # instances each, through the benchmark's Lambda Runtime API stand-in, against a local
-# DynamoDB-compatible server behind a fault proxy, driven by simulated devices, people, a
+# DynamoDB-compatible server behind a fault proxy, driven by simulated devices, people (on the
+# verification API and on the hosted page, signing in at the local OpenID provider), a
 # guesser and an administrator; then the proof that nothing was lost or issued twice
 # (scripts/soak.py says what it checks). `scripts/soak.sh --quick` runs it for about 40
 # seconds on debug builds (make test does). SOAK_SEED=N replays a run. The report goes to
@@ -12,7 +13,8 @@ source scripts/lib.sh
 
 seconds=${SOAK_SECONDS:-600}
 ensure_venv
-functions=(-p device-authorization -p token -p verify -p admin -p introspection -p discovery)
+functions=(-p device-authorization -p token -p verify -p verification-page -p admin -p introspection
+  -p discovery)
 if [ "${1:-}" = "--quick" ]; then
   seconds=${SOAK_SECONDS:-40}
   cargo build --quiet "${functions[@]}"
@@ -25,6 +27,11 @@ fi
 cargo build --quiet -p xtask
 
 start_local_stack "soak-$$"
+# The hosted page's people sign in at the local OpenID provider.
+oidc_port=$(free_port)
+start_oidc_provider "$oidc_port"
+trap 'stop_moto; stop_oidc_provider' EXIT
+export OIDC_ISSUER="http://127.0.0.1:$oidc_port"
 export SOAK_SERVICE_SECRET=$DEMO_SERVICE_SECRET
 # User tokens (HS256): the people, the guesser and the administrator.
 people="{"
