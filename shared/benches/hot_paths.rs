@@ -55,6 +55,7 @@ fn approved_record(now: Timestamp) -> (DeviceAuthorization, Approval) {
         account_id: "account-1".into(),
         approved_at: now,
         session_id: None,
+        profile: Default::default(),
     };
     record.state = DeviceState::Approved(approval.clone());
     (record, approval)

@@ -72,7 +72,13 @@ pub struct TokenConfig {
     /// `CLIENT_CACHE_SECONDS` (0 to 60, default 5): how long an instance answers polls
     /// from a client record it read (see [`crate::Store::cached_client`]).
     pub client_cache: Duration,
+    /// `ID_TOKEN_LIFETIME_SECONDS` (60 to 3600, default 600): how long an ID token (the
+    /// `openid` scope) is valid. Short: a device reads it once, at sign-in.
+    pub id_token_lifetime: Duration,
 }
+
+/// An ID token's lifetime unless `ID_TOKEN_LIFETIME_SECONDS` says otherwise.
+pub const DEFAULT_ID_TOKEN_LIFETIME: Duration = Duration::from_secs(600);
 
 /// The verification API's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,6 +345,11 @@ impl FromEnv for TokenConfig {
             issuer,
             signing_keys,
             client_cache: env.client_cache()?,
+            id_token_lifetime: env.seconds(
+                "ID_TOKEN_LIFETIME_SECONDS",
+                DEFAULT_ID_TOKEN_LIFETIME,
+                60..=3600,
+            )?,
         })
     }
 }

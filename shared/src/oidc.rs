@@ -1,6 +1,10 @@
 //! Signing people in with the deployment's OpenID provider (OpenID Connect Core §3.1:
 //! authorization code flow with PKCE, `state` and `nonce`), on the `openidconnect` crate.
 //!
+//! The page asks the provider for `openid profile email`, and keeps the person's name and
+//! e-mail address from the ID token (or from the provider's UserInfo, when the ID token
+//! carries neither) for the devices they approve (see [`crate::domain::Profile`]).
+//!
 //! The provider's discovery document and keys are fetched on first use and cached per
 //! instance; when an ID token does not verify, they are fetched again (at most once a
 //! minute), so a provider's key rotation needs no restart.
@@ -9,14 +13,19 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
+use openidconnect::core::{
+    CoreClient, CoreGenderClaim, CoreIdTokenClaims, CoreProviderMetadata, CoreResponseType,
+    CoreUserInfoClaims,
+};
 use openidconnect::{
     AsyncHttpClient, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    HttpRequest, HttpResponse, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    EmptyAdditionalClaims, HttpRequest, HttpResponse, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
+use crate::domain::{EMAIL, PROFILE, Profile};
 use crate::outbound::{Outbound, OutboundError};
 
 /// The shortest time between two fetches of the provider's metadata after a failure.
@@ -55,6 +64,41 @@ pub enum OidcError {
     /// Wrong issuer, audience, nonce, signature, or expired.
     #[error("the ID token is not valid")]
     InvalidIdToken(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A person the provider signed in: their subject, and what it said about them.
+pub struct SignedIn {
+    pub subject: String,
+    pub profile: Profile,
+}
+
+/// The person's claims in an ID token or a UserInfo answer (both have OpenID Connect's
+/// standard claims).
+macro_rules! profile_of {
+    ($claims:expr, $auth_time:expr) => {
+        Profile::from_claims(
+            $claims
+                .name()
+                .and_then(|name| name.get(None))
+                .map(|name| name.as_str()),
+            $claims.preferred_username().map(|name| name.as_str()),
+            $claims.email().map(|email| email.as_str()),
+            $claims.email_verified(),
+            $auth_time,
+        )
+    };
+}
+
+fn id_token_profile(claims: &CoreIdTokenClaims) -> Profile {
+    let auth_time = claims
+        .auth_time()
+        .or(Some(claims.issue_time()))
+        .and_then(|at| u64::try_from(at.timestamp()).ok());
+    profile_of!(claims, auth_time)
+}
+
+fn userinfo_profile(claims: &CoreUserInfoClaims) -> Profile {
+    profile_of!(claims, None)
 }
 
 /// The page's relying party, built once per cold start.
@@ -134,6 +178,8 @@ impl RelyingParty {
                 CsrfToken::new_random,
                 Nonce::new_random,
             )
+            .add_scope(Scope::new(PROFILE.to_owned()))
+            .add_scope(Scope::new(EMAIL.to_owned()))
             .set_pkce_challenge(pkce_challenge)
             .url();
         Ok((
@@ -147,9 +193,9 @@ impl RelyingParty {
     }
 
     /// Exchanges the provider's `code` and verifies the ID token it returns (signature,
-    /// issuer, audience, expiry and the `nonce` of `challenge`); returns its subject. The
-    /// caller has already checked `state`.
-    pub async fn finish(&self, challenge: &Challenge, code: &str) -> Result<String, OidcError> {
+    /// issuer, audience, expiry and the `nonce` of `challenge`); returns its subject and
+    /// the person's claims. The caller has already checked `state`.
+    pub async fn finish(&self, challenge: &Challenge, code: &str) -> Result<SignedIn, OidcError> {
         let client = self.client(self.metadata(false).await?);
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -162,23 +208,49 @@ impl RelyingParty {
             .ok_or(OidcError::NoIdToken)?
             .clone();
         let nonce = Nonce::new(challenge.nonce.clone());
+        let read =
+            |claims: &CoreIdTokenClaims| (claims.subject().clone(), id_token_profile(claims));
         let verified = {
             let verifier = client.id_token_verifier();
-            id_token
-                .claims(&verifier, &nonce)
-                .map(|claims| claims.subject().as_str().to_owned())
+            id_token.claims(&verifier, &nonce).map(read)
         };
-        match verified {
-            Ok(subject) => Ok(subject),
+        let (subject, profile) = match verified {
+            Ok(read) => read,
             Err(first) => {
                 // Perhaps the provider rotated its keys: look once more, then give up.
                 let client = self.client(self.metadata(true).await?);
                 let verifier = client.id_token_verifier();
                 id_token
                     .claims(&verifier, &nonce)
-                    .map(|claims| claims.subject().as_str().to_owned())
-                    .map_err(|_| OidcError::InvalidIdToken(Box::new(first)))
+                    .map(read)
+                    .map_err(|_| OidcError::InvalidIdToken(Box::new(first)))?
             }
-        }
+        };
+        // A provider may keep the names and the address for UserInfo (OpenID Connect Core
+        // §5.4): ask it then. Without them the sign-in still stands.
+        let profile = if profile.lacks_claims() {
+            let asked = client
+                .user_info(response.access_token().clone(), Some(subject.clone()))
+                .ok()
+                .map(|request| {
+                    request.request_async::<EmptyAdditionalClaims, _, CoreGenderClaim>(&self.http)
+                });
+            match asked {
+                Some(request) => match request.await {
+                    Ok(claims) => profile.or(userinfo_profile(&claims)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the provider's UserInfo did not answer");
+                        profile
+                    }
+                },
+                None => profile,
+            }
+        } else {
+            profile
+        };
+        Ok(SignedIn {
+            subject: subject.as_str().to_owned(),
+            profile,
+        })
     }
 }

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bearer_secret;
 use crate::config::SecretKey;
+use crate::domain::Profile;
 use crate::oidc::Challenge;
 use crate::time::Timestamp;
 
@@ -25,6 +26,10 @@ pub struct Session {
     pub sid: String,
     /// Epoch seconds after which the cookie is refused, whatever the browser keeps.
     pub exp: u64,
+    /// What the provider said about the person (bounded claims), kept with an approval
+    /// for the device's ID token.
+    #[serde(default)]
+    pub profile: Profile,
 }
 
 /// A sign-in under way: what the page must check when the provider sends the person back.
@@ -169,6 +174,7 @@ mod tests {
             sub: "alice".into(),
             sid: new_sid(),
             exp,
+            profile: Default::default(),
         }
     }
 

@@ -1,4 +1,5 @@
-//! Access tokens: JWTs per RFC 9068, and the key set that signs them.
+//! Access tokens (JWTs per RFC 9068), ID tokens (OpenID Connect Core §2), and the key set
+//! that signs them both.
 //!
 //! The key set is one JSON document, read once per cold start (from configuration or a
 //! Secrets Manager secret):
@@ -28,6 +29,9 @@ use crate::time::Timestamp;
 
 /// RFC 9068 §2.1: the `typ` header of a JWT access token.
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+/// The `typ` header of an ID token (RFC 7519 §5.1): never mistaken for an access token,
+/// which must say `at+jwt`.
+pub const ID_TOKEN_TYPE: &str = "JWT";
 
 /// Why a key set could not be loaded or used. Never includes key material.
 #[derive(Debug, thiserror::Error)]
@@ -165,15 +169,97 @@ impl KeySet {
 
     /// Signs `claims` with the key `kid` of the set.
     pub fn sign_with(&self, kid: &str, claims: &AccessTokenClaims) -> Result<String, KeyError> {
-        let (kid, alg, key) = self
-            .keys
+        self.sign_jwt(kid, ACCESS_TOKEN_TYPE, claims)
+    }
+
+    /// Signs an ID token with the key `kid`, its `at_hash` made for `access_token` with
+    /// that key's hash (OpenID Connect Core §3.1.3.6).
+    pub fn sign_id_token(
+        &self,
+        kid: &str,
+        mut claims: IdTokenClaims,
+        access_token: &str,
+    ) -> Result<String, KeyError> {
+        let (_, alg, _) = self.key(kid)?;
+        claims.at_hash = at_hash(*alg, access_token);
+        self.sign_jwt(kid, ID_TOKEN_TYPE, &claims)
+    }
+
+    fn key(&self, kid: &str) -> Result<&(String, Algorithm, EncodingKey), KeyError> {
+        self.keys
             .iter()
             .find(|(k, _, _)| k == kid)
-            .ok_or(KeyError::NoActiveKey)?;
+            .ok_or(KeyError::NoActiveKey)
+    }
+
+    fn sign_jwt(&self, kid: &str, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
+        let (kid, alg, key) = self.key(kid)?;
         let mut header = Header::new(*alg);
-        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        header.typ = Some(typ.to_owned());
         header.kid = Some(kid.clone());
         jsonwebtoken::encode(&header, claims, key).map_err(|_| KeyError::Signing)
+    }
+}
+
+/// OpenID Connect Core §3.1.3.6: the left half of the access token's hash, with the hash
+/// of the signature's algorithm (SHA-256 for RS256 and ES256; SHA-512 for EdDSA, whose
+/// Ed25519 hashes with it), base64url.
+pub fn at_hash(alg: Algorithm, access_token: &str) -> String {
+    use sha2::Digest as _;
+    let digest = match alg {
+        Algorithm::EdDSA => sha2::Sha512::digest(access_token.as_bytes()).to_vec(),
+        _ => sha2::Sha256::digest(access_token.as_bytes()).to_vec(),
+    };
+    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+}
+
+/// The claims of an ID token a device gets with the `openid` scope (OpenID Connect Core
+/// §2, §3.1.3.3): about the person who approved, for the client. No `Debug`: it carries
+/// the person's claims.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdTokenClaims {
+    pub iss: String,
+    /// The same subject as the access token's.
+    pub sub: String,
+    /// The client id.
+    pub aud: String,
+    pub exp: u64,
+    pub iat: u64,
+    /// When the person signed in at their identity provider (else when they approved).
+    pub auth_time: u64,
+    /// The grant: the same `sid` as the access tokens'.
+    pub sid: String,
+    /// Filled in when signed, for the access token it comes with.
+    pub at_hash: String,
+    /// What the scopes allow of the person's claims (`name`, `email`, ...).
+    #[serde(flatten)]
+    pub person: serde_json::Map<String, serde_json::Value>,
+}
+
+impl IdTokenClaims {
+    /// The claims of the ID token `grant` yields at `now` for `scope`, valid `lifetime`.
+    pub fn for_grant(
+        issuer: &str,
+        grant: &Grant,
+        scope: &ScopeSet,
+        lifetime: Duration,
+        now: Timestamp,
+    ) -> Self {
+        let iat = now.as_secs();
+        Self {
+            iss: issuer.to_owned(),
+            sub: grant.account_id.clone(),
+            aud: grant.client_id.as_str().to_owned(),
+            exp: iat + lifetime.as_secs(),
+            iat,
+            auth_time: grant
+                .profile
+                .auth_time
+                .unwrap_or_else(|| grant.approved_at.as_secs()),
+            sid: grant.id.as_str().to_owned(),
+            at_hash: String::new(),
+            person: grant.profile.claims_for(scope),
+        }
     }
 }
 
@@ -265,6 +351,7 @@ pub(crate) mod tests {
             account_id: "acct-42".into(),
             approved_at: now,
             session_id: None,
+            profile: Default::default(),
         };
         Grant::from_login(GrantId::generate(), &record, &approval, now)
     }

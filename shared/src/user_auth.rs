@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use tokio::sync::RwLock;
 
 use crate::config::{UserTokenAlgorithm, UserTokenConfig, UserTokenKey};
+use crate::domain::Profile;
 use crate::outbound::{Outbound, OutboundError};
 
 /// Clock skew tolerated on `exp` and `nbf`.
@@ -29,6 +30,9 @@ pub struct User {
     pub account_id: String,
     /// The configured permissions claim: an array of strings, or a space-separated string.
     pub permissions: Vec<String>,
+    /// The person's claims the token carries (`name`, `email`, ...; `auth_time`, else
+    /// `iat`): what a device that asked for `profile` or `email` is told.
+    pub profile: Profile,
 }
 
 impl User {
@@ -206,6 +210,7 @@ impl UserTokenVerifier {
         Ok(User {
             account_id,
             permissions,
+            profile: Profile::from_json(&claims),
         })
     }
 

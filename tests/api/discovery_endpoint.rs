@@ -10,7 +10,41 @@ async fn metadata_is_served_at_both_well_known_locations() {
     let oauth = discovery::handle(&app, get("/.well-known/oauth-authorization-server")).await;
     let oidc = discovery::handle(&app, get("/.well-known/openid-configuration")).await;
     assert_eq!(oauth.status(), 200);
-    assert_eq!(json(&oauth), json(&oidc));
+    // The OpenID Connect document is RFC 8414's plus OpenID Connect Discovery's fields.
+    let openid_only = [
+        "userinfo_endpoint",
+        "id_token_signing_alg_values_supported",
+        "subject_types_supported",
+        "claims_supported",
+    ];
+    let mut plain = json(&oidc);
+    for field in openid_only {
+        assert!(json(&oauth).get(field).is_none(), "{field}");
+        plain.as_object_mut().unwrap().remove(field).expect(field);
+    }
+    assert_eq!(json(&oauth), plain);
+    let o = json(&oidc);
+    assert_eq!(
+        o["userinfo_endpoint"],
+        format!("{ISSUER}/oauth2/v1/userinfo")
+    );
+    assert!(
+        o["id_token_signing_alg_values_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"RS256".into()),
+        "OpenID Connect Discovery §3 requires RS256"
+    );
+    assert_eq!(o["subject_types_supported"], serde_json::json!(["public"]));
+    for claim in ["sub", "auth_time", "name", "email", "email_verified"] {
+        assert!(
+            o["claims_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&claim.into()),
+            "{claim}"
+        );
+    }
     assert_eq!(
         oauth.headers()[header::CACHE_CONTROL],
         "public, max-age=3600"
@@ -49,7 +83,11 @@ async fn metadata_is_served_at_both_well_known_locations() {
         serde_json::json!(["none", "client_secret_basic", "client_secret_post"])
     );
     assert!(m["response_types_supported"].is_array());
-    assert!(m.get("scopes_supported").is_none(), "only when configured");
+    assert_eq!(
+        m["scopes_supported"],
+        serde_json::json!(["openid", "profile", "email", "offline_access"]),
+        "the scopes every deployment has"
+    );
 }
 
 #[tokio::test]
@@ -63,7 +101,14 @@ async fn configured_scopes_are_advertised() {
     .await;
     assert_eq!(
         json(&response)["scopes_supported"],
-        serde_json::json!(["read", "write"])
+        serde_json::json!([
+            "read",
+            "write",
+            "openid",
+            "profile",
+            "email",
+            "offline_access"
+        ])
     );
 }
 

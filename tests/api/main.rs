@@ -9,6 +9,7 @@ mod discovery_endpoint;
 mod faults;
 mod grants;
 mod house;
+mod openid;
 mod permissions;
 mod signed_out;
 mod template_options;

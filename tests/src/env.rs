@@ -270,6 +270,7 @@ impl TestEnv {
             account_id: account.to_owned(),
             approved_at: SystemClock.now(),
             session_id: Some("test-session".into()),
+            profile: Default::default(),
         };
         let outcome = self
             .store()

@@ -27,6 +27,9 @@ pub struct Misbehaviour {
 struct State {
     subject: Option<String>,
     misbehaviour: Misbehaviour,
+    /// Claims about the person: in the ID token, or (`userinfo_only`) only at UserInfo.
+    person: serde_json::Map<String, serde_json::Value>,
+    userinfo_only: bool,
     /// code -> (client_id, nonce, code_challenge, subject)
     codes: HashMap<String, (String, String, String, String)>,
 }
@@ -73,6 +76,14 @@ impl TestProvider {
         self.state.lock().unwrap().subject = Some(subject.to_owned());
     }
 
+    /// What the provider says about the person from now on (`name`, `email`, ...): in
+    /// its ID tokens, or only at its UserInfo endpoint (`userinfo_only`).
+    pub fn describe_person(&self, claims: serde_json::Value, userinfo_only: bool) {
+        let mut state = self.state.lock().unwrap();
+        state.person = claims.as_object().cloned().unwrap_or_default();
+        state.userinfo_only = userinfo_only;
+    }
+
     /// Makes the following ID tokens wrong in these ways.
     pub fn misbehave(&self, misbehaviour: Misbehaviour) {
         self.state.lock().unwrap().misbehaviour = misbehaviour;
@@ -92,6 +103,7 @@ impl TestProvider {
                 "authorization_endpoint": format!("{}/authorize", self.issuer),
                 "token_endpoint": format!("{}/token", self.issuer),
                 "jwks_uri": format!("{}/jwks", self.issuer),
+                "userinfo_endpoint": format!("{}/userinfo", self.issuer),
                 "response_types_supported": ["code"],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"],
@@ -104,6 +116,7 @@ impl TestProvider {
             }
             "/authorize" => self.authorize(&query),
             "/token" => self.token(&parse(&body)),
+            "/userinfo" => self.userinfo(&parts.headers),
             _ => status(404, "{}"),
         }
     }
@@ -152,7 +165,7 @@ impl TestProvider {
         }
         let wrong = state.misbehaviour.clone();
         let now = unix_now();
-        let claims = serde_json::json!({
+        let mut claims = serde_json::json!({
             "iss": if wrong.wrong_issuer { "https://elsewhere.example".to_owned() } else { self.issuer.clone() },
             "sub": subject,
             "aud": if wrong.wrong_audience { "another-client".to_owned() } else { client_id },
@@ -160,6 +173,11 @@ impl TestProvider {
             "exp": if wrong.expired { now - 600 } else { now + 300 },
             "nonce": if wrong.wrong_nonce { "not-the-nonce".to_owned() } else { nonce },
         });
+        if !state.userinfo_only {
+            for (name, value) in &state.person {
+                claims[name] = value.clone();
+            }
+        }
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         header.kid = Some("provider-key".to_owned());
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(TEST_RSA_PEM.as_bytes()).expect("a key");
@@ -170,6 +188,22 @@ impl TestProvider {
             "expires_in": 300,
             "id_token": id_token,
         }))
+    }
+
+    /// UserInfo (OpenID Connect Core §5.3), for the access token the token endpoint gave.
+    fn userinfo(&self, headers: &hyper::HeaderMap) -> Response {
+        let authorized = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("bearer provider-access-token"));
+        if !authorized {
+            return status(401, r#"{"error":"invalid_token"}"#);
+        }
+        let state = self.state.lock().unwrap();
+        let mut claims = state.person.clone();
+        let subject = state.subject.clone().unwrap_or_else(|| "alice".to_owned());
+        claims.insert("sub".to_owned(), subject.into());
+        json(&serde_json::Value::Object(claims))
     }
 }
 

@@ -94,7 +94,7 @@ impl Apps {
         let response = match path.as_str() {
             "/oauth2/v1/device" => device_authorization::handle(&self.device, request).await,
             "/oauth2/v1/token" => token::handle(&self.token, request).await,
-            "/oauth2/v1/revoke" | "/oauth2/v1/introspect" => {
+            "/oauth2/v1/revoke" | "/oauth2/v1/introspect" | "/oauth2/v1/userinfo" => {
                 introspection::handle(&self.introspection, request).await
             }
             p if p.starts_with("/v2/oidc/device_authorization/")

@@ -426,6 +426,7 @@ pub fn model(profile: &Profile) -> Load {
             account_id: account.clone(),
             approved_at: now.plus(Duration::from_secs(20)),
             session_id: Some("s-0123456789abcdef".into()),
+            profile: Default::default(),
         };
         let mut approved = polled.clone();
         approved.state = device_flow::domain::DeviceState::Approved(approval.clone());

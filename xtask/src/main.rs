@@ -96,7 +96,7 @@ fn print_env() -> Result<(), String> {
 }
 
 /// The demo clients of the local stack: a public one and a confidential one, both allowed
-/// the device and refresh grants and `read write offline_access`, and `demo-api`, a
+/// the device and refresh grants and `openid profile email read write offline_access`, and `demo-api`, a
 /// resource server that may introspect access tokens of the local audience (`audience`).
 fn demo_clients(audience: &str) -> Result<Vec<NewClient>, String> {
     let client = |id: &str, name: &str, confidential: bool| {
@@ -105,7 +105,7 @@ fn demo_clients(audience: &str) -> Result<Vec<NewClient>, String> {
             name: ClientName::parse(name).map_err(|e| e.to_string())?,
             confidential,
             allowed_grants: vec![GrantType::DeviceCode, GrantType::RefreshToken],
-            allowed_scopes: ScopeSet::parse("read write offline_access")
+            allowed_scopes: ScopeSet::parse("openid profile email read write offline_access")
                 .map_err(|e| e.to_string())?,
             overrides: Default::default(),
             resource_server_audiences: Vec::new(),
@@ -485,6 +485,7 @@ async fn decide(args: &[String], approve: bool) -> Result<(), String> {
             account_id: account.clone(),
             approved_at: now,
             session_id: None,
+            profile: Default::default(),
         };
         store.approve(&id, &approval, now).await
     } else {

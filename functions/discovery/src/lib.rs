@@ -1,5 +1,6 @@
-//! Discovery: the authorization server metadata (RFC 8414), also served at the
-//! OpenID Connect location that clients look at first, and the JWKS (RFC 7517).
+//! Discovery: the authorization server metadata (RFC 8414); the same with OpenID Connect
+//! Discovery 1.0's fields (UserInfo, ID token algorithms, subject types, claims) at the
+//! OpenID Connect location that clients look at first; and the JWKS (RFC 7517).
 //!
 //! The metadata is fixed per deployment and rendered once per cold start. The JWKS is
 //! what the token function published to the table at its own cold start: this function
@@ -47,9 +48,24 @@ struct Metadata<'a> {
     /// Introspection is for resource servers: confidential clients only.
     introspection_endpoint_auth_methods_supported: [&'static str; 2],
     response_types_supported: [&'static str; 1],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scopes_supported: Option<Vec<&'a str>>,
+    scopes_supported: Vec<&'a str>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    openid: Option<OpenIdMetadata<'a>>,
 }
+
+/// OpenID Connect Discovery 1.0 §3's fields beyond RFC 8414's.
+#[derive(Debug, Clone, Serialize)]
+struct OpenIdMetadata<'a> {
+    userinfo_endpoint: String,
+    /// What the key set may sign with; a client checks the `alg` of each ID token against
+    /// this list (and its `kid` against the JWKS).
+    id_token_signing_alg_values_supported: [&'a str; 3],
+    subject_types_supported: [&'a str; 1],
+    claims_supported: [&'a str; 12],
+}
+
+/// The scopes every deployment has: OpenID Connect's, and the refresh tokens'.
+const BUILT_IN_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 /// The AWS permissions this function needs, no more: the deployment template grants exactly these,
 /// and the tests check that the code uses each of them. Reads the published JWKS.
@@ -66,6 +82,7 @@ pub const PERMISSIONS: Permissions = Permissions {
 pub struct App {
     store: Store,
     metadata: String,
+    openid_configuration: String,
     /// The key set as last read, and when.
     jwks: Mutex<Option<(Instant, String)>>,
 }
@@ -73,7 +90,17 @@ pub struct App {
 impl App {
     pub fn new(config: &DiscoveryConfig, store: Store) -> Self {
         let issuer = config.issuer.as_str();
-        let metadata = Metadata {
+        let mut scopes: Vec<&str> = config
+            .scopes_supported
+            .as_deref()
+            .map(|s| s.split(' ').collect())
+            .unwrap_or_default();
+        for scope in BUILT_IN_SCOPES {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        let mut metadata = Metadata {
             issuer,
             device_authorization_endpoint: format!("{issuer}/oauth2/v1/device"),
             token_endpoint: format!("{issuer}/oauth2/v1/token"),
@@ -97,14 +124,33 @@ impl App {
             ],
             // The IDCS-style `response_type=device_code` of the device endpoint.
             response_types_supported: ["device_code"],
-            scopes_supported: config
-                .scopes_supported
-                .as_deref()
-                .map(|s| s.split(' ').collect()),
+            scopes_supported: scopes,
+            openid: None,
         };
+        let oauth = serde_json::to_string(&metadata).unwrap_or_default();
+        metadata.openid = Some(OpenIdMetadata {
+            userinfo_endpoint: format!("{issuer}/oauth2/v1/userinfo"),
+            id_token_signing_alg_values_supported: ["RS256", "ES256", "EdDSA"],
+            subject_types_supported: ["public"],
+            claims_supported: [
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "sid",
+                "at_hash",
+                "name",
+                "preferred_username",
+                "email",
+                "email_verified",
+            ],
+        });
         Self {
             store,
-            metadata: serde_json::to_string(&metadata).unwrap_or_default(),
+            metadata: oauth,
+            openid_configuration: serde_json::to_string(&metadata).unwrap_or_default(),
             jwks: Mutex::new(None),
         }
     }
@@ -138,8 +184,14 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
     if request.method() != Method::GET {
         return not_found();
     }
-    if METADATA_PATHS.contains(&path) {
+    if path == METADATA_PATHS[0] {
         return cacheable(Body::from(app.metadata.clone()), METADATA_MAX_AGE);
+    }
+    if path == METADATA_PATHS[1] {
+        return cacheable(
+            Body::from(app.openid_configuration.clone()),
+            METADATA_MAX_AGE,
+        );
     }
     if path == JWKS_PATH {
         return match app.jwks().await {

@@ -103,7 +103,7 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
             };
             let callback = page::callback(&query);
             match finish_sign_in(&app.provider, &login.challenge, callback).await {
-                Ok(sub) => page::signed_in(&app.site, &login, sub, now),
+                Ok(signed_in) => page::signed_in(&app.site, &login, signed_in, now),
                 Err(e) => {
                     let clear = app.site.login_cookie::<Login>(None);
                     page::with_cookies(page::sign_in_refused(&app.site, e), &[clear])
@@ -138,6 +138,7 @@ fn user(session: &Session) -> User {
     User {
         account_id: session.sub.clone(),
         permissions: Vec::new(),
+        profile: session.profile.clone(),
     }
 }
 

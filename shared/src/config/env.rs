@@ -45,6 +45,7 @@ pub const VARIABLES: &[&str] = &[
     setting_variable(Setting::RefreshTokenAbsoluteLifetime),
     "RECORD_RETENTION_SECONDS",
     "ACCESS_TOKEN_AUDIENCE",
+    "ID_TOKEN_LIFETIME_SECONDS",
     "SIGNING_KEYS",
     "SIGNING_KEYS_SECRET_ID",
     "SCOPES_SUPPORTED",

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{
-    ClientGeneration, ClientId, ClientKind, DeviceAuthorizationId, GrantId, OAuthClient,
+    ClientGeneration, ClientId, ClientKind, DeviceAuthorizationId, GrantId, OAuthClient, Profile,
     RefreshPolicy, ScopeSet, UserCode,
 };
 use crate::time::Timestamp;
@@ -147,6 +147,8 @@ pub struct Approval {
     pub approved_at: Timestamp,
     /// The `sessionId` the verification page sent, when it sent one.
     pub session_id: Option<String>,
+    /// What the person's identity provider said about them, for the device's ID token.
+    pub profile: Profile,
 }
 
 /// What a record is, as seen at a given instant: the stored state plus derived expiry.
@@ -348,6 +350,7 @@ mod tests {
             account_id: "u".into(),
             approved_at: t0,
             session_id: None,
+            profile: Default::default(),
         };
         let mut r = record(t0);
         let id = r.client_id.clone();
@@ -401,6 +404,7 @@ mod tests {
             account_id: "u1".into(),
             approved_at: now,
             session_id: None,
+            profile: Default::default(),
         };
         let mut r = record(now);
         r.state = DeviceState::Approved(approval.clone());

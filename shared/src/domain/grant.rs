@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::{
     Approval, ClientGeneration, ClientId, DeviceAuthorization, DeviceAuthorizationId,
-    DeviceDetails, ScopeSet,
+    DeviceDetails, Profile, ScopeSet,
 };
 use crate::bearer_secret;
 use crate::time::Timestamp;
@@ -222,6 +222,10 @@ pub struct Grant {
     pub access_token_lifetime: Duration,
     /// `Some` when the grant has refresh tokens.
     pub refresh: Option<RefreshPolicy>,
+    /// The approving person's claims, for ID tokens and UserInfo (never access tokens).
+    pub profile: Profile,
+    /// When the person approved: an ID token's `auth_time` when their provider gave none.
+    pub approved_at: Timestamp,
     pub created_at: Timestamp,
     pub last_used_at: Timestamp,
     /// Nothing of the grant works from this instant on: the last access token's expiry,
@@ -251,6 +255,8 @@ impl Grant {
             public_client: record.public_client,
             access_token_lifetime: record.access_token_lifetime,
             refresh: record.refresh,
+            profile: approval.profile.clone(),
+            approved_at: approval.approved_at,
             created_at: now,
             last_used_at: now,
             expires_at: now.plus(record.access_token_lifetime),
@@ -361,6 +367,7 @@ mod tests {
             account_id: "acct".into(),
             approved_at: at(10),
             session_id: None,
+            profile: Default::default(),
         };
         record.state = DeviceState::Approved(approval.clone());
         Grant::from_login(GrantId::generate(), &record, &approval, at(100))

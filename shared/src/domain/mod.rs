@@ -4,6 +4,7 @@ mod client;
 mod device_authorization;
 mod device_code;
 mod grant;
+mod profile;
 mod scope;
 pub mod user_code;
 
@@ -25,5 +26,6 @@ pub use grant::{
     OFFLINE_ACCESS, REPLAY_GRACE, RefreshDecision, RefreshPolicy, RefreshRecord, RefreshToken,
     RefreshTokenHash, Revocation, RevokeReason, decide_refresh,
 };
+pub use profile::{EMAIL, MAX_CLAIM_LEN, OPENID, PROFILE, Profile};
 pub use scope::{ScopeError, ScopeSet, ScopeToken};
 pub use user_code::{UserCode, UserCodeError};

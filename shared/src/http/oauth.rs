@@ -17,6 +17,7 @@ use crate::usecase::introspection::{ActiveToken, TokenRequestError};
 use crate::usecase::issue_device_code::{IssueError, Issued};
 use crate::usecase::poll::{IssuedToken, PollError};
 use crate::usecase::refresh::RefreshError;
+use crate::usecase::userinfo::{UserInfo, UserInfoError};
 
 /// RFC 6749 §5.2 and RFC 8628 §3.5 error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,10 @@ pub enum OAuthErrorCode {
     ServerError,
     /// The server is briefly unable to answer (RFC 6749 §4.1.2.1). 503.
     TemporarilyUnavailable,
+    /// A protected resource's: the access token is not valid (RFC 6750 §3.1). 401.
+    InvalidToken,
+    /// A protected resource's: the token lacks a scope it needs (RFC 6750 §3.1). 403.
+    InsufficientScope,
 }
 
 impl OAuthErrorCode {
@@ -63,12 +68,15 @@ impl OAuthErrorCode {
             Self::ExpiredToken => "expired_token",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
         }
     }
 
     pub fn status(self) -> StatusCode {
         match self {
-            Self::InvalidClient => StatusCode::UNAUTHORIZED,
+            Self::InvalidClient | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope => StatusCode::FORBIDDEN,
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
@@ -90,6 +98,17 @@ pub struct OAuthError {
     pub retry_after: Option<u32>,
     /// The polling interval now in force, sent with `slow_down` (RFC 8628 §3.5).
     pub interval: Option<u64>,
+    /// A protected resource's answer carries RFC 6750 §3's `WWW-Authenticate: Bearer`.
+    pub bearer_challenge: Option<BearerChallenge>,
+}
+
+/// RFC 6750 §3: how a protected resource challenges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerChallenge {
+    /// The request had no token: the challenge names no error (§3.1).
+    NoToken,
+    /// The challenge names the error code (and, for `insufficient_scope`, the scope).
+    Error,
 }
 
 impl OAuthError {
@@ -100,7 +119,13 @@ impl OAuthError {
             basic_challenge: false,
             retry_after: None,
             interval: None,
+            bearer_challenge: None,
         }
+    }
+
+    pub fn with_bearer_challenge(mut self, challenge: BearerChallenge) -> Self {
+        self.bearer_challenge = Some(challenge);
+        self
     }
 
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
@@ -173,6 +198,21 @@ impl OAuthError {
         }
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(challenge) = self.bearer_challenge {
+            let value = match (challenge, self.code) {
+                (BearerChallenge::NoToken, _) => "Bearer realm=\"device-flow\"".to_owned(),
+                (BearerChallenge::Error, OAuthErrorCode::InsufficientScope) => format!(
+                    "Bearer realm=\"device-flow\", error=\"insufficient_scope\", scope=\"{}\"",
+                    crate::domain::OPENID
+                ),
+                (BearerChallenge::Error, code) => {
+                    format!("Bearer realm=\"device-flow\", error=\"{}\"", code.as_str())
+                }
+            };
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(header::WWW_AUTHENTICATE, value);
+            }
         }
         response
     }
@@ -288,7 +328,34 @@ pub fn device_authorization_response(issued: &Issued, verification_uri: &str) ->
     ))
 }
 
-/// The RFC 6749 §5.1 response.
+impl From<UserInfoError> for OAuthError {
+    fn from(error: UserInfoError) -> Self {
+        let description = error.to_string();
+        match error {
+            UserInfoError::NoToken => Self::new(OAuthErrorCode::InvalidToken, description)
+                .with_bearer_challenge(BearerChallenge::NoToken),
+            UserInfoError::InvalidRequest(_) => {
+                Self::invalid_request(description).with_bearer_challenge(BearerChallenge::Error)
+            }
+            UserInfoError::InvalidToken => Self::new(OAuthErrorCode::InvalidToken, description)
+                .with_bearer_challenge(BearerChallenge::Error),
+            UserInfoError::InsufficientScope => {
+                Self::new(OAuthErrorCode::InsufficientScope, description)
+                    .with_bearer_challenge(BearerChallenge::Error)
+            }
+            UserInfoError::Internal(e) => e.into(),
+        }
+    }
+}
+
+/// UserInfo's answer (OpenID Connect Core §5.3.2): `sub` and the claims.
+pub fn userinfo_response(info: UserInfo) -> Response<Body> {
+    let mut claims = info.claims;
+    claims.insert("sub".to_owned(), serde_json::Value::String(info.sub));
+    no_store(json_response(StatusCode::OK, &claims))
+}
+
+/// The RFC 6749 §5.1 response (with OpenID Connect Core §3.1.3.3's `id_token`).
 pub fn token_response(token: &IssuedToken) -> Response<Body> {
     /// No `Debug`: it holds the token.
     #[derive(Serialize)]
@@ -300,6 +367,8 @@ pub fn token_response(token: &IssuedToken) -> Response<Body> {
         scope: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         refresh_token: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id_token: Option<&'a str>,
     }
     no_store(json_response(
         StatusCode::OK,
@@ -309,6 +378,7 @@ pub fn token_response(token: &IssuedToken) -> Response<Body> {
             expires_in: token.expires_in.as_secs(),
             scope: token.scope.as_deref(),
             refresh_token: token.refresh_token.as_ref().map(|t| t.expose()),
+            id_token: token.id_token.as_deref(),
         },
     ))
 }

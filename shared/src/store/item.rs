@@ -16,7 +16,7 @@ use super::table::{
 use crate::domain::{
     Approval, ClientGeneration, ClientId, ClientKind, ClientOverrides, Deletion, DeletionPhase,
     DeviceAuthorization, DeviceAuthorizationId, DeviceDetails, DeviceState, Grant, GrantId,
-    GrantType, OAuthClient, RefreshPolicy, RefreshRecord, RefreshTokenHash, Revocation,
+    GrantType, OAuthClient, Profile, RefreshPolicy, RefreshRecord, RefreshTokenHash, Revocation,
     RevokeReason, ScopeSet, SecretHash, Setting, Status, UserCode,
 };
 use crate::time::Timestamp;
@@ -52,6 +52,9 @@ pub mod attr {
     pub const APPROVED_BY: &str = "approved_by_account_id";
     pub const APPROVED_AT: &str = "approved_at";
     pub const SESSION_ID: &str = "session_id";
+    /// The approving person's claims (OpenID Connect), compact JSON: on an approved
+    /// record and on its grant.
+    pub const PROFILE: &str = "profile";
     pub const DENIED_AT: &str = "denied_at";
     pub const CONSUMED_AT: &str = "consumed_at";
     pub const DEVICE_AUTHORIZATION_ID: &str = "device_authorization_id";
@@ -352,6 +355,9 @@ pub fn device_to_item(record: &DeviceAuthorization, retention: Duration) -> Item
         if let Some(session) = &approval.session_id {
             put(attr::SESSION_ID, s(session.clone()));
         }
+        if let Some(profile) = approval.profile.to_stored() {
+            put(attr::PROFILE, s(profile));
+        }
     }
     put(
         TTL_ATTRIBUTE,
@@ -376,6 +382,7 @@ pub fn device_from_item(item: &Item) -> Result<DeviceAuthorization, StoreError> 
             account_id: r.string(attr::APPROVED_BY)?.to_owned(),
             approved_at: r.time(attr::APPROVED_AT)?,
             session_id: r.opt_string(attr::SESSION_ID)?.map(str::to_owned),
+            profile: r.profile()?,
         })
     };
     let state = match Status::parse(r.string(attr::STATUS)?) {
@@ -457,6 +464,10 @@ pub fn grant_to_item(grant: &Grant, retention: Duration) -> Item {
         put(attr::REFRESH_IDLE, n(policy.idle.as_secs()));
         put(attr::REFRESH_ABSOLUTE, n(policy.absolute.as_secs()));
     }
+    if let Some(profile) = grant.profile.to_stored() {
+        put(attr::PROFILE, s(profile));
+    }
+    put(attr::APPROVED_AT, time(grant.approved_at));
     put(attr::CREATED_AT, time(grant.created_at));
     put(attr::LAST_USED_AT, time(grant.last_used_at));
     put(attr::EXPIRES_AT, time(grant.expires_at));
@@ -517,6 +528,12 @@ pub fn grant_from_item(item: &Item) -> Result<Grant, StoreError> {
         public_client: r.boolean(attr::PUBLIC_CLIENT)?,
         access_token_lifetime: Duration::from_secs(r.number(attr::ACCESS_TOKEN_LIFETIME)?),
         refresh: r.refresh_policy()?,
+        profile: r.profile()?,
+        // Grants written before approvals were kept on them: their creation is close.
+        approved_at: match r.opt_time(attr::APPROVED_AT)? {
+            Some(at) => at,
+            None => r.time(attr::CREATED_AT)?,
+        },
         created_at: r.time(attr::CREATED_AT)?,
         last_used_at: r.time(attr::LAST_USED_AT)?,
         expires_at: r.time(attr::EXPIRES_AT)?,
@@ -649,6 +666,14 @@ impl Reader<'_> {
 
     fn grant_id(&self, name: &'static str) -> Result<GrantId, StoreError> {
         self.opt_grant_id(name)?.ok_or(StoreError::Corrupt(name))
+    }
+
+    /// The person's claims: empty when none were kept.
+    fn profile(&self) -> Result<Profile, StoreError> {
+        match self.opt_string(attr::PROFILE)? {
+            Some(json) => Profile::from_stored(json).ok_or(StoreError::Corrupt(attr::PROFILE)),
+            None => Ok(Profile::default()),
+        }
     }
 
     fn refresh_policy(&self) -> Result<Option<RefreshPolicy>, StoreError> {

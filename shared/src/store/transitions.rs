@@ -348,6 +348,12 @@ impl Store {
                 .expression_attribute_names("#session", attr::SESSION_ID)
                 .expression_attribute_values(":session", s(session));
         }
+        if let Some(profile) = approval.profile.to_stored() {
+            expression.push_str(", #profile = :profile");
+            request = request
+                .expression_attribute_names("#profile", attr::PROFILE)
+                .expression_attribute_values(":profile", s(&profile));
+        }
         let request = request.update_expression(expression);
         self.decide_pending(request, id, now).await
     }

@@ -116,6 +116,7 @@ pub async fn decide(
                     account_id: user.account_id.clone(),
                     approved_at: now,
                     session_id,
+                    profile: user.profile.clone(),
                 };
                 store.approve(id, &approval, now).await
             }

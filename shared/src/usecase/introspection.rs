@@ -88,7 +88,7 @@ impl AccessTokens {
 
     /// The claims of `token` if it is an access token this deployment signed, whether or
     /// not it has expired (the caller compares `exp` with its clock).
-    async fn verify(
+    pub(crate) async fn verify(
         &self,
         store: &Store,
         token: &str,

@@ -18,6 +18,7 @@ pub mod poll;
 pub mod refresh;
 pub mod sign_in;
 pub mod signing_keys;
+pub mod userinfo;
 
 pub use page_token::{ListPage, PageSize, PageTokens};
 

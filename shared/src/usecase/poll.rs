@@ -17,7 +17,7 @@ use crate::domain::{
     GrantType, PollDecision, REPLAY_GRACE, RefreshRecord, RefreshToken, RevokeReason, decide_poll,
 };
 
-use super::signing_keys::TokenMinter;
+use super::signing_keys::{Minted, TokenMinter};
 use crate::store::{ClientCheck, ConsumeOutcome, Owner, PollWrite, RevokeOutcome, Store};
 use crate::time::{Clock, Timestamp};
 
@@ -53,6 +53,20 @@ pub struct IssuedToken {
     pub scope: Option<String>,
     /// When the grant has refresh tokens: the new one (the only copy).
     pub refresh_token: Option<RefreshToken>,
+    /// With the `openid` scope: the ID token about the person who approved.
+    pub id_token: Option<String>,
+}
+
+impl IssuedToken {
+    pub fn new(minted: Minted, refresh_token: Option<RefreshToken>) -> Self {
+        Self {
+            access_token: minted.access_token,
+            expires_in: minted.claims.lifetime(),
+            scope: minted.claims.scope,
+            refresh_token,
+            id_token: minted.id_token,
+        }
+    }
 }
 
 /// Every answer but a token (RFC 8628 §3.5, RFC 6749 §5.2).
@@ -350,18 +364,14 @@ async fn exchange(
         ConsumeOutcome::ClientGone => return Err(PollError::ClientGone),
     }
     tracing::Span::current().record("grant_id", grant.id.as_str());
-    let (access_token, claims, kid) = tokens
+    let minted = tokens
         .mint(&grant, &grant.scope, now)
         .context("signing the access token failed")?;
     tracing::info!(
-        kid,
+        kid = minted.kid,
         refresh_token = refresh_token.is_some(),
+        id_token = minted.id_token.is_some(),
         "access token issued"
     );
-    Ok(IssuedToken {
-        access_token,
-        expires_in: claims.lifetime(),
-        scope: claims.scope,
-        refresh_token,
-    })
+    Ok(IssuedToken::new(minted, refresh_token))
 }

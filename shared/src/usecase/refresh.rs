@@ -185,16 +185,15 @@ pub async fn refresh(
             RotateOutcome::GrantGone => return Err(RefreshError::InvalidGrant),
             RotateOutcome::Conflict => return Err(RefreshError::Busy),
         }
-        let (access_token, claims, kid) = tokens
+        let minted = tokens
             .mint(&grant, &scope, now)
             .context("signing the access token failed")?;
-        tracing::info!(kid, "tokens refreshed");
-        Ok(IssuedToken {
-            access_token,
-            expires_in: claims.lifetime(),
-            scope: claims.scope,
-            refresh_token: Some(new_token),
-        })
+        tracing::info!(
+            kid = minted.kid,
+            id_token = minted.id_token.is_some(),
+            "tokens refreshed"
+        );
+        Ok(IssuedToken::new(minted, Some(new_token)))
     })
     .await
 }

@@ -3,7 +3,7 @@
 //! back (state, then the code exchange and the ID token) and names the account.
 
 use super::{Outcome, in_span};
-use crate::oidc::{Challenge, OidcError, RelyingParty};
+use crate::oidc::{Challenge, OidcError, RelyingParty, SignedIn};
 
 /// The use cases' names in the metrics: sending the person to sign in, and their return.
 pub const BEGIN: &str = "begin_sign_in";
@@ -56,12 +56,13 @@ pub enum Callback<'a> {
     Error,
 }
 
-/// The account that signed in, if `callback` completes the sign-in `challenge` began.
+/// The account that signed in (and what its provider said of the person), if `callback`
+/// completes the sign-in `challenge` began.
 pub async fn finish_sign_in(
     provider: &RelyingParty,
     challenge: &Challenge,
     callback: Callback<'_>,
-) -> Result<String, SignInError> {
+) -> Result<SignedIn, SignInError> {
     let span = tracing::info_span!(
         "finish_sign_in",
         account_id = tracing::field::Empty,
@@ -74,7 +75,7 @@ pub async fn finish_sign_in(
         if !crate::bearer_secret::constant_time_eq(state, &challenge.state) {
             return Err(SignInError::StateMismatch);
         }
-        let subject = provider
+        let signed_in = provider
             .finish(challenge, code)
             .await
             .map_err(|e| match e {
@@ -83,9 +84,9 @@ pub async fn finish_sign_in(
                 }
                 _ => SignInError::Invalid(e),
             })?;
-        tracing::Span::current().record("account_id", subject.as_str());
-        tracing::info!("signed in");
-        Ok(subject)
+        tracing::Span::current().record("account_id", signed_in.subject.as_str());
+        tracing::info!(profile = ?signed_in.profile, "signed in");
+        Ok(signed_in)
     })
     .await
 }

@@ -22,10 +22,10 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use super::{Context as _, Internal};
-use crate::domain::{Grant, ScopeSet};
+use crate::domain::{Grant, OPENID, ScopeSet};
 use crate::store::{PublishedKeys, Store};
 use crate::time::Timestamp;
-use crate::token::{AccessTokenClaims, KeyError, KeySet};
+use crate::token::{AccessTokenClaims, IdTokenClaims, KeyError, KeySet};
 
 /// The `max-age` discovery sends with the JWKS.
 pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
@@ -109,6 +109,7 @@ struct Inner {
     store: Store,
     issuer: String,
     audience: String,
+    id_token_lifetime: Duration,
     source: Option<KeySource>,
     current: RwLock<Arc<Loaded>>,
     /// When the source was last read (`None`: not since the cold start's read).
@@ -141,6 +142,7 @@ impl TokenMinter {
                 store,
                 issuer: config.issuer.clone(),
                 audience: config.access_token_audience.clone(),
+                id_token_lifetime: config.id_token_lifetime,
                 source,
                 current: RwLock::new(Arc::new(Loaded {
                     keys,
@@ -226,14 +228,15 @@ impl TokenMinter {
         }
     }
 
-    /// The signed token `grant` yields at `now` for `scope` (the grant's, or narrower),
-    /// with its claims and the key id that signed it. Call [`TokenMinter::ready`] first.
+    /// The signed tokens `grant` yields at `now` for `scope` (the grant's, or narrower):
+    /// the access token, with its claims and the key id that signed it, and with `openid`
+    /// in `scope` an ID token signed by the same key. Call [`TokenMinter::ready`] first.
     pub fn mint(
         &self,
         grant: &Grant,
         scope: &ScopeSet,
         now: Timestamp,
-    ) -> Result<(String, AccessTokenClaims, String), KeyError> {
+    ) -> Result<Minted, KeyError> {
         let loaded = self.current();
         let claims = AccessTokenClaims::for_grant(
             &self.inner.issuer,
@@ -246,8 +249,35 @@ impl TokenMinter {
             Some(published) => signing_kid(&loaded.keys, &published.first_published, now),
             None => loaded.keys.active_kid(),
         };
-        Ok((loaded.keys.sign_with(kid, &claims)?, claims, kid.to_owned()))
+        let access_token = loaded.keys.sign_with(kid, &claims)?;
+        let id_token = if scope.contains(OPENID) {
+            let claims = IdTokenClaims::for_grant(
+                &self.inner.issuer,
+                grant,
+                scope,
+                self.inner.id_token_lifetime,
+                now,
+            );
+            Some(loaded.keys.sign_id_token(kid, claims, &access_token)?)
+        } else {
+            None
+        };
+        Ok(Minted {
+            access_token,
+            claims,
+            kid: kid.to_owned(),
+            id_token,
+        })
     }
+}
+
+/// What [`TokenMinter::mint`] signed. No `Debug`: it holds the tokens.
+pub struct Minted {
+    pub access_token: String,
+    pub claims: AccessTokenClaims,
+    pub kid: String,
+    /// With the `openid` scope.
+    pub id_token: Option<String>,
 }
 
 #[cfg(test)]

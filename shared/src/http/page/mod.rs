@@ -12,7 +12,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::Form;
 use crate::config::PageConfig;
 use crate::domain::{DeviceAuthorization, DeviceDetails, Grant, ScopeSet, user_code};
-use crate::oidc::Challenge;
+use crate::oidc::{Challenge, SignedIn};
 use crate::session::{CookieKeys, Expiring, Login, Purpose, Session, new_sid};
 use crate::time::Timestamp;
 use crate::usecase::decide::{DecideError, Decision};
@@ -53,6 +53,14 @@ const HOST_PREFIX: &str = "__Host-";
 /// never framed.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// What the page says OpenID Connect's scopes allow, unless `SCOPE_DESCRIPTIONS` says
+/// otherwise.
+const OPENID_SCOPE_WORDS: [(&str, &str); 3] = [
+    (crate::domain::OPENID, "Know who you are"),
+    (crate::domain::PROFILE, "Know your name"),
+    (crate::domain::EMAIL, "See your e-mail address"),
+];
 
 /// The stylesheet, small and served by the page's own function.
 pub const STYLE: &str = include_str!("page.css");
@@ -96,12 +104,15 @@ impl Site {
         }
     }
 
-    /// The words the page shows for `scope`.
+    /// The words the page shows for `scope`: the deployment's, else the built-in words of
+    /// OpenID Connect's scopes, else its name.
     fn describe<'a>(&'a self, scope: &'a str) -> &'a str {
         self.scope_descriptions
             .iter()
-            .find(|(name, _)| name == scope)
-            .map_or(scope, |(_, words)| words.as_str())
+            .map(|(name, words)| (name.as_str(), words.as_str()))
+            .chain(OPENID_SCOPE_WORDS)
+            .find(|(name, _)| *name == scope)
+            .map_or(scope, |(_, words)| words)
     }
 
     /// A cookie's name as this deployment sends it: with the `__Host-` prefix over HTTPS,
@@ -264,13 +275,16 @@ pub fn callback(query: &Form) -> Callback<'_> {
     }
 }
 
-/// Signed in as `sub`: a fresh session, and back to the code form (filled in, if the
-/// person came with a code) or the device list.
-pub fn signed_in(site: &Site, login: &Login, sub: String, now: Timestamp) -> Response<Body> {
+/// Signed in: a fresh session, and back to the code form (filled in, if the person came
+/// with a code) or the device list.
+pub fn signed_in(site: &Site, login: &Login, person: SignedIn, now: Timestamp) -> Response<Body> {
+    let mut profile = person.profile;
+    profile.auth_time = profile.auth_time.or(Some(now.as_secs()));
     let session = Session {
-        sub,
+        sub: person.subject,
         sid: new_sid(),
         exp: now.plus(SESSION_LIFETIME).as_secs(),
+        profile,
     };
     let location = match &login.user_code {
         _ if login.devices => DEVICES_PATH.to_owned(),

@@ -48,6 +48,7 @@ fn rule8_cookies_over_https_carry_the_host_prefix() {
         sub: "alice".into(),
         sid: "s".into(),
         exp: u64::MAX,
+        profile: Default::default(),
     };
     let deployed = site("https://auth.example.com/prod");
     for cookie in [
@@ -104,6 +105,7 @@ fn every_page_carries_the_security_headers_and_escapes_text() {
         sub: "<script>alert(1)</script>".into(),
         sid: "s".into(),
         exp: u64::MAX,
+        profile: Default::default(),
     };
     let response = code_entry(&site, &session, Some("bcdf ghjk"), None);
     let headers = response.headers();
@@ -169,6 +171,9 @@ fn scopes_are_described_in_words_or_by_name() {
     let site = site("https://auth.example.com");
     assert_eq!(site.describe("read"), "See your <files>");
     assert_eq!(site.describe("write"), "write");
+    assert_eq!(site.describe("profile"), "Know your name");
+    assert_eq!(site.describe("email"), "See your e-mail address");
+    assert_eq!(site.describe("openid"), "Know who you are");
     assert_eq!(minutes(59), "less than a minute");
     assert_eq!(minutes(61), "1 minute");
     assert_eq!(minutes(600), "10 minutes");

@@ -26,6 +26,7 @@ fn every_device_state_round_trips() {
         account_id: "acct-1".into(),
         approved_at: Timestamp::from_millis(1_700_000_001_000),
         session_id: Some("sess".into()),
+        profile: Default::default(),
     };
     let states = [
         DeviceState::Pending,
@@ -126,6 +127,7 @@ fn grants_and_refresh_records_round_trip_without_the_token() {
         account_id: "acct-1".into(),
         approved_at: r.created_at,
         session_id: None,
+        profile: Default::default(),
     };
     let mut grant = Grant::from_login(GrantId::generate(), &r, &approval, r.created_at);
     let item = grant_to_item(&grant, Duration::from_secs(10));
