@@ -355,12 +355,13 @@ impl TestEnv {
     }
 }
 
-/// A client registration allowed the device and refresh grants and `read write
-/// offline_access`.
+/// A client registration allowed the device and refresh grants and `openid profile email
+/// read write offline_access`.
 pub fn refreshing_client(id: &str, confidential: bool) -> NewClient {
     NewClient {
         allowed_grants: vec![GrantType::DeviceCode, GrantType::RefreshToken],
-        allowed_scopes: ScopeSet::parse("read write offline_access").expect("valid scopes"),
+        allowed_scopes: ScopeSet::parse("openid profile email read write offline_access")
+            .expect("valid scopes"),
         ..new_client(id, confidential)
     }
 }

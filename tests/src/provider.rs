@@ -250,8 +250,12 @@ fn json(value: &serde_json::Value) -> Response {
     response
 }
 
+/// The person the local OpenID provider knows (scripts/lib.sh's `LOCAL_PERSON`).
+pub const LOCAL_PERSON: &str = r#"{"sub": "alice", "name": "Alice Liddell", "preferred_username": "alice", "email": "alice@example.com", "email_verified": true}"#;
+
 /// The local OpenID provider of `make run` (`oidc-provider-mock` from PyPI, whose login
 /// form takes any subject), on a free loopback port until dropped. For the browser tests.
+/// It knows `alice` by name, as `make run`'s does.
 pub struct LocalProvider {
     pub issuer: String,
     _child: tokio::process::Child,
@@ -273,6 +277,7 @@ impl LocalProvider {
         let child = tokio::process::Command::new(command)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--require-nonce", "true"])
+            .args(["--user-claims", LOCAL_PERSON])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)

@@ -1,6 +1,8 @@
 //! `device-login`: signs a device in with the OAuth 2.0 Device Authorization Grant
 //! (RFC 8628), the way a well-made TV or command-line login does, through the standard
 //! `oauth2` crate, so that it also proves the service works with clients we did not write.
+//! With `openid` (asked for by default) it verifies the ID token with the `openidconnect`
+//! crate and greets the person by name.
 //!
 //! A granted refresh token is saved (readable by the current user only), so the next run
 //! refreshes the sign-in instead of showing a new code; `--logout` revokes it at the server
@@ -23,22 +25,27 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenResponse};
+use oauth2::basic::{
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
+    BasicTokenIntrospectionResponse, BasicTokenType,
+};
 use oauth2::reqwest;
 use oauth2::url::form_urlencoded;
 use oauth2::{
     ClientId, ClientSecret, DeviceAuthorizationUrl, DeviceCodeErrorResponseType, EndpointNotSet,
-    EndpointSet, RefreshToken, RequestTokenError, Scope, StandardDeviceAuthorizationResponse,
+    EndpointSet, ExtraTokenFields, RefreshToken, RequestTokenError, Scope,
+    StandardDeviceAuthorizationResponse, StandardRevocableToken, StandardTokenResponse,
     TokenResponse, TokenUrl,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use saved::{Saved, Session, write_private};
-use show::{describe_token, show_code, spinner};
+use show::{describe_token, show_code, spinner, verify_id_token};
 
-/// The scope asked for when `--scope` is not given: `offline_access` asks for a refresh
+/// The scope asked for when `--scope` is not given: `openid profile email` ask who signs
+/// in (an ID token with their name and address), `offline_access` asks for a refresh
 /// token, so the next run needs no code.
-const DEFAULT_SCOPE: &str = "read write offline_access";
+const DEFAULT_SCOPE: &str = "openid profile email read write offline_access";
 
 /// Sign this device in with a code shown on screen.
 #[derive(Debug, Parser)]
@@ -54,7 +61,8 @@ struct Args {
     /// command line is visible to other users of the machine.
     #[arg(long, env = "DEVICE_LOGIN_CLIENT_SECRET", hide_env_values = true)]
     client_secret: Option<String>,
-    /// Space-separated scopes to ask for [default: "read write offline_access"]. With a
+    /// Space-separated scopes to ask for [default: "openid profile email read write
+    /// offline_access"]. With a
     /// saved sign-in, a narrower scope is asked of the refresh; a wider one needs a new
     /// sign-in.
     #[arg(long)]
@@ -118,8 +126,42 @@ struct Metadata {
     revocation_endpoint: Option<String>,
 }
 
+/// The token response: RFC 6749's, with OpenID Connect's `id_token` when `openid` was
+/// granted.
+type BasicTokenResponse = StandardTokenResponse<IdTokenField, BasicTokenType>;
+
+/// The `id_token` of a token response. `Debug` never shows it.
+#[derive(Clone, Serialize, Deserialize)]
+struct IdTokenField {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+}
+
+impl std::fmt::Debug for IdTokenField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.id_token.is_some() {
+            "IdTokenField(..)"
+        } else {
+            "IdTokenField(None)"
+        })
+    }
+}
+
+impl ExtraTokenFields for IdTokenField {}
+
 /// The `oauth2` client with the device and token endpoints set.
-type Client = BasicClient<EndpointNotSet, EndpointSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+type Client = oauth2::Client<
+    BasicErrorResponse,
+    BasicTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
 
 /// What a run works with: the server, this client, and where sign-ins are saved.
 struct Context<'a> {
@@ -202,16 +244,21 @@ impl<'a> Context<'a> {
             .map_err(|e| Failure::Other(format!("Could not set up HTTP: {e}")))?;
         let issuer = args.issuer.trim_end_matches('/').to_owned();
         let metadata = discover(&http, &issuer).await?;
-        let mut client = BasicClient::new(ClientId::new(args.client_id.clone()))
-            .set_device_authorization_url(
-                DeviceAuthorizationUrl::new(metadata.device_authorization_endpoint.clone())
-                    .map_err(|_| {
-                        Failure::Other("The server advertises an invalid device endpoint.".into())
-                    })?,
-            )
-            .set_token_uri(TokenUrl::new(metadata.token_endpoint.clone()).map_err(|_| {
-                Failure::Other("The server advertises an invalid token endpoint.".into())
-            })?);
+        let mut client = oauth2::Client::<
+            BasicErrorResponse,
+            BasicTokenResponse,
+            BasicTokenIntrospectionResponse,
+            StandardRevocableToken,
+            BasicRevocationErrorResponse,
+        >::new(ClientId::new(args.client_id.clone()))
+        .set_device_authorization_url(
+            DeviceAuthorizationUrl::new(metadata.device_authorization_endpoint.clone()).map_err(
+                |_| Failure::Other("The server advertises an invalid device endpoint.".into()),
+            )?,
+        )
+        .set_token_uri(TokenUrl::new(metadata.token_endpoint.clone()).map_err(|_| {
+            Failure::Other("The server advertises an invalid token endpoint.".into())
+        })?);
         if let Some(secret) = &args.client_secret {
             client = client.set_client_secret(ClientSecret::new(secret.clone()));
         }
@@ -360,7 +407,22 @@ impl<'a> Context<'a> {
             .map_err(|e| Failure::Other(format!("Could not encode the token response: {e}")))?;
         let access_token = token.access_token().secret();
         let jwks_uri = self.metadata.jwks_uri.as_deref();
-        describe_token(&self.http, jwks_uri, access_token).await;
+        let id_token = token.extra_fields().id_token.as_deref();
+        let person = match id_token {
+            Some(id_token) => Some(
+                verify_id_token(
+                    &self.http,
+                    jwks_uri,
+                    &self.issuer,
+                    &self.args.client_id,
+                    id_token,
+                    access_token,
+                )
+                .await,
+            ),
+            None => None,
+        };
+        describe_token(&self.http, jwks_uri, access_token, person).await;
         self.save(token, asked);
 
         if let Some(path) = &self.args.output {

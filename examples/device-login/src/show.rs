@@ -67,9 +67,75 @@ struct Claims {
     client_id: Option<String>,
 }
 
-/// Prints who signed in, with which scopes, until when; verifying the signature against
-/// the server's JWKS when it publishes one.
-pub(crate) async fn describe_token(http: &reqwest::Client, jwks_uri: Option<&str>, token: &str) {
+/// Who signed in, from a verified ID token.
+pub(crate) struct Person {
+    name: Option<String>,
+    email: Option<String>,
+}
+
+/// Verifies an ID token (OpenID Connect Core §3.1.3.7) with the `openidconnect` crate:
+/// signed by a published key, issued by `issuer` for `client_id`, unexpired, and bound to
+/// `access_token` by its `at_hash`. The device flow sends no nonce, so none is checked.
+pub(crate) async fn verify_id_token(
+    http: &reqwest::Client,
+    jwks_uri: Option<&str>,
+    issuer: &str,
+    client_id: &str,
+    id_token: &str,
+    access_token: &str,
+) -> Result<Person, String> {
+    use openidconnect::core::{
+        CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+    };
+    use openidconnect::{AccessToken, AccessTokenHash, IssuerUrl, Nonce};
+    let jwks_uri = jwks_uri.ok_or("the server publishes no JWKS")?;
+    let jwks: CoreJsonWebKeySet = serde_json::from_slice(&fetch(http, jwks_uri).await?)
+        .map_err(|_| "the JWKS is malformed".to_owned())?;
+    let id_token: CoreIdToken = id_token
+        .parse()
+        .map_err(|_| "the ID token is malformed".to_owned())?;
+    let issuer = IssuerUrl::new(issuer.to_owned()).map_err(|e| e.to_string())?;
+    let verifier = CoreIdTokenVerifier::new_public_client(
+        openidconnect::ClientId::new(client_id.to_owned()),
+        issuer,
+        jwks,
+    )
+    .set_allowed_algs(vec![
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        CoreJwsSigningAlgorithm::EdDsa,
+    ]);
+    let no_nonce = |_: Option<&Nonce>| Ok(());
+    let claims = id_token
+        .claims(&verifier, no_nonce)
+        .map_err(|e| short(&e.to_string()))?;
+    let alg = id_token.signing_alg().map_err(|e| e.to_string())?;
+    let key = id_token.signing_key(&verifier).map_err(|e| e.to_string())?;
+    let expected =
+        AccessTokenHash::from_token(&AccessToken::new(access_token.to_owned()), alg, key)
+            .map_err(|e| e.to_string())?;
+    if claims.access_token_hash() != Some(&expected) {
+        return Err("its at_hash does not match the access token".to_owned());
+    }
+    Ok(Person {
+        name: claims
+            .name()
+            .and_then(|name| name.get(None))
+            .map(|name| name.to_string())
+            .or_else(|| claims.preferred_username().map(|name| name.to_string())),
+        email: claims.email().map(|email| email.to_string()),
+    })
+}
+
+/// Prints who signed in (by name, from the verified ID token when there is one), with
+/// which scopes, until when; verifying the access token's signature against the server's
+/// JWKS when it publishes one.
+pub(crate) async fn describe_token(
+    http: &reqwest::Client,
+    jwks_uri: Option<&str>,
+    token: &str,
+    person: Option<Result<Person, String>>,
+) {
     let verified = match jwks_uri {
         Some(uri) => verify(http, uri, token).await,
         None => Err("the server publishes no JWKS".to_owned()),
@@ -102,7 +168,19 @@ pub(crate) async fn describe_token(http: &reqwest::Client, jwks_uri: Option<&str
         .map(|d| d.as_secs())
         .unwrap_or_default();
     let minutes = claims.exp.saturating_sub(now) / 60;
-    eprintln!("✔ Signed in as {}", claims.sub);
+    match &person {
+        Some(Ok(Person {
+            name: Some(name),
+            email: Some(email),
+        })) => eprintln!("✔ Signed in as {name} ({email})"),
+        Some(Ok(Person {
+            name: Some(name), ..
+        })) => eprintln!("✔ Signed in as {name}"),
+        Some(Ok(Person {
+            email: Some(email), ..
+        })) => eprintln!("✔ Signed in as {} ({email})", claims.sub),
+        _ => eprintln!("✔ Signed in as {}", claims.sub),
+    }
     eprintln!("  scopes:  {}", claims.scope.as_deref().unwrap_or("(none)"));
     if let Some(client) = &claims.client_id {
         eprintln!("  client:  {client}");
@@ -112,6 +190,26 @@ pub(crate) async fn describe_token(http: &reqwest::Client, jwks_uri: Option<&str
         Ok(_) => eprintln!("  signature verified with the server's published keys"),
         Err(why) => eprintln!("  signature NOT verified: {why}"),
     }
+    match person {
+        Some(Ok(_)) => {
+            eprintln!("  ID token verified (openidconnect): issuer, audience, keys, at_hash")
+        }
+        Some(Err(why)) => eprintln!("  ID token NOT verified: {why}"),
+        None => {}
+    }
+}
+
+async fn fetch(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
+    Ok(http
+        .get(url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| short(&e.to_string()))?
+        .bytes()
+        .await
+        .map_err(|e| short(&e.to_string()))?
+        .to_vec())
 }
 
 async fn verify(http: &reqwest::Client, jwks_uri: &str, token: &str) -> Result<Claims, String> {

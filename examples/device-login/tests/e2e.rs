@@ -176,6 +176,8 @@ async fn first_login(env: &TestEnv, device: &Device) -> Value {
     let (code, stdout, stderr) = finish(login).await;
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("the next run refreshes"), "{stderr}");
+    // The default scope asks for openid: an ID token, verified by the openidconnect crate.
+    assert!(stderr.contains("ID token verified"), "{stderr}");
     serde_json::from_str(&stdout).expect("the token response on stdout")
 }
 

@@ -9,9 +9,10 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{finish, start};
+use common::{Device, finish, start};
 use device_flow::domain::{DeviceCode, DeviceState};
-use integration_tests::{LocalProvider, TestEnv, json};
+use device_flow::domain::{NewClient, ScopeSet};
+use integration_tests::{LocalProvider, TestEnv, json, new_client};
 use serde_json::Value;
 
 /// The screens `page_flow.py` reported, in order.
@@ -64,7 +65,13 @@ async fn login_decided_in_the_browser(
 ) -> (i32, String, String) {
     let (env, _provider, base) = served;
     let (env, base) = (env, base.as_str());
-    let login = start(env, base, "tv-app", false).await;
+    let scope = "openid profile email read write";
+    let client = NewClient {
+        allowed_scopes: ScopeSet::parse(scope).unwrap(),
+        ..new_client("tv-app", false)
+    };
+    let device = Device::register(env, base, client).await;
+    let login = device.start(&["--scope", scope]).await;
     let typed = login.user_code.to_lowercase().replace('-', " ");
     let url = format!("{base}/device");
     let screens = tokio::task::spawn_blocking({
@@ -95,6 +102,8 @@ async fn login_decided_in_the_browser(
         "Test client tv-app",
         "See your files",
         "write",
+        "Know your name",
+        "See your e-mail address",
         "127.0.0.1",
         "Only continue if you started this on your own device just now",
         login.user_code.as_str(),
@@ -123,6 +132,14 @@ async fn a_person_approves_in_the_browser_and_the_device_gets_its_token() {
         claims["sub"], "alice",
         "the account that signed in approved"
     );
+    // The device learned who, from the ID token it verified with the openidconnect crate:
+    // the name and address the person's provider gave the page.
+    assert!(
+        stderr.contains("Signed in as Alice Liddell (alice@example.com)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ID token verified"), "{stderr}");
+    assert!(response["id_token"].is_string());
 
     // The device is in alice's list, where one press signs it out.
     let url = format!(
