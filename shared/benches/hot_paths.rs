@@ -28,6 +28,8 @@ fn key_set(alg: &str, pem: &str) -> KeySet {
 
 fn approved_record(now: Timestamp) -> (DeviceAuthorization, Approval) {
     let (client, _) = NewClient {
+        allowed_resources: Vec::new(),
+        user_code_format: None,
         id: ClientId::parse("tv").expect("id"),
         name: ClientName::parse("TV").expect("a name"),
         confidential: false,
@@ -38,6 +40,8 @@ fn approved_record(now: Timestamp) -> (DeviceAuthorization, Approval) {
     }
     .register(now);
     let terms = Terms {
+        resources: Vec::new(),
+        user_code_format: Default::default(),
         scope: client.allowed_scopes.clone(),
         lifetime: Duration::from_secs(600),
         interval: Duration::from_secs(5),
@@ -77,7 +81,7 @@ fn signing(c: &mut Criterion) {
                     "https://issuer",
                     "aud",
                     &grant,
-                    &grant.scope,
+                    (&grant.scope, &[]),
                     now,
                 );
                 black_box(keys.sign(black_box(&claims)).expect("sign"))

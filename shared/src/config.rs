@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use crate::domain::{PerSetting, Setting};
+use crate::domain::{Charset, PerSetting, Setting, UserCodeFormat};
 
 mod env;
 
@@ -51,6 +51,10 @@ pub struct DeviceConfig {
     /// `CLIENT_CACHE_SECONDS` (0 to 60, default 5): how long an instance answers from a
     /// client record it read (see [`crate::Store::cached_client`]).
     pub client_cache: Duration,
+    /// `USER_CODE_CHARSET` (`letters` or `digits`, default `letters`) and
+    /// `USER_CODE_LENGTH` (8 to 12 letters or 9 to 12 digits; default the charset's
+    /// shortest): the user-code format of clients that chose none.
+    pub user_code_format: UserCodeFormat,
 }
 
 /// The deployment's lifetimes and interval, each in the range of its [`Setting`], read
@@ -164,6 +168,9 @@ pub struct PageConfig {
     /// `SCOPE_DESCRIPTIONS`: a JSON object from scope to the words the page shows for it
     /// (`{"read": "See your files"}`); a scope without one is shown by its name.
     pub scope_descriptions: Vec<(String, String)>,
+    /// `USER_CODE_CHARSET` and `USER_CODE_LENGTH`, as for the device endpoint: the keyboard
+    /// and the hint of the code form when no code came with the link.
+    pub user_code_format: UserCodeFormat,
 }
 
 /// The OpenID provider of the verification page.
@@ -318,6 +325,7 @@ impl FromEnv for DeviceConfig {
                 0..=30 * 86_400,
             )?,
             client_cache: env.client_cache()?,
+            user_code_format: env.user_code_format()?,
         })
     }
 }
@@ -443,6 +451,7 @@ impl FromEnv for PageConfig {
                 .map(|url| absolute_url("SUPPORT_URL", &url))
                 .transpose()?,
             scope_descriptions,
+            user_code_format: env.user_code_format()?,
         })
     }
 }

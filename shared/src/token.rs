@@ -263,13 +263,51 @@ impl IdTokenClaims {
     }
 }
 
+/// An access token's `aud` (RFC 7519 §4.1.3): one value, or several (the resources of
+/// RFC 8707 a request named).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// `resources` when there are any (one: a string; more: an array), else `default`.
+    pub fn of(resources: &[String], default: &str) -> Self {
+        match resources {
+            [] => Self::One(default.to_owned()),
+            [one] => Self::One(one.clone()),
+            many => Self::Many(many.to_vec()),
+        }
+    }
+
+    pub fn values(&self) -> &[String] {
+        match self {
+            Self::One(one) => std::slice::from_ref(one),
+            Self::Many(many) => many,
+        }
+    }
+
+    /// Whether `audience` is one of them.
+    pub fn contains(&self, audience: &str) -> bool {
+        self.values().iter().any(|a| a == audience)
+    }
+
+    /// Whether it is exactly `audience`, and nothing else.
+    pub fn is_only(&self, audience: &str) -> bool {
+        self.values() == [audience]
+    }
+}
+
 /// The claims of an access token (RFC 9068 §2.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessTokenClaims {
     pub iss: String,
     /// The account that approved the request.
     pub sub: String,
-    pub aud: String,
+    /// The resources the token is for (RFC 8707), or the deployment's default audience.
+    pub aud: Audience,
     pub client_id: String,
     /// Space-separated; absent when no scope was granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -284,12 +322,13 @@ pub struct AccessTokenClaims {
 }
 
 impl AccessTokenClaims {
-    /// The claims for the token `grant` yields at `now` for `scope`.
+    /// The claims for the token `grant` yields at `now` for `scope` and `resources` (none:
+    /// the deployment's default `audience`).
     pub fn for_grant(
         issuer: &str,
         audience: &str,
         grant: &Grant,
-        scope: &ScopeSet,
+        (scope, resources): (&ScopeSet, &[String]),
         now: Timestamp,
     ) -> Self {
         let mut jti = [0u8; 16];
@@ -298,7 +337,7 @@ impl AccessTokenClaims {
         Self {
             iss: issuer.to_owned(),
             sub: grant.account_id.clone(),
-            aud: audience.to_owned(),
+            aud: Audience::of(resources, audience),
             client_id: grant.client_id.as_str().to_owned(),
             scope: (!scope.is_empty()).then(|| scope.to_string()),
             iat,
@@ -334,6 +373,8 @@ pub(crate) mod tests {
 
     fn grant(now: Timestamp) -> Grant {
         let terms = Terms {
+            resources: Vec::new(),
+            user_code_format: Default::default(),
             scope: ScopeSet::parse("read write").unwrap(),
             lifetime: Duration::from_secs(600),
             interval: Duration::from_secs(5),
@@ -360,10 +401,11 @@ pub(crate) mod tests {
     fn claims_follow_rfc_9068() {
         let now = Timestamp::from_millis(1_700_000_000_999);
         let grant = grant(now);
-        let claims = AccessTokenClaims::for_grant("https://iss", "api", &grant, &grant.scope, now);
+        let claims =
+            AccessTokenClaims::for_grant("https://iss", "api", &grant, (&grant.scope, &[]), now);
         assert_eq!(claims.iss, "https://iss");
         assert_eq!(claims.sub, "acct-42");
-        assert_eq!(claims.aud, "api");
+        assert_eq!(claims.aud, Audience::One("api".into()));
         assert_eq!(claims.client_id, "tv");
         assert_eq!(claims.scope.as_deref(), Some("read write"));
         assert_eq!(claims.iat, 1_700_000_000);
@@ -371,7 +413,7 @@ pub(crate) mod tests {
         assert_eq!(claims.lifetime(), Duration::from_secs(900));
         assert_eq!(claims.sid.as_deref(), Some(grant.id.as_str()));
         let narrow = ScopeSet::parse("read").unwrap();
-        let other = AccessTokenClaims::for_grant("https://iss", "api", &grant, &narrow, now);
+        let other = AccessTokenClaims::for_grant("https://iss", "api", &grant, (&narrow, &[]), now);
         assert_ne!(claims.jti, other.jti);
         assert_eq!(other.scope.as_deref(), Some("read"));
     }
@@ -380,7 +422,8 @@ pub(crate) mod tests {
     fn every_algorithm_signs_tokens_that_verify_with_the_published_jwk() {
         let now = Timestamp::from_millis(1_700_000_000_000);
         let grant = grant(now);
-        let claims = AccessTokenClaims::for_grant("https://iss", "api", &grant, &grant.scope, now);
+        let claims =
+            AccessTokenClaims::for_grant("https://iss", "api", &grant, (&grant.scope, &[]), now);
         for (alg, pem, algorithm) in [
             ("RS256", TEST_RSA_PEM, Algorithm::RS256),
             ("ES256", TEST_EC_PEM, Algorithm::ES256),

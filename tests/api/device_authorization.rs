@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use device_authorization::{App, handle};
 use device_flow::DeviceConfig;
-use device_flow::domain::{DeviceCode, GrantType, ScopeSet, UserCode, user_code};
+use device_flow::domain::{DeviceCode, GrantType, ScopeSet, UserCode, UserCodeFormat, user_code};
 use device_flow::time::{Clock, SystemClock, Timestamp};
 use device_flow::usecase::issue_device_code::MAX_CODE_ATTEMPTS;
 use integration_tests::{TestEnv, VERIFICATION_URI, form_post, json, new_client, with_basic};
@@ -496,13 +496,16 @@ async fn fifty_concurrent_requests_get_fifty_distinct_codes_and_records() {
 }
 
 /// A generator whose first `forced` draws are `code`, then random.
-fn forced_codes(code: &'static str, forced: usize) -> Box<dyn Fn() -> UserCode + Send + Sync> {
+fn forced_codes(
+    code: &'static str,
+    forced: usize,
+) -> Box<dyn Fn(UserCodeFormat) -> UserCode + Send + Sync> {
     let calls = AtomicUsize::new(0);
-    Box::new(move || {
+    Box::new(move |format| {
         if calls.fetch_add(1, Ordering::SeqCst) < forced {
             UserCode::parse(code).unwrap()
         } else {
-            UserCode::generate()
+            UserCode::generate_in(format)
         }
     })
 }

@@ -378,6 +378,8 @@ pub fn resource_server(new: NewClient) -> NewClient {
 /// A client registration allowed the device grant and `read write`.
 pub fn new_client(id: &str, confidential: bool) -> NewClient {
     NewClient {
+        allowed_resources: Vec::new(),
+        user_code_format: None,
         id: ClientId::parse(id).expect("a valid client id"),
         name: ClientName::parse(&format!("Test client {id}")).expect("a valid name"),
         confidential,

@@ -290,6 +290,8 @@ fn clients(profile: &Profile, now: Timestamp) -> Vec<(OAuthClient, f64)> {
                 (1.0 - profile.top_client_share) / others
             };
             let client = OAuthClient {
+                allowed_resources: Vec::new(),
+                user_code_format: None,
                 id: ClientId::parse(&format!("client-{i:03}")).unwrap_or_else(|| unreachable!()),
                 name: format!("Streaming app {i}"),
                 kind: ClientKind::Confidential {
@@ -333,6 +335,8 @@ pub fn model(profile: &Profile) -> Load {
         let (client, _) = pick(&clients, point);
         let offline = point <= profile.offline_share;
         let terms = Terms {
+            resources: Vec::new(),
+            user_code_format: Default::default(),
             scope: ScopeSet::parse(if offline {
                 "read write offline_access"
             } else {
@@ -532,6 +536,8 @@ pub fn model(profile: &Profile) -> Load {
             DeviceCode::generate().id(),
             &clients[0].0,
             &Terms {
+                resources: Vec::new(),
+                user_code_format: Default::default(),
                 scope: ScopeSet::parse("read").unwrap_or_default(),
                 lifetime: Duration::from_secs(600),
                 interval: Duration::from_secs(5),

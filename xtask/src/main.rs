@@ -101,6 +101,8 @@ fn print_env() -> Result<(), String> {
 fn demo_clients(audience: &str) -> Result<Vec<NewClient>, String> {
     let client = |id: &str, name: &str, confidential: bool| {
         Ok::<_, String>(NewClient {
+            allowed_resources: Vec::new(),
+            user_code_format: None,
             id: ClientId::parse(id).ok_or("a demo client id is invalid")?,
             name: ClientName::parse(name).map_err(|e| e.to_string())?,
             confidential,

@@ -48,7 +48,7 @@ impl App {
             store: store.with_client_cache(config.client_cache),
             config,
             clock: Box::new(SystemClock),
-            user_codes: Box::new(UserCode::generate),
+            user_codes: Box::new(UserCode::generate_in),
         }
     }
 }
@@ -88,6 +88,7 @@ async fn issue(app: &App, request: &Request) -> Result<Response<Body>, OAuthErro
         DeviceCodeRequest {
             credentials,
             scope,
+            resources: form.resources().to_vec(),
             device: DeviceDetails::new(source_ip(request), user_agent(request)),
         },
     )

@@ -143,6 +143,7 @@ async fn exchange(app: &App, request: &Request) -> Result<Response<Body>, OAuthE
             // A malformed token cannot name any record; the client is still authenticated.
             refresh_token: RefreshToken::parse(token),
             scope,
+            resources: form.resources().to_vec(),
         };
         let tokens = refresh(&app.store, &app.tokens, app.clock.as_ref(), request).await?;
         return Ok(token_response(&tokens));

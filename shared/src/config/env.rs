@@ -46,6 +46,8 @@ pub const VARIABLES: &[&str] = &[
     "RECORD_RETENTION_SECONDS",
     "ACCESS_TOKEN_AUDIENCE",
     "ID_TOKEN_LIFETIME_SECONDS",
+    "USER_CODE_CHARSET",
+    "USER_CODE_LENGTH",
     "SIGNING_KEYS",
     "SIGNING_KEYS_SECRET_ID",
     "SCOPES_SUPPORTED",
@@ -159,6 +161,27 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             }),
             other => Ok(other),
         }
+    }
+
+    pub(super) fn user_code_format(&self) -> Result<UserCodeFormat, ConfigError> {
+        let charset = match self.get("USER_CODE_CHARSET") {
+            None => Charset::Letters,
+            Some(name) => Charset::parse(&name).ok_or(ConfigError::Invalid {
+                name: "USER_CODE_CHARSET",
+                reason: "must be letters or digits",
+            })?,
+        };
+        let len = match self.get("USER_CODE_LENGTH") {
+            None => None,
+            Some(raw) => Some(raw.parse::<usize>().map_err(|_| ConfigError::Invalid {
+                name: "USER_CODE_LENGTH",
+                reason: "not a whole number",
+            })?),
+        };
+        UserCodeFormat::new(charset, len).map_err(|_| ConfigError::Invalid {
+            name: "USER_CODE_LENGTH",
+            reason: "must be 8 to 12 for letters, 9 to 12 for digits",
+        })
     }
 
     pub(super) fn client_cache(&self) -> Result<Duration, ConfigError> {

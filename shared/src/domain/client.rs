@@ -4,7 +4,7 @@ use std::fmt;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use super::{ScopeError, ScopeSet};
+use super::{Charset, ScopeError, ScopeSet, UserCodeFormat};
 use crate::bearer_secret;
 use crate::time::Timestamp;
 
@@ -392,6 +392,14 @@ pub enum ClientError {
     Audiences,
     #[error("a public client cannot be a resource server (it has no secret to introspect with)")]
     PublicResourceServer,
+    #[error(
+        "allowed_resources: at most 10, each an absolute URI without a fragment, up to 256 characters"
+    )]
+    Resources,
+    #[error("user_code_charset must be letters or digits")]
+    UserCodeCharset,
+    #[error("user_code_length must be 8 to 12 for letters, 9 to 12 for digits")]
+    UserCodeLength,
 }
 
 /// The most audiences one resource server may introspect for.
@@ -410,6 +418,20 @@ pub fn parse_audiences(values: &[String]) -> Result<Vec<String>, ClientError> {
     audiences.sort();
     audiences.dedup();
     Ok(audiences)
+}
+
+/// Parses the resources a client may be allowed (RFC 8707): see
+/// [`super::resource::parse_resources`].
+pub fn parse_allowed_resources(values: &[String]) -> Result<Vec<String>, ClientError> {
+    super::resource::parse_resources(values).map_err(|_| ClientError::Resources)
+}
+
+/// A user-code format an administrator may choose: no weaker than RFC 8628 §6.1's examples.
+pub fn user_code_format(
+    charset: Charset,
+    len: Option<usize>,
+) -> Result<UserCodeFormat, ClientError> {
+    UserCodeFormat::new(charset, len).map_err(|_| ClientError::UserCodeLength)
 }
 
 /// Parses grant type names; any unknown one refuses the whole list.
@@ -479,6 +501,14 @@ pub struct ClientChanges {
     pub overrides: PerSetting<Option<Option<Duration>>>,
     /// `Some(vec![])` makes it no resource server.
     pub resource_server_audiences: Option<Vec<String>>,
+    /// `Some(vec![])` allows no resource (only the default audience).
+    pub allowed_resources: Option<Vec<String>>,
+    /// `None` leaves it; `Some(None)` goes back to the deployment's format (with
+    /// `user_code_length` absent or `null` too).
+    pub user_code_charset: Option<Option<Charset>>,
+    /// `None` leaves it (or, with a new charset, takes that charset's shortest);
+    /// `Some(None)` that charset's shortest.
+    pub user_code_length: Option<Option<usize>>,
     pub rotate_secret: bool,
 }
 
@@ -499,6 +529,11 @@ pub struct OAuthClient {
     /// whose audience is one of these (and its own refresh tokens). Set by administrators;
     /// confidential clients only.
     pub resource_server_audiences: Vec<String>,
+    /// The resources (RFC 8707, absolute URIs) its access tokens may be for, besides the
+    /// deployment's default audience.
+    pub allowed_resources: Vec<String>,
+    /// Its user codes' format; `None`: the deployment's.
+    pub user_code_format: Option<UserCodeFormat>,
     /// This incarnation of the client id.
     pub generation: ClientGeneration,
     /// Set from the moment its deletion started: it then gets nothing.
@@ -554,6 +589,27 @@ impl OAuthClient {
             }
             self.resource_server_audiences = audiences;
         }
+        if let Some(resources) = changes.allowed_resources {
+            self.allowed_resources = resources;
+        }
+        if changes.user_code_charset.is_some() || changes.user_code_length.is_some() {
+            let current = self.user_code_format;
+            let charset = match changes.user_code_charset {
+                Some(charset) => charset,
+                None => current.map(UserCodeFormat::charset),
+            };
+            // A length set before goes with its charset, not with a new one.
+            let len = match changes.user_code_length {
+                Some(len) => len,
+                None => current
+                    .filter(|f| Some(f.charset()) == charset)
+                    .map(UserCodeFormat::length),
+            };
+            self.user_code_format = match (charset, len) {
+                (None, None) => None,
+                (charset, len) => Some(user_code_format(charset.unwrap_or(Charset::Letters), len)?),
+            };
+        }
         self.updated_at =
             Timestamp::from_millis(now.as_millis().max(self.updated_at.as_millis() + 1));
         Ok(new_secret)
@@ -571,6 +627,10 @@ pub struct NewClient {
     pub overrides: ClientOverrides,
     /// Non-empty: a resource server for these audiences (confidential clients only).
     pub resource_server_audiences: Vec<String>,
+    /// The resources (RFC 8707) its tokens may be for.
+    pub allowed_resources: Vec<String>,
+    /// `None`: the deployment's user-code format.
+    pub user_code_format: Option<UserCodeFormat>,
 }
 
 impl NewClient {
@@ -595,6 +655,8 @@ impl NewClient {
             allowed_scopes: self.allowed_scopes,
             overrides: self.overrides,
             resource_server_audiences: self.resource_server_audiences,
+            allowed_resources: self.allowed_resources,
+            user_code_format: self.user_code_format,
             created_at: now,
             updated_at: now,
             generation: ClientGeneration::generate(),
@@ -615,6 +677,8 @@ pub(crate) fn test_client(id: &str) -> OAuthClient {
         allowed_scopes: ScopeSet::parse("read write").expect("valid scopes"),
         overrides: Default::default(),
         resource_server_audiences: Vec::new(),
+        allowed_resources: Vec::new(),
+        user_code_format: None,
     }
     .register(Timestamp::from_millis(0))
     .0

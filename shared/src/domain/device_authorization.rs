@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{
     ClientGeneration, ClientId, ClientKind, DeviceAuthorizationId, GrantId, OAuthClient, Profile,
-    RefreshPolicy, ScopeSet, UserCode,
+    RefreshPolicy, ScopeSet, UserCode, UserCodeFormat,
 };
 use crate::time::Timestamp;
 
@@ -61,6 +61,11 @@ pub struct Terms {
     /// `Some` when the login will come with refresh tokens: the client may use the
     /// `refresh_token` grant and the scope includes `offline_access`.
     pub refresh: Option<RefreshPolicy>,
+    /// The resources (RFC 8707) the access tokens will be for; empty: the deployment's
+    /// default audience.
+    pub resources: Vec<String>,
+    /// The format of the user code to draw.
+    pub user_code_format: UserCodeFormat,
 }
 
 /// What a poll of the token endpoint means, given the record it names (RFC 8628 §3.5).
@@ -217,6 +222,8 @@ pub struct DeviceAuthorization {
     pub device: DeviceDetails,
     /// The refresh policy of the grant this request will yield, fixed at issue.
     pub refresh: Option<RefreshPolicy>,
+    /// The resources (RFC 8707) its access tokens will be for; empty: the default audience.
+    pub resources: Vec<String>,
     pub state: DeviceState,
 }
 
@@ -244,6 +251,7 @@ impl DeviceAuthorization {
             access_token_lifetime: terms.access_token_lifetime,
             device: DeviceDetails::default(),
             refresh: terms.refresh,
+            resources: terms.resources.clone(),
             state: DeviceState::Pending,
         }
     }
@@ -278,6 +286,8 @@ mod tests {
 
     fn record(now: Timestamp) -> DeviceAuthorization {
         let terms = Terms {
+            resources: Vec::new(),
+            user_code_format: Default::default(),
             scope: ScopeSet::parse("read").unwrap(),
             lifetime: Duration::from_secs(600),
             interval: Duration::from_secs(5),

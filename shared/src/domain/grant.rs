@@ -222,6 +222,8 @@ pub struct Grant {
     pub access_token_lifetime: Duration,
     /// `Some` when the grant has refresh tokens.
     pub refresh: Option<RefreshPolicy>,
+    /// The resources (RFC 8707) its access tokens are for; empty: the default audience.
+    pub resources: Vec<String>,
     /// The approving person's claims, for ID tokens and UserInfo (never access tokens).
     pub profile: Profile,
     /// When the person approved: an ID token's `auth_time` when their provider gave none.
@@ -255,6 +257,7 @@ impl Grant {
             public_client: record.public_client,
             access_token_lifetime: record.access_token_lifetime,
             refresh: record.refresh,
+            resources: record.resources.clone(),
             profile: approval.profile.clone(),
             approved_at: approval.approved_at,
             created_at: now,
@@ -350,6 +353,8 @@ mod tests {
 
     fn grant(refresh: Option<RefreshPolicy>) -> Grant {
         let terms = Terms {
+            resources: Vec::new(),
+            user_code_format: Default::default(),
             scope: ScopeSet::parse("read offline_access").unwrap(),
             lifetime: Duration::from_secs(600),
             interval: Duration::from_secs(5),

@@ -5,6 +5,7 @@ mod device_authorization;
 mod device_code;
 mod grant;
 mod profile;
+pub mod resource;
 mod scope;
 pub mod user_code;
 
@@ -14,7 +15,7 @@ pub use client::{
     AuthenticationFailed, ClientChanges, ClientCredentials, ClientError, ClientGeneration,
     ClientId, ClientKind, ClientName, ClientOverrides, ClientSecret, Deletion, DeletionPhase,
     GrantType, MAX_DEVICE_CODE_LIFETIME, NewClient, OAuthClient, PerSetting, SecretHash, Setting,
-    parse_audiences, parse_grants,
+    parse_allowed_resources, parse_audiences, parse_grants, user_code_format,
 };
 pub use device_authorization::{
     Approval, DeviceAuthorization, DeviceDetails, DeviceState, POLL_TOLERANCE, PollDecision,
@@ -28,4 +29,4 @@ pub use grant::{
 };
 pub use profile::{EMAIL, MAX_CLAIM_LEN, OPENID, PROFILE, Profile};
 pub use scope::{ScopeError, ScopeSet, ScopeToken};
-pub use user_code::{UserCode, UserCodeError};
+pub use user_code::{Charset, UserCode, UserCodeError, UserCodeFormat};

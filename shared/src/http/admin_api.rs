@@ -11,9 +11,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{Form, body_bytes, json_response, log_internal, no_store};
 use crate::domain::{
-    ClientChanges, ClientError, ClientId, ClientKind, ClientName, ClientOverrides, Deletion,
-    DeviceAuthorization, DeviceState, Grant, NewClient, OAuthClient, PerSetting, ScopeSet, Setting,
-    Status, parse_audiences, parse_grants,
+    Charset, ClientChanges, ClientError, ClientId, ClientKind, ClientName, ClientOverrides,
+    Deletion, DeviceAuthorization, DeviceState, Grant, NewClient, OAuthClient, PerSetting,
+    ScopeSet, Setting, Status, parse_allowed_resources, parse_audiences, parse_grants,
+    user_code_format,
 };
 use crate::time::{Clock, Timestamp};
 use crate::usecase::grants::{GrantError, GrantListQuery};

@@ -153,10 +153,14 @@ pub enum FormError {
 /// A parsed `application/x-www-form-urlencoded` body (RFC 6749 Appendix B), strict:
 /// - the `Content-Type` must say so (any `charset` must be UTF-8);
 /// - every name and value must percent-decode to valid UTF-8 (no silent replacement);
-/// - a parameter may appear at most once (RFC 6749 §3.1, §3.2);
+/// - a parameter may appear at most once (RFC 6749 §3.1, §3.2), except `resource`, which
+///   RFC 8707 §2 lets a client repeat (see [`Form::resources`]);
 /// - a parameter sent without a value is treated as omitted (RFC 6749 §3.1).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Form(HashMap<String, String>);
+pub struct Form(HashMap<String, String>, Vec<String>);
+
+/// The one parameter that may be repeated (RFC 8707 §2).
+pub const RESOURCE_PARAMETER: &str = "resource";
 
 impl Form {
     ///
@@ -177,6 +181,7 @@ impl Form {
             return Err(FormError::TooLarge);
         }
         let mut fields = HashMap::new();
+        let mut resources = Vec::new();
         let mut seen = 0usize;
         for pair in bytes.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             seen += 1;
@@ -189,13 +194,23 @@ impl Form {
             };
             let name = decode_component(name)?;
             let value = decode_component(value)?;
+            if name == RESOURCE_PARAMETER {
+                resources.push(value);
+                continue;
+            }
             // A name seen before is repeated even if one of the two values is empty.
             if fields.insert(name.clone(), value).is_some() {
                 return Err(FormError::Repeated(name));
             }
         }
         fields.retain(|_, value: &mut String| !value.is_empty());
-        Ok(Self(fields))
+        Ok(Self(fields, resources))
+    }
+
+    /// Every `resource` value (RFC 8707 §2), in the order sent, empty ones included (an
+    /// empty one is no absolute URI, which the use case refuses).
+    pub fn resources(&self) -> &[String] {
+        &self.1
     }
 
     /// The parameter's value; `None` when absent or empty.

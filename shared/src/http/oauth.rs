@@ -47,6 +47,8 @@ pub enum OAuthErrorCode {
     ServerError,
     /// The server is briefly unable to answer (RFC 6749 §4.1.2.1). 503.
     TemporarilyUnavailable,
+    /// A requested resource is malformed or not allowed (RFC 8707 §2). 400.
+    InvalidTarget,
     /// A protected resource's: the access token is not valid (RFC 6750 §3.1). 401.
     InvalidToken,
     /// A protected resource's: the token lacks a scope it needs (RFC 6750 §3.1). 403.
@@ -68,6 +70,7 @@ impl OAuthErrorCode {
             Self::ExpiredToken => "expired_token",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidTarget => "invalid_target",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
         }
@@ -246,6 +249,7 @@ impl From<IssueError> for OAuthError {
                 Self::new(OAuthErrorCode::UnauthorizedClient, description)
             }
             IssueError::InvalidScope => Self::new(OAuthErrorCode::InvalidScope, description),
+            IssueError::InvalidTarget => Self::new(OAuthErrorCode::InvalidTarget, description),
             IssueError::NoFreeUserCode => Self::new(
                 OAuthErrorCode::TemporarilyUnavailable,
                 "no user code could be allocated, try again",
@@ -394,6 +398,7 @@ impl From<RefreshError> for OAuthError {
                 Self::new(OAuthErrorCode::UnauthorizedClient, description)
             }
             RefreshError::InvalidGrant => Self::new(OAuthErrorCode::InvalidGrant, description),
+            RefreshError::InvalidTarget => Self::new(OAuthErrorCode::InvalidTarget, description),
             RefreshError::InvalidScope => Self::new(OAuthErrorCode::InvalidScope, description),
             RefreshError::Busy => {
                 Self::new(OAuthErrorCode::TemporarilyUnavailable, description).with_retry_after(1)
@@ -443,7 +448,7 @@ pub fn introspection_response(active: Option<&ActiveToken>) -> Response<Body> {
         iat: u64,
         iss: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
-        aud: Option<&'a str>,
+        aud: Option<&'a crate::token::Audience>,
         token_type: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         jti: Option<&'a str>,
@@ -460,7 +465,7 @@ pub fn introspection_response(active: Option<&ActiveToken>) -> Response<Body> {
                 exp: t.exp,
                 iat: t.iat,
                 iss: &t.iss,
-                aud: t.aud.as_deref(),
+                aud: t.aud.as_ref(),
                 token_type: t.token_type,
                 jti: t.jti.as_deref(),
                 sid: &t.sid,

@@ -2,7 +2,9 @@
 //!
 //! A presented token is one of ours if it is a refresh token of the form this service
 //! issues, or an access token whose signature verifies with the published key set, whose
-//! `iss` and `aud` are this deployment's, and that names its grant (`sid`). Both lead to
+//! `iss` is this deployment's, and that names its grant (`sid`). Its `aud` (the default
+//! audience, or the resources of RFC 8707) is judged by each caller: introspection answers
+//! only resource servers of one of them; UserInfo only the default audience. Both lead to
 //! the grant: revoking revokes the grant; introspection says whether the grant (and, for a
 //! refresh token, the token itself) is still active.
 //!
@@ -28,7 +30,7 @@ use crate::domain::{
 };
 use crate::store::{Owner, RevokeOutcome, Store, StoreError};
 use crate::time::{Clock, Timestamp};
-use crate::token::{ACCESS_TOKEN_TYPE, AccessTokenClaims};
+use crate::token::{ACCESS_TOKEN_TYPE, AccessTokenClaims, Audience};
 
 pub const REVOKE: &str = "revoke";
 pub const INTROSPECT: &str = "introspect";
@@ -57,6 +59,12 @@ impl AccessTokens {
             audience: config.access_token_audience.clone(),
             keys: RwLock::new(Keys::default()),
         }
+    }
+
+    /// The deployment's default audience: the `aud` of a token whose login named no
+    /// resource.
+    pub fn default_audience(&self) -> &str {
+        &self.audience
     }
 
     /// Reads the published key set: at the first access token, every
@@ -121,7 +129,8 @@ impl AccessTokens {
         }
         let mut validation = Validation::new(*alg);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        // Every caller judges the audience itself (see the module's notes).
+        validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_exp = false;
         Ok(
@@ -312,7 +321,7 @@ pub struct ActiveToken {
     pub iat: u64,
     pub iss: String,
     /// Access tokens only.
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
     /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
     pub token_type: &'static str,
     /// Access tokens only.
@@ -382,7 +391,11 @@ pub async fn introspect(
             // An access token is active only to a resource server of its audience (any
             // other is scanning, RFC 7662 §4), with the scope its grant still holds.
             Presented::Access(claims) => (now.as_secs() < claims.exp
-                && client.resource_server_audiences.contains(&claims.aud)
+                && claims
+                    .aud
+                    .values()
+                    .iter()
+                    .any(|aud| client.resource_server_audiences.contains(aud))
                 && claims.client_id == grant.client_id.as_str()
                 && claims.sub == grant.account_id)
                 .then(|| ActiveToken {

@@ -365,7 +365,7 @@ async fn exchange(
     }
     tracing::Span::current().record("grant_id", grant.id.as_str());
     let minted = tokens
-        .mint(&grant, &grant.scope, now)
+        .mint(&grant, (&grant.scope, &grant.resources), now)
         .context("signing the access token failed")?;
     tracing::info!(
         kid = minted.kid,

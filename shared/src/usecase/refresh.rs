@@ -13,7 +13,7 @@ use super::signing_keys::TokenMinter;
 use super::{Context as _, Internal, Outcome, in_span};
 use crate::domain::{
     ClientCredentials, GrantType, OFFLINE_ACCESS, RefreshDecision, RefreshRecord, RefreshToken,
-    RevokeReason, ScopeSet, decide_refresh,
+    RevokeReason, ScopeSet, decide_refresh, resource,
 };
 use crate::store::{Owner, RevokeOutcome, RotateOutcome, Store};
 use crate::time::Clock;
@@ -28,6 +28,8 @@ pub struct RefreshRequest {
     pub refresh_token: Option<RefreshToken>,
     /// `None`: the grant's whole scope.
     pub scope: Option<ScopeSet>,
+    /// The `resource` parameters (RFC 8707), as sent; none: the grant's.
+    pub resources: Vec<String>,
 }
 
 /// Every answer but new tokens (RFC 6749 §5.2).
@@ -42,6 +44,9 @@ pub enum RefreshError {
     InvalidGrant,
     #[error("the scope exceeds what the grant holds")]
     InvalidScope,
+    /// A `resource` the grant does not hold, or malformed (RFC 8707 §2).
+    #[error("a requested resource is not one the grant holds")]
+    InvalidTarget,
     /// Concurrent writes cancelled each other; nothing was used up. Try again.
     #[error("the refresh token is busy, try again")]
     Busy,
@@ -56,6 +61,7 @@ impl Outcome for RefreshError {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::InvalidGrant => "invalid_grant",
             Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
             Self::Busy => "busy",
             Self::Internal(_) => "internal",
         }
@@ -154,6 +160,14 @@ pub async fn refresh(
             tracing::info!("the client's allowed scopes narrowed the grant");
         }
         let scope = requested.intersection(&allowed);
+        // Fewer resources than the grant's may be asked for, never others; what the
+        // client may no longer use is dropped.
+        let resources = resource::narrow(
+            &request.resources,
+            &grant.resources,
+            &client.allowed_resources,
+        )
+        .map_err(|_| RefreshError::InvalidTarget)?;
         let expires_at = grant
             .refresh_expiry(now)
             .ok_or(RefreshError::InvalidGrant)?;
@@ -186,7 +200,7 @@ pub async fn refresh(
             RotateOutcome::Conflict => return Err(RefreshError::Busy),
         }
         let minted = tokens
-            .mint(&grant, &scope, now)
+            .mint(&grant, (&scope, &resources), now)
             .context("signing the access token failed")?;
         tracing::info!(
             kid = minted.kid,

@@ -228,13 +228,14 @@ impl TokenMinter {
         }
     }
 
-    /// The signed tokens `grant` yields at `now` for `scope` (the grant's, or narrower):
-    /// the access token, with its claims and the key id that signed it, and with `openid`
-    /// in `scope` an ID token signed by the same key. Call [`TokenMinter::ready`] first.
+    /// The signed tokens `grant` yields at `now` for `scope` (the grant's, or narrower)
+    /// and `resources` (the grant's, or fewer; none: the default audience): the access
+    /// token, with its claims and the key id that signed it, and with `openid` in `scope`
+    /// an ID token signed by the same key. Call [`TokenMinter::ready`] first.
     pub fn mint(
         &self,
         grant: &Grant,
-        scope: &ScopeSet,
+        (scope, resources): (&ScopeSet, &[String]),
         now: Timestamp,
     ) -> Result<Minted, KeyError> {
         let loaded = self.current();
@@ -242,7 +243,7 @@ impl TokenMinter {
             &self.inner.issuer,
             &self.inner.audience,
             grant,
-            scope,
+            (scope, resources),
             now,
         );
         let kid = match loaded.published.get() {

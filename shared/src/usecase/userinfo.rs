@@ -80,7 +80,9 @@ pub async fn userinfo(
             .verify(store, token, now)
             .await
             .context("reading the published keys failed")?
-            .filter(|claims| now.as_secs() < claims.exp)
+            .filter(|claims| {
+                now.as_secs() < claims.exp && claims.aud.is_only(keys.default_audience())
+            })
             .ok_or(UserInfoError::InvalidToken)?;
         let grant_id = claims
             .sid

@@ -26,6 +26,8 @@ fn secrets_verify_against_their_hash_only() {
 #[test]
 fn registering_a_confidential_client_returns_its_secret_once() {
     let new = NewClient {
+        allowed_resources: Vec::new(),
+        user_code_format: None,
         id: ClientId::parse("svc").unwrap(),
         name: ClientName::parse("Service").unwrap(),
         confidential: true,

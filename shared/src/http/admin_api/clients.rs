@@ -19,6 +19,12 @@ pub struct ClientView {
     pub updated_at: String,
     /// Non-empty: a resource server, which may introspect tokens for these audiences.
     pub resource_server_audiences: Vec<String>,
+    /// The resources (RFC 8707) its access tokens may be for.
+    pub allowed_resources: Vec<String>,
+    /// `letters` or `digits`; `null`: the deployment's format.
+    pub user_code_charset: Option<&'static str>,
+    /// `null`: the deployment's format.
+    pub user_code_length: Option<usize>,
     /// `active`, or `deleting` from the first `DELETE` until the last.
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,6 +82,9 @@ impl From<&OAuthClient> for ClientView {
             created_at: c.created_at.to_rfc3339(),
             updated_at: c.updated_at.to_rfc3339(),
             resource_server_audiences: c.resource_server_audiences.clone(),
+            allowed_resources: c.allowed_resources.clone(),
+            user_code_charset: c.user_code_format.map(|f| f.charset().as_str()),
+            user_code_length: c.user_code_format.map(|f| f.length()),
             status: if c.deletion.is_some() {
                 "deleting"
             } else {
@@ -173,6 +182,15 @@ pub struct CreateClientRequest {
     /// Makes a confidential client a resource server for these audiences.
     #[serde(default)]
     pub resource_server_audiences: Vec<String>,
+    /// The resources (RFC 8707) its access tokens may be for.
+    #[serde(default)]
+    pub allowed_resources: Vec<String>,
+    /// `letters` or `digits`; absent: the deployment's format.
+    #[serde(default)]
+    pub user_code_charset: Option<String>,
+    /// Absent: the charset's shortest (or the deployment's format, without a charset).
+    #[serde(default)]
+    pub user_code_length: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -212,8 +230,23 @@ impl CreateClientRequest {
                 }
                 audiences => audiences,
             },
+            allowed_resources: parse_allowed_resources(&self.allowed_resources)?,
+            user_code_format: match (self.user_code_charset.as_deref(), self.user_code_length) {
+                (None, None) => None,
+                (charset, len) => Some(user_code_format(
+                    charset
+                        .map(charset_of)
+                        .transpose()?
+                        .unwrap_or(Charset::Letters),
+                    len,
+                )?),
+            },
         })
     }
+}
+
+fn charset_of(name: &str) -> Result<Charset, ClientError> {
+    Charset::parse(name).ok_or(ClientError::UserCodeCharset)
 }
 
 /// `PATCH /admin/oauth/clients/{id}`: absent fields stay; `null` clears a lifetime.
@@ -239,12 +272,20 @@ pub struct PatchClientRequest {
     #[serde(default)]
     resource_server_audiences: Option<Vec<String>>,
     #[serde(default)]
+    allowed_resources: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    user_code_charset: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    user_code_length: Option<Option<usize>>,
+    #[serde(default)]
     rotate_secret: bool,
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<u64>>, D::Error> {
-    Option::<u64>::deserialize(deserializer).map(Some)
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 impl PatchClientRequest {
@@ -276,6 +317,16 @@ impl PatchClientRequest {
                 .as_deref()
                 .map(parse_audiences)
                 .transpose()?,
+            allowed_resources: self
+                .allowed_resources
+                .as_deref()
+                .map(parse_allowed_resources)
+                .transpose()?,
+            user_code_charset: self
+                .user_code_charset
+                .map(|charset| charset.as_deref().map(charset_of).transpose())
+                .transpose()?,
+            user_code_length: self.user_code_length,
             rotate_secret: self.rotate_secret,
         })
     }

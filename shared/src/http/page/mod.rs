@@ -11,7 +11,9 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::Form;
 use crate::config::PageConfig;
-use crate::domain::{DeviceAuthorization, DeviceDetails, Grant, ScopeSet, user_code};
+use crate::domain::{
+    DeviceAuthorization, DeviceDetails, Grant, ScopeSet, UserCode, UserCodeFormat, user_code,
+};
 use crate::oidc::{Challenge, SignedIn};
 use crate::session::{CookieKeys, Expiring, Login, Purpose, Session, new_sid};
 use crate::time::Timestamp;
@@ -75,6 +77,8 @@ pub struct Site {
     pub secure_cookies: bool,
     pub scope_descriptions: Vec<(String, String)>,
     pub keys: CookieKeys,
+    /// The deployment's user-code format: the code form's keyboard and hint.
+    pub user_code_format: UserCodeFormat,
 }
 
 impl Site {
@@ -101,6 +105,7 @@ impl Site {
             origin,
             scope_descriptions: config.scope_descriptions.clone(),
             keys: CookieKeys::new(&config.session_secret),
+            user_code_format: config.user_code_format,
         }
     }
 

@@ -2,6 +2,7 @@
 //! headers every page carries.
 
 use super::*;
+use crate::domain::Charset;
 
 /// The frame of every screen.
 fn layout(site: &Site, title: &str, session: Option<&Session>, body: Markup) -> Markup {
@@ -46,6 +47,29 @@ pub fn code_entry(
     problem: Option<&str>,
 ) -> Response<Body> {
     let prefill = prefill.filter(|code| code.len() <= user_code::MAX_INPUT_LEN);
+    // The keyboard for the code the link carried, else for the deployment's format: a
+    // number pad for digits (a letter code typed on one would be hard).
+    let format = prefill
+        .and_then(|code| UserCode::parse(code).ok())
+        .map_or(site.user_code_format, |code| code.format());
+    let (inputmode, example, hint) = match format.charset() {
+        Charset::Digits => (
+            "numeric",
+            "123-456-789",
+            format!(
+                "{} digits; the dashes and spaces are optional.",
+                format.length()
+            ),
+        ),
+        Charset::Letters => (
+            "text",
+            "BCDF-GHJK",
+            format!(
+                "{} letters; the dash and spaces are optional.",
+                format.length()
+            ),
+        ),
+    };
     let body = html! {
         h1 { "Connect a device" }
         p { "Enter the code shown on your TV, computer or other device." }
@@ -57,9 +81,9 @@ pub fn code_entry(
             label for="user_code" { "Code" }
             input #user_code.code type="text" name="user_code" value=[prefill]
                 required autofocus autocomplete="one-time-code" autocapitalize="characters"
-                spellcheck="false" inputmode="text" maxlength="20" placeholder="BCDF-GHJK"
+                spellcheck="false" inputmode=(inputmode) maxlength="20" placeholder=(example)
                 aria-describedby="code-help";
-            p #code-help.hint { "8 letters; the dash and spaces are optional." }
+            p #code-help.hint { (hint) }
             button.primary type="submit" { "Continue" }
         }
     };

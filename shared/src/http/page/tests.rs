@@ -178,3 +178,34 @@ fn scopes_are_described_in_words_or_by_name() {
     assert_eq!(minutes(61), "1 minute");
     assert_eq!(minutes(600), "10 minutes");
 }
+
+#[test]
+fn the_code_form_offers_a_number_pad_for_digit_codes() {
+    let session = Session {
+        sub: "alice".into(),
+        sid: "s".into(),
+        exp: u64::MAX,
+        profile: Default::default(),
+    };
+    let form = |site: &Site, prefill: Option<&str>| {
+        let response = code_entry(site, &session, prefill, None);
+        String::from_utf8(crate::http::body_bytes(response.body()).unwrap().to_vec()).unwrap()
+    };
+    let mut site = site("https://auth.example.com");
+    let letters = form(&site, None);
+    assert!(letters.contains(r#"inputmode="text""#), "{letters}");
+    assert!(letters.contains("8 letters"), "{letters}");
+    // A digit code in the link: the number pad, whatever the deployment's format.
+    let linked = form(&site, Some("123 456 789"));
+    assert!(linked.contains(r#"inputmode="numeric""#), "{linked}");
+    assert!(linked.contains("9 digits"), "{linked}");
+    site.user_code_format =
+        crate::domain::UserCodeFormat::new(crate::domain::Charset::Digits, Some(10)).unwrap();
+    let digits = form(&site, None);
+    assert!(digits.contains(r#"inputmode="numeric""#), "{digits}");
+    assert!(
+        digits.contains("10 digits") && digits.contains("123-456-789"),
+        "{digits}"
+    );
+    assert!(form(&site, Some("BCDF-GHJK")).contains(r#"inputmode="text""#));
+}

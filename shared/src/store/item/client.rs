@@ -2,6 +2,7 @@
 //! deletion under way.
 
 use super::*;
+use crate::domain::{Charset, UserCodeFormat};
 
 /// A client as an item, listed in the clients partition of `gsi1`.
 pub fn client_to_item(client: &OAuthClient) -> Item {
@@ -52,6 +53,16 @@ pub fn client_to_item(client: &OAuthClient) -> Item {
                     .collect(),
             ),
         );
+    }
+    if !client.allowed_resources.is_empty() {
+        put(
+            attr::ALLOWED_RESOURCES,
+            super::string_list(&client.allowed_resources),
+        );
+    }
+    if let Some(format) = client.user_code_format {
+        put(attr::USER_CODE_CHARSET, s(format.charset().as_str()));
+        put(attr::USER_CODE_LENGTH, n(format.length() as u64));
     }
     if let Some(deletion) = &client.deletion {
         put(attr::DELETING_AT, time(deletion.started_at));
@@ -120,6 +131,19 @@ pub fn client_from_item(item: &Item) -> Result<OAuthClient, StoreError> {
                 .collect::<Option<Vec<_>>>()
                 .ok_or(StoreError::Corrupt(attr::RESOURCE_SERVER_AUDIENCES))?,
             Some(_) => return Err(StoreError::Corrupt(attr::RESOURCE_SERVER_AUDIENCES)),
+        },
+        allowed_resources: r.string_list(attr::ALLOWED_RESOURCES)?,
+        user_code_format: match r.opt_string(attr::USER_CODE_CHARSET)? {
+            None => None,
+            Some(charset) => {
+                let charset =
+                    Charset::parse(charset).ok_or(StoreError::Corrupt(attr::USER_CODE_CHARSET))?;
+                let len = r.number(attr::USER_CODE_LENGTH)?;
+                Some(
+                    UserCodeFormat::new(charset, Some(len as usize))
+                        .map_err(|_| StoreError::Corrupt(attr::USER_CODE_LENGTH))?,
+                )
+            }
         },
         generation: r.generation(attr::GENERATION)?,
         deletion: match r.opt_time(attr::DELETING_AT)? {

@@ -5,6 +5,8 @@ use crate::domain::{ClientSecret, DeviceCode, Terms};
 
 fn record() -> DeviceAuthorization {
     let terms = Terms {
+        resources: Vec::new(),
+        user_code_format: Default::default(),
         scope: ScopeSet::parse("read write").unwrap(),
         lifetime: Duration::from_secs(600),
         interval: Duration::from_secs(5),
