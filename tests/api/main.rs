@@ -11,6 +11,7 @@ mod grants;
 mod house;
 mod openid;
 mod permissions;
+mod resources_and_codes;
 mod signed_out;
 mod template_options;
 mod token_endpoint;
