@@ -21,9 +21,9 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use device_flow::domain::{
-    Approval, ClientId, ClientKind, ClientSecret, DeviceAuthorization, DeviceCode, DeviceDetails,
-    Grant, GrantId, GrantType, OAuthClient, RefreshPolicy, RefreshRecord, RefreshToken, ScopeSet,
-    Terms, UserCode,
+    Approval, Charset, ClientId, ClientKind, ClientSecret, DeviceAuthorization, DeviceCode,
+    DeviceDetails, Grant, GrantId, GrantType, OAuthClient, RefreshPolicy, RefreshRecord,
+    RefreshToken, ScopeSet, Terms, UserCode, UserCodeFormat,
 };
 use device_flow::store::INDEX_SHARDS;
 use device_flow::store::item::{self, Item, item_size};
@@ -77,6 +77,8 @@ pub struct Profile {
     pub client_cache_seconds: f64,
     /// Milliseconds a request keeps its Lambda instance busy.
     pub request_ms: f64,
+    /// The user codes' format (`--user-code-format letters:8`, `digits:9`, ...).
+    pub user_code_format: UserCodeFormat,
 }
 
 impl Default for Profile {
@@ -96,6 +98,7 @@ impl Default for Profile {
             instances: 1_000.0,
             client_cache_seconds: 5.0,
             request_ms: 15.0,
+            user_code_format: UserCodeFormat::DEFAULT,
         }
     }
 }
@@ -136,6 +139,14 @@ impl Profile {
                 "--instances" => profile.instances = number()?.max(1.0),
                 "--client-cache-seconds" => profile.client_cache_seconds = number()?,
                 "--request-ms" => profile.request_ms = number()?,
+                "--user-code-format" => {
+                    let (charset, length) = value.split_once(':').unwrap_or((value, ""));
+                    profile.user_code_format = Charset::parse(charset)
+                        .and_then(|c| UserCodeFormat::new(c, length.parse().ok()).ok())
+                        .ok_or_else(|| {
+                            format!("{flag}: letters:8 to letters:12, or digits:9 to digits:12")
+                        })?;
+                }
                 other => return Err(format!("unknown option {other}")),
             }
         }
@@ -177,6 +188,10 @@ pub struct Load {
     requests: HashMap<Target, f64>,
     /// HTTP requests the functions serve.
     http_requests: f64,
+    /// User codes live at once at worst (each for its whole lifetime), and the chance that
+    /// a draw meets one of them (an extra transaction).
+    live_codes: f64,
+    collision: f64,
 }
 
 impl Load {
@@ -330,6 +345,8 @@ pub fn model(profile: &Profile) -> Load {
         Some("Mozilla/5.0 (SMART-TV; Linux; Tizen 7.0) AppleWebKit/537.36 StreamingApp/4.2"),
     );
     let mut grants = Vec::new();
+    load.live_codes = profile.logins_per_second * 600.0;
+    load.collision = (load.live_codes / profile.user_code_format.space()).min(0.5);
     for n in 0..sample {
         let point = (n as f64 + 0.5) / sample as f64;
         let (client, _) = pick(&clients, point);
@@ -355,22 +372,19 @@ pub fn model(profile: &Profile) -> Load {
             DeviceCode::generate().id(),
             client,
             &terms,
-            UserCode::generate(),
+            UserCode::generate_in(profile.user_code_format),
             now,
         );
         record.device = details.clone();
         let retention = Duration::from_secs(86_400);
 
-        // Device authorization: one transaction, the record and its user-code claim.
+        // Device authorization: one transaction, the record and its user-code claim, and
+        // again for each draw that meets a live code.
+        let draws = per_login / (1.0 - load.collision);
         let created = item::device_to_item(&record, retention);
-        create(&mut load, &created, true, per_login);
-        create(
-            &mut load,
-            &item::user_code_claim_item(&record),
-            true,
-            per_login,
-        );
-        load.request(Target::Table, per_login);
+        create(&mut load, &created, true, draws);
+        create(&mut load, &item::user_code_claim_item(&record), true, draws);
+        load.request(Target::Table, draws);
 
         // Look-up: take from the account's (and the address's) budget, read the claim
         // and the record, give back what was taken.

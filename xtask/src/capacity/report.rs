@@ -95,6 +95,20 @@ pub fn report(profile: &Profile, load: &Load) -> String {
             ""
         }
     );
+    let format = profile.user_code_format;
+    let _ = writeln!(
+        out,
+        "- user codes ({} {}, {:.1e} of them): at most {:.0} live at once (each for its whole \
+         10 minutes), so a draw meets a live one with probability {:.1e} and is drawn again \
+         ({:.1} extra transactions/s); five draws in a row all meet one with probability {:.1e}",
+        format.length(),
+        format.charset().as_str(),
+        format.space(),
+        load.live_codes,
+        load.collision,
+        profile.logins_per_second * load.collision / (1.0 - load.collision),
+        load.collision.powi(5),
+    );
     let concurrency = load.http_requests * profile.request_ms / 1000.0;
     let _ = writeln!(
         out,
