@@ -638,12 +638,16 @@ class Soak:
             status, _, _ = self.call("verify", "decide", self.verify_event(
                 "POST", record_id, token, ip, body=decision))
             if status == 200:
-                with self.record.lock:
-                    (self.record.approved_codes if approve else self.record.denied_codes).add(device_code)
-                    self.record.approved_at[device_code] = time.monotonic()
-                self.record.count("approvals" if approve else "denials")
+                self.decided(device_code, approve)
             if rng.random() < 0.15:
                 self.sign_out_a_device(rng, token)
+
+    def decided(self, device_code, approve):
+        """A person's decision was answered: approved or denied."""
+        with self.record.lock:
+            (self.record.approved_codes if approve else self.record.denied_codes).add(device_code)
+            self.record.approved_at[device_code] = time.monotonic()
+        self.record.count("approvals" if approve else "denials")
 
     def sign_out_a_device(self, rng, token):
         """A person lists their devices and signs one out."""
@@ -751,10 +755,7 @@ class Soak:
                 "decision": "approve" if approve else "deny", "id": record_id,
                 "csrf": browser.csrf})
             if status == 200:
-                with self.record.lock:
-                    (self.record.approved_codes if approve else self.record.denied_codes).add(device_code)
-                    self.record.approved_at[device_code] = time.monotonic()
-                self.record.count("approvals" if approve else "denials")
+                self.decided(device_code, approve)
             if rng.random() < 0.15:
                 self.page_sign_out_a_device(rng, browser)
 

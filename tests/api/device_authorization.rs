@@ -2,15 +2,16 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use device_authorization::{App, handle};
 use device_flow::DeviceConfig;
-use device_flow::domain::{DeviceCode, GrantType, ScopeSet, UserCode, UserCodeFormat, user_code};
+use device_flow::domain::{DeviceCode, GrantType, ScopeSet, UserCode, user_code};
 use device_flow::time::{Clock, SystemClock, Timestamp};
 use device_flow::usecase::issue_device_code::MAX_CODE_ATTEMPTS;
-use integration_tests::{TestEnv, VERIFICATION_URI, form_post, json, new_client, with_basic};
+use integration_tests::{
+    TestEnv, VERIFICATION_URI, forced_user_codes, form_post, json, new_client, with_basic,
+};
 use lambda_http::http::{HeaderValue, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
@@ -495,27 +496,12 @@ async fn fifty_concurrent_requests_get_fifty_distinct_codes_and_records() {
     assert_eq!(env.items_of_kind("USERCODE").await.len(), 50);
 }
 
-/// A generator whose first `forced` draws are `code`, then random.
-fn forced_codes(
-    code: &'static str,
-    forced: usize,
-) -> Box<dyn Fn(UserCodeFormat) -> UserCode + Send + Sync> {
-    let calls = AtomicUsize::new(0);
-    Box::new(move |format| {
-        if calls.fetch_add(1, Ordering::SeqCst) < forced {
-            UserCode::parse(code).unwrap()
-        } else {
-            UserCode::generate_in(format)
-        }
-    })
-}
-
 #[tokio::test]
 async fn a_user_code_collision_draws_again_and_overwrites_nothing() {
     let env = TestEnv::new().await;
     env.public_client("tv").await;
     let mut app = env.device_app();
-    app.user_codes = forced_codes("BCDFGHJK", 2);
+    app.user_codes = forced_user_codes("BCDFGHJK", 2);
 
     let first = json(&post(&app, form_post(PATH, "client_id=tv")).await);
     assert_eq!(first["user_code"], "BCDF-GHJK");
@@ -559,7 +545,7 @@ async fn concurrent_requests_drawing_the_same_code_have_one_winner() {
     env.public_client("tv").await;
     let mut app = env.device_app();
     // Every request's first draw is the same code.
-    app.user_codes = forced_codes("WDJBMJHT", 10);
+    app.user_codes = forced_user_codes("WDJBMJHT", 10);
     let app = Arc::new(app);
 
     let tasks: Vec<_> = (0..10)
@@ -586,7 +572,7 @@ async fn when_every_draw_collides_the_answer_is_a_clean_503() {
     let env = TestEnv::new().await;
     env.public_client("tv").await;
     let mut app = env.device_app();
-    app.user_codes = forced_codes("BCDFGHJK", usize::MAX);
+    app.user_codes = forced_user_codes("BCDFGHJK", usize::MAX);
     assert_eq!(
         post(&app, form_post(PATH, "client_id=tv")).await.status(),
         200
@@ -620,7 +606,7 @@ async fn an_expired_user_code_can_be_issued_again() {
     let env = TestEnv::new().await;
     env.public_client("tv").await;
     let mut app = env.device_app();
-    app.user_codes = forced_codes("BCDFGHJK", usize::MAX);
+    app.user_codes = forced_user_codes("BCDFGHJK", usize::MAX);
 
     // Issued eleven minutes ago: its ten-minute code has expired, though TTL has not
     // deleted the claim.

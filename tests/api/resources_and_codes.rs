@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,8 +11,8 @@ use device_flow::domain::{
     Charset, GrantType, NewClient, ScopeSet, UserCode, UserCodeFormat, user_code_format,
 };
 use integration_tests::{
-    ISSUER, TestEnv, admin_request, admin_token, form_post, json, new_client, resource_server,
-    token_request, user_token, verification_request, with_basic,
+    ISSUER, TestEnv, admin_request, admin_token, forced_user_codes, form_post, json, new_client,
+    resource_server, token_request, user_token, verification_request, with_basic,
 };
 use lambda_http::http::Method;
 use lambda_http::{Body, Response};
@@ -309,21 +308,6 @@ async fn a_digit_client_gets_digit_codes_that_people_can_type_loosely() {
     assert_eq!(statuses, [404, 404, 404, 404, 404, 429, 429]);
 }
 
-/// A generator whose first `forced` draws are `code`, then random in the asked format.
-fn forced(
-    code: &'static str,
-    forced: usize,
-) -> Box<dyn Fn(UserCodeFormat) -> UserCode + Send + Sync> {
-    let calls = AtomicUsize::new(0);
-    Box::new(move |format| {
-        if calls.fetch_add(1, Ordering::SeqCst) < forced {
-            UserCode::parse(code).unwrap()
-        } else {
-            UserCode::generate_in(format)
-        }
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_format_stays_unique_under_twenty_concurrent_issues() {
     for (charset, length, first) in [
@@ -340,7 +324,7 @@ async fn every_format_stays_unique_under_twenty_concurrent_issues() {
         .await;
         let mut app = env.device_app();
         // Every request's first draw is the same code: one wins it, the rest draw again.
-        app.user_codes = forced(first, 20);
+        app.user_codes = forced_user_codes(first, 20);
         let app = Arc::new(app);
         let tasks: Vec<_> = (0..20)
             .map(|_| {

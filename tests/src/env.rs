@@ -434,3 +434,19 @@ pub async fn delete_client_completely(
     }
     panic!("the deletion of {id} never finished: {statuses:?}");
 }
+
+/// A user-code source whose first `forced` draws are `code`, then random in the format
+/// asked for: collisions on demand.
+pub fn forced_user_codes(
+    code: &'static str,
+    forced: usize,
+) -> Box<device_flow::usecase::issue_device_code::UserCodeSource> {
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    Box::new(move |format| {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < forced {
+            device_flow::domain::UserCode::parse(code).expect("a forced user code")
+        } else {
+            device_flow::domain::UserCode::generate_in(format)
+        }
+    })
+}

@@ -213,15 +213,7 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
 }
 
 async fn verify(http: &reqwest::Client, jwks_uri: &str, token: &str) -> Result<Claims, String> {
-    let bytes = http
-        .get(jwks_uri)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| short(&e.to_string()))?
-        .bytes()
-        .await
-        .map_err(|e| short(&e.to_string()))?;
+    let bytes = fetch(http, jwks_uri).await?;
     let jwks: jsonwebtoken::jwk::JwkSet =
         serde_json::from_slice(&bytes).map_err(|_| "the JWKS is malformed".to_owned())?;
     let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;

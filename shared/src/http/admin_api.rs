@@ -255,6 +255,8 @@ pub struct GrantView {
     pub client_id: String,
     pub client_name: String,
     pub scope: Vec<String>,
+    /// The resources (RFC 8707) its access tokens are for; empty: the default audience.
+    pub resources: Vec<String>,
     pub status: &'static str,
     pub device_ip: Option<String>,
     pub device_user_agent: Option<String>,
@@ -274,6 +276,7 @@ impl GrantView {
             client_id: g.client_id.as_str().to_owned(),
             client_name: g.client_name.clone(),
             scope: g.scope.iter().map(str::to_owned).collect(),
+            resources: g.resources.clone(),
             status: g.status(now).as_str(),
             device_ip: g.device.ip.clone(),
             device_user_agent: g.device.user_agent.clone(),
