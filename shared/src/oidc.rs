@@ -238,8 +238,9 @@ impl RelyingParty {
             match asked {
                 Some(request) => match request.await {
                     Ok(claims) => profile.or(userinfo_profile(&claims)),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "the provider's UserInfo did not answer");
+                    // Its error may quote the answer, which is about a person: not logged.
+                    Err(_) => {
+                        tracing::warn!("the provider's UserInfo gave no usable answer");
                         profile
                     }
                 },
