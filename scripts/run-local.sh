@@ -64,6 +64,8 @@ Or by hand, through the APIs (in another terminal):
   # the device polls and gets its token
   curl -s -X POST ${ISSUER}/oauth2/v1/token -d client_id=demo-cli \\
     -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d device_code=<device_code>
+  # with scope openid: who signed in (the ID token says it too)
+  curl -s -H "Authorization: Bearer <access_token>" ${ISSUER}/oauth2/v1/userinfo
 
 MSG
 
