@@ -65,18 +65,15 @@ stop_moto() {
   fi
 }
 
-# The one person the local OpenID provider knows by name (its form offers them with one
-# click; anyone else typed in signs in with their subject alone).
-LOCAL_PERSON='{"sub": "alice", "name": "Alice Liddell", "preferred_username": "alice", "email": "alice@example.com", "email_verified": true}'
-
 # Starts the local OpenID provider (oidc-provider-mock: its login form takes any subject) on
-# 127.0.0.1:$1, ID tokens valid for 12 hours, logging to .local/oidc-$1.log; waits until it
-# answers. Sets OIDC_PID.
+# 127.0.0.1:$1, ID tokens valid for 12 hours, knowing one person by name (`xtask
+# local-person`: anyone else typed in signs in with their subject alone), logging to
+# .local/oidc-$1.log; waits until it answers. Sets OIDC_PID. Needs target/debug/xtask.
 start_oidc_provider() {
   local port=$1
   mkdir -p .local
   "$VENV/bin/oidc-provider-mock" --host 127.0.0.1 --port "$port" --require-nonce true \
-    --token-max-age 43200 --user-claims "$LOCAL_PERSON" >".local/oidc-$port.log" 2>&1 &
+    --token-max-age 43200 --user-claims "$(target/debug/xtask local-person)" >".local/oidc-$port.log" 2>&1 &
   OIDC_PID=$!
   python3 - "$port" <<'PY' || { echo "the OpenID provider did not start; see .local/oidc-$port.log" >&2; return 1; }
 import sys, time, urllib.request

@@ -48,6 +48,10 @@ async fn main() -> ExitCode {
         Some("approve") => decide(&args[1..], true).await,
         Some("deny") => decide(&args[1..], false).await,
         Some("capacity") => capacity::run(&args[1..]),
+        Some("local-person") => {
+            println!("{LOCAL_PERSON}");
+            Ok(())
+        }
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -59,7 +63,12 @@ async fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: xtask env | setup \
+/// The one person the local OpenID provider knows by name (`make run` starts it with these
+/// claims; its form offers them with one click), so that a local login shows what a device
+/// learns with `openid profile email`.
+const LOCAL_PERSON: &str = r#"{"sub": "alice", "name": "Alice Liddell", "preferred_username": "alice", "email": "alice@example.com", "email_verified": true}"#;
+
+const USAGE: &str = "usage: xtask env | setup | local-person \
     | dev-token --sub ACCOUNT [--permissions A,B] [--ttl SECONDS] \
     | signing-keys [--rotate [--retire KID]...] \
     | approve USER_CODE [--sub ACCOUNT] | deny USER_CODE \
@@ -316,7 +325,17 @@ async fn provider_id_token(
             .map(str::to_owned)
             .ok_or_else(|| format!("the provider has no {name}"))
     };
-    let claims = serde_json::json!({ "permissions": permissions }).to_string();
+    // The provider's claims for `sub` are replaced: the local person keeps theirs.
+    let mut claims = serde_json::json!({ "permissions": permissions });
+    let person: serde_json::Value = serde_json::from_str(LOCAL_PERSON).unwrap_or_default();
+    if person["sub"] == sub {
+        for (name, value) in person.as_object().into_iter().flatten() {
+            if name != "sub" {
+                claims[name] = value.clone();
+            }
+        }
+    }
+    let claims = claims.to_string();
     send(
         http::Method::PUT,
         format!("{issuer}/users/{sub}"),
@@ -328,7 +347,7 @@ async fn provider_id_token(
         ("client_id", client_id),
         ("redirect_uri", redirect_uri),
         ("response_type", "code"),
-        ("scope", "openid"),
+        ("scope", "openid profile email"),
         ("state", "dev-token"),
         ("nonce", "dev-token"),
     ]);
