@@ -490,6 +490,69 @@ pub(crate) mod tests {
         }
     }
 
+    /// Every algorithm's ID token verifies with the `openidconnect` crate, a relying party's
+    /// library (signature, issuer, audience, expiry), and its `at_hash` is the one that
+    /// crate computes for the access token (SHA-512 for EdDSA).
+    #[test]
+    fn id_tokens_of_every_algorithm_verify_with_an_openid_connect_library() {
+        use openidconnect::core::{
+            CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+        };
+        use openidconnect::{AccessToken, AccessTokenHash, ClientId, IssuerUrl, Nonce};
+        let now = crate::time::Clock::now(&crate::time::SystemClock);
+        let grant = grant(now);
+        for (alg, pem) in [
+            ("RS256", TEST_RSA_PEM),
+            ("ES256", TEST_EC_PEM),
+            ("EdDSA", TEST_ED_PEM),
+        ] {
+            let keys = KeySet::from_json(&key_set("k1", &[("k1", alg, pem)])).unwrap();
+            let scope = ScopeSet::parse("openid profile").unwrap();
+            let access = AccessTokenClaims::for_grant(
+                "https://iss.example",
+                "api",
+                &grant,
+                (&scope, &[]),
+                now,
+            );
+            let access_token = keys.sign(&access).unwrap();
+            let claims = IdTokenClaims::for_grant(
+                "https://iss.example",
+                &grant,
+                &scope,
+                Duration::from_secs(600),
+                now,
+            );
+            let id_token = keys.sign_id_token("k1", claims, &access_token).unwrap();
+
+            let jwks: CoreJsonWebKeySet = serde_json::from_str(&keys.jwks_json()).unwrap();
+            let verifier = CoreIdTokenVerifier::new_public_client(
+                ClientId::new("tv".into()),
+                IssuerUrl::new("https://iss.example".into()).unwrap(),
+                jwks,
+            )
+            .set_allowed_algs(vec![
+                CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+                CoreJwsSigningAlgorithm::EdDsa,
+            ]);
+            let parsed: CoreIdToken = id_token.parse().unwrap();
+            let verified = parsed
+                .claims(&verifier, |_: Option<&Nonce>| Ok::<(), String>(()))
+                .unwrap_or_else(|e| panic!("{alg}: {e}"));
+            assert_eq!(verified.subject().as_str(), "acct-42", "{alg}");
+            let expected = AccessTokenHash::from_token(
+                &AccessToken::new(access_token.clone()),
+                parsed.signing_alg().unwrap(),
+                parsed.signing_key(&verifier).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(verified.access_token_hash(), Some(&expected), "{alg}");
+            let header = jsonwebtoken::decode_header(&id_token).unwrap();
+            assert_eq!(header.typ.as_deref(), Some(ID_TOKEN_TYPE), "never at+jwt");
+        }
+    }
+
     #[test]
     fn debug_shows_no_key_material() {
         let keys = KeySet::from_json(&key_set("k1", &[("k1", "RS256", TEST_RSA_PEM)])).unwrap();
