@@ -81,16 +81,23 @@ pub trait Outcome {
 /// counts it.
 /// `name` is the use case's name in the metrics (CloudWatch embedded metric format, one line
 /// per use case run: [`crate::metrics`]).
-pub(crate) async fn in_span<T, E: Outcome>(
+///
+/// The body is instrumented before the returned future captures it, so that the future holds
+/// it once: an `async fn` would hold the argument and its instrumented move side by side
+/// (twice a use case's size, copied on every request).
+pub(crate) fn in_span<T, E: Outcome>(
     name: &'static str,
     span: tracing::Span,
     body: impl Future<Output = Result<T, E>>,
-) -> Result<T, E> {
-    let result = body.instrument(span.clone()).await;
-    let outcome = result.as_ref().err().map_or("ok", Outcome::outcome);
-    span.record("outcome", outcome);
-    crate::metrics::count(name, outcome);
-    // One event inside the span, so that its fields reach the log at DEBUG.
-    span.in_scope(|| tracing::debug!(outcome, "finished"));
-    result
+) -> impl Future<Output = Result<T, E>> {
+    let body = body.instrument(span.clone());
+    async move {
+        let result = body.await;
+        let outcome = result.as_ref().err().map_or("ok", Outcome::outcome);
+        span.record("outcome", outcome);
+        crate::metrics::count(name, outcome);
+        // One event inside the span, so that its fields reach the log at DEBUG.
+        span.in_scope(|| tracing::debug!(outcome, "finished"));
+        result
+    }
 }

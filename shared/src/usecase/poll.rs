@@ -153,8 +153,7 @@ pub async fn poll(
         // The incarnation of the client this poll authenticated as.
         let mut generation = None;
         if !require_public {
-            let stored = store
-                .cached_client(client_id, clock.now())
+            let stored = Box::pin(store.cached_client(client_id, clock.now()))
                 .await
                 .context("reading the client failed")?;
             let client = credentials
@@ -176,8 +175,7 @@ pub async fn poll(
         // A public client is known only once its poll's write fails: then, and only then,
         // its record is read to tell an unknown client (invalid_client) from a bad code.
         let unknown_public_client = || async {
-            let stored = store
-                .cached_client(client_id, clock.now())
+            let stored = Box::pin(store.cached_client(client_id, clock.now()))
                 .await
                 .context("reading the client failed")?;
             Ok::<_, PollError>(credentials.authenticate(stored).is_err())
@@ -218,8 +216,7 @@ pub async fn poll(
                 let Some(record) = record else {
                     return Err(PollError::Pending);
                 };
-                let interval = store
-                    .slow_down(&record, now)
+                let interval = Box::pin(store.slow_down(&record, now))
                     .await
                     .context("recording slow_down failed")?;
                 Err(PollError::SlowDown {
@@ -230,7 +227,7 @@ pub async fn poll(
             PollDecision::Expired => Err(PollError::Expired),
             PollDecision::InvalidGrant { replay: true } => {
                 if let Some(record) = &record {
-                    revoke_on_replay(store, record, now).await?;
+                    Box::pin(revoke_on_replay(store, record, now)).await?;
                 }
                 Err(PollError::InvalidGrant)
             }
@@ -246,8 +243,7 @@ pub async fn poll(
                         }
                     } else {
                         if require_public {
-                            let client = store
-                                .cached_client(client_id, clock.now())
+                            let client = Box::pin(store.cached_client(client_id, clock.now()))
                                 .await
                                 .context("reading the client failed")?;
                             let Some(client) = client.filter(|c| c.may_use(GrantType::DeviceCode))
@@ -263,7 +259,9 @@ pub async fn poll(
                         }
                         ClientCheck::Checked
                     };
-                    exchange(store, tokens, clock, &record, check, now).await
+                    // Boxed, as the other rare paths: a pending poll's future (moved
+                    // once per request) then holds only the poll's own write.
+                    Box::pin(exchange(store, tokens, clock, &record, check, now)).await
                 }
                 None => Err(PollError::InvalidGrant),
             },
