@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_lc_rs::encoding::AsDer as _;
 use base64::Engine as _;
 use device_flow::domain::{
-    Approval, ClientId, ClientName, GrantType, NewClient, ScopeSet, UserCode,
+    Approval, ClientId, ClientName, GrantType, NewClient, Profile, ScopeSet, UserCode,
 };
 use device_flow::store::{DecideOutcome, create_table};
 use device_flow::time::{Clock, SystemClock};
@@ -67,6 +67,11 @@ async fn main() -> ExitCode {
 /// claims; its form offers them with one click), so that a local login shows what a device
 /// learns with `openid profile email`.
 const LOCAL_PERSON: &str = r#"{"sub": "alice", "name": "Alice Liddell", "preferred_username": "alice", "email": "alice@example.com", "email_verified": true}"#;
+
+/// [`LOCAL_PERSON`]'s claims.
+fn local_person() -> serde_json::Value {
+    serde_json::from_str(LOCAL_PERSON).unwrap_or_default()
+}
 
 const USAGE: &str = "usage: xtask env | setup | local-person \
     | dev-token --sub ACCOUNT [--permissions A,B] [--ttl SECONDS] \
@@ -327,7 +332,7 @@ async fn provider_id_token(
     };
     // The provider's claims for `sub` are replaced: the local person keeps theirs.
     let mut claims = serde_json::json!({ "permissions": permissions });
-    let person: serde_json::Value = serde_json::from_str(LOCAL_PERSON).unwrap_or_default();
+    let person = local_person();
     if person["sub"] == sub {
         for (name, value) in person.as_object().into_iter().flatten() {
             if name != "sub" {
@@ -502,11 +507,17 @@ async fn decide(args: &[String], approve: bool) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .ok_or("no live request has this user code")?;
     let outcome = if approve {
+        // The local person's claims go with their approvals, as their sign-in's would.
+        let person = local_person();
+        let profile = match person.as_object() {
+            Some(claims) if person["sub"] == account.as_str() => Profile::from_json(claims),
+            _ => Profile::default(),
+        };
         let approval = Approval {
             account_id: account.clone(),
             approved_at: now,
             session_id: None,
-            profile: Default::default(),
+            profile,
         };
         store.approve(&id, &approval, now).await
     } else {
