@@ -273,6 +273,54 @@ async fn decisions_on_unknown_or_decided_requests() {
     );
 }
 
+/// An approval whose answer was lost (a timeout, a killed instance, a page posted twice)
+/// is sent again by the same person: it is answered as the first was, and changes nothing.
+/// Anyone else, or another decision, still meets "already decided".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retried_approval_of_the_same_person_is_answered_as_the_first() {
+    let env = TestEnv::new().await;
+    env.public_client("tv").await;
+    let verify = Arc::new(env.verify_app().await);
+    let alice = user_token("alice");
+    let (device_code, _) = env.issue("tv", None).await;
+    let id = record_id(&device_code);
+    // The same approval five times at once: all answered 200, one write.
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let (verify, id, token) = (Arc::clone(&verify), id.clone(), alice.clone());
+            tokio::spawn(async move { decide(&verify, &id, approve_body(), &token).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().status(), 200);
+    }
+    let first = env.record(&device_code).await;
+    let DeviceState::Approved(approval) = &first.state else {
+        panic!("{:?}", first.state);
+    };
+    assert_eq!(approval.account_id, "alice");
+    assert_eq!(
+        decide(&verify, &id, approve_body(), &alice).await.status(),
+        200
+    );
+    assert_eq!(env.record(&device_code).await, first, "nothing changed");
+    // Someone else, or a change of mind: already decided.
+    let bob = user_token("bob");
+    assert_grpc(&decide(&verify, &id, approve_body(), &bob).await, 400, 9);
+    assert_grpc(
+        &decide(&verify, &id, json!({"deny": {}}), &alice).await,
+        400,
+        9,
+    );
+    // After the device got its token, the same retry still stands.
+    let token = token::handle(&env.token_app().await, token_request("tv", &device_code)).await;
+    assert_eq!(token.status(), 200);
+    assert_eq!(
+        decide(&verify, &id, approve_body(), &alice).await.status(),
+        200
+    );
+}
+
 #[tokio::test]
 async fn bad_decision_bodies_are_400_and_foreign_sessions_403() {
     let env = TestEnv::new().await;

@@ -529,7 +529,9 @@ async fn decide(args: &[String], approve: bool) -> Result<(), String> {
         DecideOutcome::Decided => println!("denied {code}"),
         DecideOutcome::NotFound => return Err("no such request".into()),
         DecideOutcome::Expired => return Err("the request has expired".into()),
-        DecideOutcome::AlreadyDecided => return Err("the request was already decided".into()),
+        DecideOutcome::AlreadyDecided { .. } => {
+            return Err("the request was already decided".into());
+        }
         DecideOutcome::Busy => return Err("the request is being changed, try again".into()),
     }
     Ok(())

@@ -74,13 +74,16 @@ pub enum ClientCheck<'a> {
 }
 
 /// The result of approving or denying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecideOutcome {
     Decided,
     NotFound,
     Expired,
-    /// Approved, denied or consumed before.
-    AlreadyDecided,
+    /// Approved, denied or consumed before; `approved_by` the account whose approval
+    /// stands, if it was approved.
+    AlreadyDecided {
+        approved_by: Option<String>,
+    },
     /// A transaction was changing the record at that moment; nothing was written. Try
     /// again.
     Busy,
@@ -447,7 +450,17 @@ impl Store {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
                     Ok(match old_record(failed.item())? {
                         None => DecideOutcome::NotFound,
-                        Some(r) if r.state != DeviceState::Pending => DecideOutcome::AlreadyDecided,
+                        Some(r) if r.state != DeviceState::Pending => {
+                            DecideOutcome::AlreadyDecided {
+                                approved_by: match r.state {
+                                    DeviceState::Approved(approval)
+                                    | DeviceState::Consumed { approval, .. } => {
+                                        Some(approval.account_id)
+                                    }
+                                    _ => None,
+                                },
+                            }
+                        }
                         Some(_) => DecideOutcome::Expired,
                     })
                 }

@@ -95,6 +95,7 @@ pub async fn decide(
             Decision::Approve { .. } => "approved",
             Decision::Deny => "denied",
         };
+        let approving = matches!(decision, Decision::Approve { .. });
         let outcome = match decision {
             Decision::Approve {
                 session_id,
@@ -129,7 +130,15 @@ pub async fn decide(
                 Ok(())
             }
             DecideOutcome::NotFound | DecideOutcome::Expired => Err(DecideError::NotFound),
-            DecideOutcome::AlreadyDecided => Err(DecideError::AlreadyDecided),
+            // The same person's approval already stands: their retry (an answer lost to a
+            // timeout, a page posted twice) is answered as the first request was.
+            DecideOutcome::AlreadyDecided {
+                approved_by: Some(account),
+            } if approving && account == user.account_id => {
+                tracing::info!("the same person's approval already stands");
+                Ok(())
+            }
+            DecideOutcome::AlreadyDecided { .. } => Err(DecideError::AlreadyDecided),
             DecideOutcome::Busy => Err(DecideError::Busy),
         }
     })
