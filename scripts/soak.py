@@ -10,8 +10,9 @@ transactions, answers too late for the SDK and drops connections, at a rate and 
 Simulated actors, each with its own random generator drawn from one seed (printed; --seed
 replays it), do what devices, people, a guesser and an administrator do:
 
-- devices ask for a code, poll at their interval (some too fast, to earn slow_down), get
-  their token, refresh a few times, sometimes two polls or two refreshes at once, and
+- devices ask for a code (some with `openid`, whose every token answer must carry a matching
+  ID token), poll at their interval (some too fast, to earn slow_down), get their token,
+  refresh a few times, sometimes two polls or two refreshes at once, and
   sometimes sign out by revocation;
 - people look codes up and approve or deny them (some never decide, so codes expire; some
   mistype), and list and sign out their devices: some through the verification API, some
@@ -38,6 +39,7 @@ usage: scripts/soak.py --bin-dir DIR --dynamodb URL [--seconds N] [--seed S] [--
 
 import argparse
 import base64
+import hashlib
 import http.client
 import http.server
 import json
@@ -210,10 +212,15 @@ def at_once(times, request):
     return answers
 
 
+def jwt_part(token, index):
+    """A JWT's header (0) or claims (1), decoded without verifying."""
+    part = token.split(".")[index]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
 def grant_of(access_token):
     """The grant an access token belongs to: its `sid` claim."""
-    payload = access_token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sid"]
+    return jwt_part(access_token, 1)["sid"]
 
 
 SERVICE_CLIENT = "demo-service"  # the confidential client, whose secret is rotated mid-run
@@ -331,7 +338,7 @@ class Record:
         self.broken = []  # invariants broken, with what broke them
         self.killed_requests = 0
         self.counts = {"logins": 0, "polls": 0, "refreshes": 0, "lookups": 0, "admin": 0,
-                       "page sign-ins": 0,
+                       "page sign-ins": 0, "logins with openid": 0,
                        "revocations": 0, "approvals": 0, "denials": 0, "guesses": 0,
                        "slow_downs to polls that kept their interval": 0}
         self.tokens_by_code = {}  # device code -> access tokens received
@@ -498,12 +505,17 @@ class Soak:
             # A client library discovers the endpoints and the keys first.
             for path in ("/.well-known/openid-configuration", "/.well-known/jwks.json"):
                 self.call("discovery", "discovery", bench.api_event("GET", path, path))
+        # Some devices ask who signs in (OpenID Connect): an ID token with every token.
+        openid = client_id != "soak-doomed" and rng.random() < 0.4
+        scope = "openid profile read offline_access" if openid else "read offline_access"
         status, _, issued = self.client_call(
             "device-authorization", "device authorization", "/oauth2/v1/device",
-            {"client_id": client_id, "scope": "read offline_access"})
+            {"client_id": client_id, "scope": scope})
         if status != 200:
             return
         record.count("logins")
+        if openid:
+            record.count("logins with openid")
         device_code, user_code = issued["device_code"], issued["user_code"]
         interval = issued.get("interval", 1)
         with record.lock:
@@ -527,6 +539,7 @@ class Soak:
             final = None
             for status, _, body in answers:
                 if status == 200:
+                    self.check_id_token("poll", body, client_id, openid)
                     with record.lock:
                         record.tokens_by_code[device_code].append(body["access_token"])
                         record.delivered_grants += 1
@@ -557,9 +570,30 @@ class Soak:
             window_start, kills_then, paired_before = sent, record.killed_requests, times == 2
         if not tokens or "refresh_token" not in tokens:
             return
-        self.refreshes(rng, client_id, tokens["refresh_token"], grant_of(tokens["access_token"]))
+        self.refreshes(rng, client_id, tokens["refresh_token"], grant_of(tokens["access_token"]),
+                       openid)
 
-    def refreshes(self, rng, client_id, refresh_token, grant):
+    def check_id_token(self, operation, body, client_id, openid):
+        """With `openid`, a token answer carries an ID token for the same person and grant as
+        its access token, for this client, bound to it by `at_hash`; without, none."""
+        id_token = body.get("id_token")
+        if not openid:
+            if id_token:
+                self.record.fail(f"{operation}: an ID token without openid")
+            return
+        if not id_token:
+            self.record.fail(f"{operation}: no ID token with openid")
+            return
+        access = jwt_part(body["access_token"], 1)
+        header, claims = jwt_part(id_token, 0), jwt_part(id_token, 1)
+        digest = hashlib.sha256(body["access_token"].encode()).digest()
+        at_hash = base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+        if header.get("typ") != "JWT" or claims.get("aud") != client_id \
+                or claims.get("sub") != access["sub"] or claims.get("sid") != access["sid"] \
+                or (header.get("alg") == "RS256" and claims.get("at_hash") != at_hash):
+            self.record.fail(f"{operation}: an ID token that does not match its access token")
+
+    def refreshes(self, rng, client_id, refresh_token, grant, openid=False):
         record = self.record
         for _ in range(rng.randint(1, 4)):
             if time.monotonic() >= self.stop_at:
@@ -588,6 +622,7 @@ class Soak:
                     if narrowed and sent > narrowed + CACHE_BOUND_S \
                             and "read" in answer.get("scope", "").split():
                         record.fail("a refresh after the client was narrowed still carried its old scope")
+                self.check_id_token("refresh", answer, client_id, openid)
                 successor = answer["refresh_token"]
             if successor is None:
                 return
