@@ -7,6 +7,7 @@
 //! never a code, a secret or a token.
 
 pub mod decide;
+pub mod discovery;
 pub mod grants;
 pub mod introspection;
 pub mod issue_device_code;
