@@ -381,6 +381,13 @@ class Record:
         elif status >= 400 and body and not (isinstance(body, dict) and ERROR_FIELD[function] in body):
             self.fail(f"{operation}: a {status} not in the endpoint's error format: {str(body)[:200]}")
 
+    def signed_out(self, grant, status):
+        """A revocation of `grant` was answered `status`; a 200 takes effect now."""
+        self.count("revocations")
+        if status == 200:
+            with self.lock:
+                self.revoked_at.setdefault(grant, time.monotonic())
+
     def fail(self, what):
         with self.lock:
             if len(self.broken) < 50:
@@ -631,10 +638,8 @@ class Soak:
             status, _, _ = self.client_call(
                 "introspection", "revoke", "/oauth2/v1/revoke",
                 {"token": refresh_token, "client_id": client_id}, json_expected=False)
-            record.count("revocations")
+            record.signed_out(grant, status)
             if status == 200:
-                with record.lock:
-                    record.revoked_at.setdefault(grant, time.monotonic())
                 # Signed out: the token must now be refused.
                 time.sleep(0.2)
                 sent = time.monotonic()
@@ -696,10 +701,7 @@ class Soak:
         event = bench.api_event("DELETE", f"/v2/oidc/device_grants/{grant}", route, token=token,
                                 path_parameters={"grant_id": grant})
         status, _, _ = self.call("verify", "sign a device out", event)
-        self.record.count("revocations")
-        if status == 200:
-            with self.record.lock:
-                self.record.revoked_at.setdefault(grant, time.monotonic())
+        self.record.signed_out(grant, status)
 
     # -- the hosted page, as a browser uses it
 
@@ -803,10 +805,7 @@ class Soak:
         grant = rng.choice(grants)
         status, _, _ = self.page_call(browser, "page sign a device out", "POST", "/device/devices",
                                       form={"grant": grant, "csrf": browser.csrf})
-        self.record.count("revocations")
-        if status == 200:
-            with self.record.lock:
-                self.record.revoked_at.setdefault(grant, time.monotonic())
+        self.record.signed_out(grant, status)
 
     def guess(self, rng):
         alphabet = "BCDFGHJKLMNPQRSTVWXZ"
