@@ -3,6 +3,7 @@
 //! provider (through the verification API's user token, and through the page's sign-in),
 //! and UserInfo.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use device_flow::domain::{GrantType, NewClient, ScopeSet};
@@ -323,6 +324,38 @@ async fn userinfo_refuses_no_token_a_foreign_an_expired_and_a_revoked_one() {
     *in_body.uri_mut() = "/oauth2/v1/userinfo".parse().unwrap();
     let in_body = userinfo(&env, in_body).await;
     assert_eq!(in_body.status(), 200, "{}", json(&in_body));
+
+    // The client's deletion has begun (its sweep has not reached the grant yet): the
+    // client gets nothing more.
+    let mark = |phase: Option<&str>| {
+        let update = env
+            .dynamodb
+            .update_item()
+            .table_name(&env.table_name)
+            .key("pk", AttributeValue::S("CLIENT#tv".into()))
+            .key("sk", AttributeValue::S("CLIENT".into()));
+        match phase {
+            Some(phase) => update
+                .update_expression("SET deleting_at = :at, deletion_phase = :phase")
+                .expression_attribute_values(
+                    ":at",
+                    AttributeValue::N(unix_now().to_string() + "000"),
+                )
+                .expression_attribute_values(":phase", AttributeValue::S(phase.into())),
+            None => update.update_expression("REMOVE deleting_at, deletion_phase"),
+        }
+        .send()
+    };
+    mark(Some("codes")).await.unwrap();
+    let deleting = userinfo(&env, userinfo_request(Method::GET, Some(&access_token))).await;
+    assert_challenge(&deleting, 401, invalid);
+    mark(None).await.unwrap();
+    let again = userinfo(&env, userinfo_request(Method::GET, Some(&access_token))).await;
+    assert_eq!(
+        again.status(),
+        200,
+        "the same token, the client back: it was the deletion"
+    );
 
     // Signed out: the grant is revoked, and its access token with it.
     let revoke = form_post(

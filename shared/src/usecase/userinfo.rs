@@ -4,16 +4,18 @@
 //!
 //! The token must be an access token this deployment signed for its own default audience
 //! (a token meant for another resource, RFC 8707, is that resource's), unexpired, with
-//! `openid` among the scopes its grant still holds, and its grant must not be revoked.
+//! `openid` among the scopes its grant still holds, its grant must not be revoked, and the
+//! client it was issued to must still be there: a client whose deletion has begun gets
+//! nothing more, even before the deletion's sweep reaches its grants.
 //!
-//! DynamoDB cost: one strongly consistent `BatchGetItem` (the grant), plus the published
-//! key set as introspection reads it (see [`super::introspection`]).
+//! DynamoDB cost: one strongly consistent `BatchGetItem` (the client and the grant), plus
+//! the published key set as introspection reads it (see [`super::introspection`]).
 
 use serde_json::{Map, Value};
 
 use super::introspection::{AccessTokens, MAX_TOKEN_LEN};
 use super::{Context as _, Internal, Outcome, in_span};
-use crate::domain::{GrantId, OPENID, ScopeSet};
+use crate::domain::{ClientId, GrantId, OPENID, ScopeSet};
 use crate::store::Store;
 use crate::time::Clock;
 
@@ -90,15 +92,22 @@ pub async fn userinfo(
             .and_then(GrantId::parse)
             .ok_or(UserInfoError::InvalidToken)?;
         tracing::Span::current().record("grant_id", grant_id.as_str());
-        let grant = store
-            .find(None, Some(&grant_id), None)
+        let client_id = ClientId::parse(&claims.client_id).ok_or(UserInfoError::InvalidToken)?;
+        let found = store
+            .find(Some(&client_id), Some(&grant_id), None)
             .await
-            .context("reading the grant failed")?
+            .context("reading the grant failed")?;
+        // The incarnation of the client that was issued the grant, not being deleted.
+        let client = found.client.filter(|c| c.deletion.is_none());
+        let grant = found
             .grant
             .filter(|g| {
                 g.revoked.is_none()
                     && g.account_id == claims.sub
-                    && g.client_id.as_str() == claims.client_id
+                    && g.client_id == client_id
+                    && client
+                        .as_ref()
+                        .is_some_and(|c| c.generation == g.client_generation)
             })
             .ok_or(UserInfoError::InvalidToken)?;
         // The token's scopes that its grant still holds (an administrator may have
